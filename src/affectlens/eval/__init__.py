@@ -1,0 +1,1 @@
+"""Evaluation: data set loaders, pure metric functions and the evaluation protocol."""

@@ -1,0 +1,106 @@
+"""The record schema and the table writers.
+
+Record (JSON, one per face; an image without a face gives one record with ``face: null``)::
+
+    {"source": str, "face": int | null, "box": [x, y, w, h] | null, "score": float | null,
+     "landmarks": [[x, y], ...], "expression": str | null, "probs": {label: p, ...}}
+
+Table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``: one row per face with
+``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, landmarks``
+(landmarks as a JSON string); rows for images without a face hold only ``source``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from affectlens.types import ImageResult
+
+SCHEMA_VERSION = "1"
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+def _r(v: float, nd: int = 2) -> float:
+    return round(float(v), nd)
+
+
+def image_records(result: ImageResult) -> list[dict]:
+    """JSON-ready records for one image, one per face (one with ``face: None`` if none)."""
+    if not result.faces:
+        return [
+            {"source": result.source, "face": None, "box": None, "score": None, "landmarks": [],
+             "expression": None, "probs": {}}
+        ]
+    out = []
+    for fr in result.faces:
+        f = fr.face
+        out.append(
+            {
+                "source": result.source,
+                "face": fr.index,
+                "box": [_r(v) for v in f.box],
+                "score": _r(f.score, 4),
+                "landmarks": [[_r(x), _r(y)] for x, y in f.landmarks],
+                "expression": fr.expression.top,
+                "probs": {k: round(v, 6) for k, v in fr.expression.as_dict().items()},
+            }
+        )
+    return out
+
+
+def records_to_frame(records: Iterable[dict]):
+    """Flatten records into a pandas DataFrame, one row per face (schema in the module doc)."""
+    import pandas as pd
+
+    rows, labels = [], []
+    for rec in records:
+        row = {"source": rec["source"], "face": rec["face"]}
+        box = rec["box"] or [None] * 4
+        row.update(box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3], score=rec["score"],
+                   expression=rec["expression"])
+        for label, p in rec["probs"].items():
+            if label not in labels:
+                labels.append(label)
+            row[f"prob_{label}"] = p
+        row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
+        rows.append(row)
+    columns = ["source", "face", "box_x", "box_y", "box_w", "box_h", "score", "expression"]
+    columns += [f"prob_{label}" for label in labels] + ["landmarks"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["face"] = frame["face"].astype("Int64")
+    for col in columns[2:7] + [f"prob_{label}" for label in labels]:
+        frame[col] = frame[col].astype("float64")
+    frame.attrs["affectlens_schema"] = SCHEMA_VERSION
+    return frame
+
+
+def to_dataframe(results: ImageResult | Iterable[ImageResult]):
+    """One row per face over a batch of results (images without faces keep one empty row)."""
+    if isinstance(results, ImageResult):
+        results = [results]
+    return records_to_frame(rec for r in results for rec in image_records(r))
+
+
+def write_table(records: list[dict], path: str | Path) -> None:
+    """Write records as ``.csv``, ``.jsonl`` or ``.parquet`` (by suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"{path}: unsupported table format {suffix or '(none)'}; valid: {', '.join(TABLE_SUFFIXES)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".jsonl":
+        with open(path, "w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
+        return
+    frame = records_to_frame(records)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+        return
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError("writing .parquet needs the [parquet] extra: pip install 'affectlens[parquet]'") from None
+    frame.to_parquet(path, index=False)

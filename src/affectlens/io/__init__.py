@@ -1,0 +1,1 @@
+"""Reading inputs: images (and, later, video and audio)."""

@@ -1,0 +1,75 @@
+"""Expression classifiers run with onnxruntime on the CPU: preprocess → forward → postprocess."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from affectlens.registry import ModelCfg, get_model_cfg
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ExpressionModel:
+    """One registered expression model. Each step is public and usable alone."""
+
+    def __init__(self, cfg: ModelCfg, threads: int = 2):
+        import onnxruntime as ort
+
+        self.cfg = cfg
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if not cfg.path.is_file():
+            raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
+        self.session = ort.InferenceSession(str(cfg.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        outputs = [o.name for o in self.session.get_outputs()]
+        if cfg.output not in outputs:
+            raise ValueError(f"model {cfg.name!r}: output {cfg.output!r} not in {cfg.path.name} (has {outputs})")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.cfg.labels
+
+    def preprocess(self, crops) -> np.ndarray:
+        """uint8 crops (N, S, S) grey or (N, S, S, 3) RGB → float32 (N, C, S, S), normalised."""
+        x = np.asarray(crops, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[:, :, :, None]
+        s = self.cfg.input_size
+        channels = 1 if self.cfg.colour == "gray" else 3
+        if x.ndim != 4 or x.shape[1:] != (s, s, channels):
+            raise ValueError(f"model {self.cfg.name!r} expects crops of shape (N, {s}, {s}{', 3' if channels == 3 else ''}), got {np.shape(crops)}")
+        x = (x - np.asarray(self.cfg.mean, np.float32)) / np.asarray(self.cfg.std, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits (N, K); with ``flip_tta`` the mean of the crop's and its mirror's logits."""
+        if len(x) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.cfg.flip_tta:
+            both = np.concatenate([x, x[:, :, :, ::-1]])
+            out = self.session.run([self.cfg.output], {self.input_name: both})[0]
+            return (out[: len(x)] + out[len(x) :]) / 2
+        return self.session.run([self.cfg.output], {self.input_name: x})[0]
+
+    def postprocess(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities (N, K) from logits, with the model's temperature."""
+        return softmax(logits, self.cfg.temperature)
+
+    def predict(self, crops) -> np.ndarray:
+        return self.postprocess(self.forward(self.preprocess(crops)))
+
+
+@functools.lru_cache(maxsize=8)
+def load_expression_model(name: str | None = None, threads: int = 2) -> ExpressionModel:
+    """The registered model ``name`` (default model if None), created once per process."""
+    return ExpressionModel(get_model_cfg(name), threads=threads)

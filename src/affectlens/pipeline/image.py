@@ -1,0 +1,110 @@
+"""Stateless image analysis. Each stage is a public method; :meth:`Analyzer.analyze` chains them."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.align import crop_whole_image, warp_face
+from affectlens.detect import create_detector
+from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
+from affectlens.models.expression import load_expression_model
+from affectlens.pipeline.options import AnalyzeOptions
+from affectlens.types import Expression, Face, FaceResult, ImageResult
+
+
+class Analyzer:
+    """Detect → align → classify for single images. Holds models, no per-image state."""
+
+    def __init__(self, options: AnalyzeOptions | None = None):
+        self.options = options or AnalyzeOptions()
+        self.model = load_expression_model(self.options.model, self.options.threads)
+        self.detector = None
+        if self.options.crop_mode == "detect":
+            self.detector = create_detector(
+                self.options.detector,
+                score_threshold=self.options.score_threshold,
+                max_side=self.options.detect_max_side,
+            )
+
+    # -- stages -------------------------------------------------------------------------
+    def detect(self, rgb: np.ndarray) -> tuple[list[Face], int]:
+        """Faces at least ``min_face`` pixels large, and how many smaller ones were skipped."""
+        if self.detector is None:
+            h, w = rgb.shape[:2]
+            return [Face(box=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=())], 0
+        faces = self.detector.detect(rgb)
+        kept = [f for f in faces if f.size >= self.options.min_face]
+        return kept, len(faces) - len(kept)
+
+    def align(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Model-ready uint8 crops, one per face."""
+        cfg = self.model.cfg
+        if self.detector is None:
+            return np.stack([crop_whole_image(rgb, cfg.input_size, cfg.colour)])
+        crops = [warp_face(rgb, f.landmark_array(), cfg.template, cfg.input_size, cfg.colour)[0] for f in faces]
+        channels = () if cfg.colour == "gray" else (3,)
+        return np.stack(crops) if crops else np.zeros((0, cfg.input_size, cfg.input_size, *channels), np.uint8)
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities (N, K) over the model's labels."""
+        return self.model.predict(crops)
+
+    # -- the convenience call ----------------------------------------------------------
+    def analyze(self, image, source: str | None = None) -> ImageResult:
+        """Analyse a path, a PIL image or an RGB numpy array."""
+        name, rgb = as_rgb(image, source)
+        faces, skipped = self.detect(rgb)
+        probs = self.classify(self.align(rgb, faces))
+        labels = self.model.labels
+        results = tuple(
+            FaceResult(index=i, face=f, expression=Expression(labels, tuple(float(v) for v in p)))
+            for i, (f, p) in enumerate(zip(faces, probs))
+        )
+        return ImageResult(
+            source=name,
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            faces=results,
+            skipped_small=skipped,
+            model=self.model.cfg.name,
+            crop_mode=self.options.crop_mode,
+        )
+
+
+def as_rgb(image, source: str | None = None) -> tuple[str, np.ndarray]:
+    """(name, RGB uint8 array) for a path, PIL image or numpy array."""
+    if isinstance(image, (str, os.PathLike)):
+        loaded = load_image(image)
+        return source or loaded.source, loaded.pixels
+    if isinstance(image, np.ndarray):
+        name = source or "<array>"
+        return name, array_to_rgb(image, name)
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        return source or getattr(image, "filename", "") or "<PIL image>", to_rgb_array(ImageOps.exif_transpose(image))
+    raise InputError(f"{source or type(image).__name__}: expected a path, a PIL image or a numpy array")
+
+
+@functools.lru_cache(maxsize=4)
+def _analyzer(options: AnalyzeOptions) -> Analyzer:
+    return Analyzer(options)
+
+
+def analyze(image, options: AnalyzeOptions | None = None, **kwargs) -> ImageResult:
+    """Analyse one image (path, PIL image or RGB array) and return its frozen result.
+
+    Keyword arguments are :class:`AnalyzeOptions` fields, e.g. ``analyze(img, crop_mode="face")``.
+    """
+    if options is None:
+        options = AnalyzeOptions(**kwargs)
+    elif kwargs:
+        raise TypeError("pass either options or keyword options, not both")
+    source = str(image) if isinstance(image, (str, Path)) else None
+    return _analyzer(options).analyze(image, source)

@@ -1,0 +1,49 @@
+"""The training recipe as one plain dataclass, readable from and writable to JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Defaults are the recipe of the shipped model."""
+
+    name: str = "ferplus-lite0"
+    backbone: str = "efficientnet-lite0"
+    pretrained: bool = True
+    crop_size: int = 48  # the face crop the model takes (grey, FER2013 framing)
+    net_size: int = 96  # the crop is upsampled to this inside the network
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    soft_labels: bool = True  # FER+ head learns the crowd vote distribution
+    fer2013_weight: float = 1.0  # weight of the 7-class FER2013 head's loss
+    dropout: float = 0.3
+    ema_decay: float = 0.999
+    occlusion_p: float = 0.35
+    flip_p: float = 0.5
+    max_rotation: float = 15.0
+    max_scale: float = 0.15
+    max_shift: float = 0.08
+    seed: int = 0
+    threads: int = 2
+    limit_train: int = 0  # use only the first N training rows (0 = all), for quick runs
+    limit_val: int = 0
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        data = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown training option(s) {sorted(unknown)}; valid: {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,78 @@
+"""Frozen result types and the unit conventions, written down once.
+
+Conventions:
+- Pixel coordinates are in the original image, after EXIF orientation is applied; the origin
+  is the top-left corner; boxes are ``(x, y, w, h)``.
+- Landmarks are five ``(x, y)`` points in this order: the eye on the image's left, the eye on
+  the image's right, the nose tip, the mouth corner on the image's left, the mouth corner on
+  the image's right.
+- Probabilities are floats in [0, 1] that sum to 1 over a model's labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: where it is and how sure the detector is."""
+
+    box: Box
+    score: float
+    landmarks: tuple[Point, ...]
+
+    @property
+    def size(self) -> float:
+        """The face's size in pixels: the shorter side of its box."""
+        return float(min(self.box[2], self.box[3]))
+
+    def landmark_array(self) -> np.ndarray:
+        return np.asarray(self.landmarks, dtype=np.float64).reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A model's answer for one face: probabilities over its labels, top label first."""
+
+    labels: tuple[str, ...]
+    probs: tuple[float, ...]
+
+    @property
+    def top(self) -> str:
+        return self.labels[int(np.argmax(self.probs))]
+
+    @property
+    def top_prob(self) -> float:
+        return float(max(self.probs))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.labels, self.probs))
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face of one image: where (``face``) and what expression (``expression``)."""
+
+    index: int
+    face: Face
+    expression: Expression
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Everything found in one image. ``faces`` is empty (never ``None``) when there is none."""
+
+    source: str
+    width: int
+    height: int
+    faces: tuple[FaceResult, ...] = ()
+    skipped_small: int = 0  # faces found but smaller than the minimum face size
+    model: str = ""
+    crop_mode: str = "detect"
+    extra: dict = field(default_factory=dict, compare=False)

@@ -1,0 +1,56 @@
+"""Boxes, landmarks, labels and probabilities drawn onto an image."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from affectlens.types import ImageResult
+
+COLOURS = {
+    "neutral": (200, 200, 200),
+    "happiness": (255, 200, 0),
+    "surprise": (0, 200, 255),
+    "sadness": (60, 110, 255),
+    "anger": (255, 40, 40),
+    "disgust": (120, 200, 40),
+    "fear": (180, 80, 255),
+    "contempt": (255, 120, 180),
+}
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def annotate(rgb: np.ndarray, result: ImageResult, top_k: int = 3) -> Image.Image:
+    """A copy of the image with each face's box, landmarks, top label and top-k probabilities."""
+    img = Image.fromarray(rgb).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    for fr in result.faces:
+        x, y, w, h = fr.face.box
+        label = fr.expression.top
+        colour = COLOURS.get(label, (255, 255, 255))
+        line = max(2, round(min(w, h) / 40))
+        size = max(10, round(min(w, h) / 5))
+        font, small = _font(size), _font(max(9, round(size * 0.75)))
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=line)
+        r = max(1.5, line * 0.8)
+        for px, py in fr.face.landmarks:
+            draw.ellipse([px - r, py - r, px + r, py + r], fill=(0, 255, 0))
+        title = f"{fr.index}: {label} {fr.expression.top_prob:.2f}"
+        tb = draw.textbbox((x, y), title, font=font)
+        ty = y - (tb[3] - tb[1]) - 2 * line
+        if ty < 0:
+            ty = y + h + line
+        draw.rectangle([x, ty, x + (tb[2] - tb[0]) + 2 * line, ty + (tb[3] - tb[1]) + 2 * line], fill=(0, 0, 0))
+        draw.text((x + line, ty), title, fill=colour, font=font)
+        ranked = sorted(fr.expression.as_dict().items(), key=lambda kv: -kv[1])[1:top_k]
+        lines = "\n".join(f"{k} {v:.2f}" for k, v in ranked)
+        if lines:
+            oy = ty + (tb[3] - tb[1]) + 3 * line if ty > y else y + h + line + (tb[3] - tb[1]) + 3 * line
+            draw.multiline_text((x + line, oy), lines, fill=(255, 255, 255), font=small, stroke_width=1, stroke_fill=(0, 0, 0))
+    return img

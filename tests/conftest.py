@@ -1,0 +1,59 @@
+"""Shared fixtures: the real media and data sets under ../shared (never copied into the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AFFECTLENS_SHARED", ROOT.parent / "shared"))
+PHOTOS = SHARED / "media" / "photos"
+DATASETS = SHARED / "datasets"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"test data missing: {path} (set AFFECTLENS_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def photos() -> Path:
+    return _require(PHOTOS)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return _require(DATASETS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _data_env():
+    os.environ.setdefault("AFFECTLENS_DATA", str(DATASETS))
+    yield
+
+
+@pytest.fixture(scope="session")
+def fer(data_root):
+    from affectlens.eval.datasets import read_fer2013
+
+    return read_fer2013(data_root)
+
+
+@pytest.fixture(scope="session")
+def fer_faces(fer, tmp_path_factory) -> list[Path]:
+    """A few real FER2013 test rows written as PNG files, with their FER2013 labels."""
+    emotion, pixels, usage = fer
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("fer_rows")
+    rows = np.flatnonzero(usage == "PrivateTest")[:12]
+    out = []
+    for r in rows:
+        path = folder / f"row{r}_label{emotion[r]}.png"
+        Image.fromarray(pixels[r]).save(path)
+        out.append(path)
+    return out

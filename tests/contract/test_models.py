@@ -1,0 +1,74 @@
+"""Every registered model obeys the expression-model contract (a new model gets every check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectlens.labels import CANONICAL
+from affectlens.models.expression import ExpressionModel
+from affectlens.registry import default_model_name, get_model_cfg, list_models
+
+MODELS = [c.name for c in list_models()]
+
+
+def test_registry_has_a_default():
+    assert default_model_name() in MODELS
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_is_complete(name):
+    cfg = get_model_cfg(name)
+    assert cfg.path.is_file()
+    assert set(cfg.labels) <= set(CANONICAL) and len(set(cfg.labels)) == len(cfg.labels)
+    assert cfg.licence and cfg.description
+    card = Path(cfg.folder) / cfg.card
+    assert card.is_file(), f"{name}: model card {card} missing"
+    t = np.asarray(cfg.template)
+    assert ((t > 0) & (t < cfg.input_size)).all()
+    assert t[0, 0] < t[1, 0] and t[3, 0] < t[4, 0]  # left/right order of eyes and mouth corners
+    assert t[0, 1] < t[2, 1] < t[3, 1]  # eyes above nose above mouth
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_outputs_are_distributions_and_deterministic(name, fer):
+    cfg = get_model_cfg(name)
+    model = ExpressionModel(cfg, threads=1)
+    _, pixels, usage = fer
+    crops = pixels[usage == "PrivateTest"][:16]
+    if cfg.colour == "rgb":
+        crops = np.repeat(crops[..., None], 3, axis=-1)
+    p = model.predict(crops)
+    assert p.shape == (16, len(cfg.labels))
+    assert np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(model.predict(crops), p, atol=1e-6)  # deterministic
+    np.testing.assert_allclose(model.predict(crops[:1]), p[:1], atol=1e-5)  # batch size does not matter
+    assert model.predict(crops[:0]).shape == (0, len(cfg.labels))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_rejects_wrong_crop_shape(name):
+    model = ExpressionModel(get_model_cfg(name), threads=1)
+    with pytest.raises(ValueError, match="expects crops of shape"):
+        model.preprocess(np.zeros((1, 17, 17), np.uint8))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_beats_chance_on_real_faces(name, data_root):
+    """A sanity floor on 300 real FER2013 validation faces; the real numbers are in benchmarks/."""
+    from affectlens.eval.datasets import load_fer2013
+    from affectlens.eval.protocol import evaluate
+    from affectlens.pipeline import Analyzer, AnalyzeOptions
+
+    fs = load_fer2013(data_root, "val")
+    small = type(fs)(**{**fs.__dict__, "images": fs.images[:300], "labels": fs.labels[:300], "ids": fs.ids[:300]})
+    report = evaluate(Analyzer(AnalyzeOptions(model=name, crop_mode="face")), small, progress=False)
+    assert report.accuracy > 0.45  # chance is ~0.25 (majority class)
+
+
+def test_unknown_model_lists_available():
+    with pytest.raises(ValueError, match="unknown model 'nope'; available: .*" + MODELS[0]):
+        get_model_cfg("nope")

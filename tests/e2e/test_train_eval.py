@@ -1,0 +1,75 @@
+"""A small real training run end to end, and `affectlens eval` on the real test splits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from affectlens.cli import main
+
+
+def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
+    pytest.importorskip("torch", reason="needs the [train] extra")
+    out = tmp_path / "run"
+    rc = main(["train", "--out", str(out), "--epochs", "1", "--limit-train", "320", "--limit-val", "200",
+               "--data-root", str(data_root), "--name", "ferplus-smoke"])
+    assert rc == 0
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 1 and 0 <= metrics[0]["ferplus_acc"] <= 1
+    assert (out / "last.pt").is_file() and (out / "best.pt").is_file()
+    # resuming a finished run trains nothing more and keeps the log
+    assert main(["train", "--out", str(out), "--epochs", "1", "--limit-train", "320", "--limit-val", "200",
+                 "--data-root", str(data_root), "--name", "ferplus-smoke", "--no-export"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+    from affectlens.models.expression import ExpressionModel
+    from affectlens.registry import load_models_json
+
+    cfgs = {c.name: c for c in load_models_json(out / "export" / "models.json")}
+    assert set(cfgs) == {"ferplus-smoke", "fer2013-smoke"}
+    from affectlens.eval.datasets import read_fer2013
+
+    _, pixels, usage = read_fer2013(data_root)
+    p = ExpressionModel(cfgs["ferplus-smoke"]).predict(pixels[usage == "PrivateTest"][:8])
+    assert p.shape == (8, 8)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    tpl = np.asarray(cfgs["ferplus-smoke"].template)
+    assert tpl.shape == (5, 2) and 10 < tpl[0, 0] < 20 and 28 < tpl[1, 0] < 38  # eyes where FER2013 has them
+
+
+def _eval_json(*args: str) -> dict:
+    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "eval", *args, "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_eval_fer2013_present_only_and_dedup():
+    r = _eval_json("--dataset", "fer2013", "--split", "test", "--dedup")
+    for key in ("n", "accuracy", "macro_f1", "balanced_accuracy", "ece", "labels", "per_class", "confusion"):
+        assert key in r
+    assert r["n"] == 3589 - 288 and r["removed_duplicates"] == 288
+    assert "contempt" in r["left_out_classes"]  # the default model's class FER2013 lacks
+    assert len(r["labels"]) == 7 and np.asarray(r["confusion"]).sum() == r["n"]
+    assert 0.0 <= r["ece"] <= 1.0 and r["accuracy"] > 0.5
+
+
+def test_eval_folder_dataset(fer, tmp_path):
+    from PIL import Image
+
+    emotion, pixels, usage = fer
+    test = np.flatnonzero(usage == "PrivateTest")
+    for folder, label in (("happy", 3), ("surprised", 5)):
+        (tmp_path / folder).mkdir()
+        for r in test[emotion[test] == label][:20]:
+            Image.fromarray(pixels[r]).save(tmp_path / folder / f"{r}.png")
+    r = _eval_json("--dataset", f"folder:{tmp_path}")
+    assert r["n"] == 40 and r["labels"] == ["happiness", "surprise"]
+    assert r["accuracy"] > 0.7
+    text = subprocess.run([sys.executable, "-m", "affectlens.cli", "eval", "--dataset", f"folder:{tmp_path}"],
+                          capture_output=True, text=True, timeout=600).stdout
+    assert "confusion" in text and "present-only" in text

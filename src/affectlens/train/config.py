@@ -15,7 +15,7 @@ class TrainConfig:
     backbone: str = "efficientnet-lite0"
     pretrained: bool = True
     crop_size: int = 48  # the face crop the model takes (grey, FER2013 framing)
-    net_size: int = 96  # the crop is upsampled to this inside the network
+    net_size: int = 80  # the crop is upsampled to this inside the network
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFECTLENS_SHARED", ROOT.parent / "shared"))
 PHOTOS = SHARED / "media" / "photos"
+VIDEOS = SHARED / "media" / "videos"
 DATASETS = SHARED / "datasets"
 
 
@@ -23,6 +24,12 @@ def _require(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def photos() -> Path:
     return _require(PHOTOS)
+
+
+@pytest.fixture(scope="session")
+def videos() -> Path:
+    """The real test videos (see ../shared/media/README.md)."""
+    return _require(VIDEOS)
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +64,16 @@ def fer_faces(fer, tmp_path_factory) -> list[Path]:
         Image.fromarray(pixels[r]).save(path)
         out.append(path)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _restore_model_registry():
+    """Models a test registers (e.g. a freshly trained one made default) do not leak into later tests."""
+    from affectlens import registry
+
+    registry._load_builtin()
+    models, default = dict(registry._REGISTRY), list(registry._DEFAULT)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(models)
+    registry._DEFAULT[:] = default

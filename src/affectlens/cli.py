@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -59,14 +60,19 @@ def _print_table(records: list[dict]) -> None:
 
 def cmd_analyze(args) -> int:
     from affectlens.export import image_records, write_table
-    from affectlens.io.image import InputError, find_images, load_image
+    from affectlens.io.image import InputError, load_image
     from affectlens.pipeline import Analyzer, AnalyzeOptions
+    from affectlens.cli_video import check_outputs, detect_size, print_summary, run_video, write_video_outputs
+    from affectlens.pipeline.video import VIDEO_CLASSIFIER_THREADS
+    from affectlens.io.video import find_inputs
+    from affectlens.viz.video import VIDEO_OUT_SUFFIXES
 
     options = AnalyzeOptions(
         model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold
     )
     analyzer = Analyzer(options)
-    paths, missing = find_images(args.paths)
+    paths, videos, missing = find_inputs(args.paths)
+    check_outputs(args)
     failures = 0
     for m in missing:
         log.error("error: %s: no such file or folder", m)
@@ -76,12 +82,22 @@ def cmd_analyze(args) -> int:
         if suffix not in (".csv", ".jsonl", ".parquet"):
             log.error("error: --out %s: unsupported format %r; valid: .csv, .jsonl, .parquet", args.out, suffix)
             return 2
-    annotate_dir = Path(args.annotate) if args.annotate else None
+    annotate_video = bool(args.annotate) and Path(args.annotate).suffix.lower() in VIDEO_OUT_SUFFIXES
+    if annotate_video and paths:
+        log.info("--annotate %s names a video file: the images are not annotated", args.annotate)
+    annotate_dir = Path(args.annotate) if args.annotate and not annotate_video else None
     if annotate_dir:
         annotate_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict] = []
+    summaries: list = []
     used: set[str] = set()
     try:
+        for video in videos:
+            video_options = dataclasses.replace(options, detect_max_side=detect_size(args),
+                                                threads=VIDEO_CLASSIFIER_THREADS)
+            if not run_video(video, args, video_options, records, summaries, many=len(videos) > 1,
+                             stream_lines=args.json):
+                failures += 1
         for path in _progress(paths, len(paths), "analyze"):
             try:
                 loaded = load_image(path)
@@ -107,10 +123,12 @@ def cmd_analyze(args) -> int:
         failures += 1
     if args.out:
         write_table(records, args.out)
+    write_video_outputs(args, summaries)
     if not args.json and not args.quiet:
-        _print_table(records)
-    if not paths and not missing:
-        log.error("error: no images found in %s", " ".join(args.paths))
+        _print_table([r for r in records if "frame" not in r])
+        print_summary(summaries)
+    if not paths and not videos and not missing:
+        log.error("error: no images or videos found in %s", " ".join(args.paths))
         return 1
     return 1 if failures else 0
 
@@ -144,8 +162,8 @@ def cmd_models(args) -> int:
     for c in cfgs:
         row = {"name": c.name + (" (default)" if c.name == default else ""), "labels": len(c.labels),
                "input": f"{c.input_size}x{c.input_size} {c.colour}"}
-        for key, value in c.metrics.items():
-            if isinstance(value, (int, float)):
+        for key, value in c.metrics.items():  # accuracies and speed; all metrics: --json
+            if isinstance(value, (int, float)) and (key.endswith("_acc") or key == "ms_per_face"):
                 row[key] = round(value, 3)
         rows.append(row)
     sys.stdout.write(pd.DataFrame(rows).fillna("").to_string(index=False) + "\n")
@@ -155,13 +173,18 @@ def cmd_models(args) -> int:
 def _add_analyze_options(a: argparse.ArgumentParser) -> None:
     a.add_argument("--json", action="store_true", help="print one JSON object per face per line")
     a.add_argument("--out", metavar="FILE", help="write all records to FILE (.csv, .jsonl or .parquet)")
-    a.add_argument("--annotate", metavar="DIR", help="write each image with boxes and labels drawn into DIR")
+    a.add_argument("--annotate", metavar="DIR|FILE",
+                   help="write each image (and each video as <name>.mp4) with boxes and labels drawn into DIR; "
+                        "or, for a video, to FILE (.mp4, .mov, .mkv, .webm, .avi)")
     a.add_argument("--crop-mode", choices=("detect", "face"), default="detect",
                    help="detect: find faces (default); face: each image is one already-cropped face")
     a.add_argument("--model", default=None, help="expression model name (see 'affectlens models')")
     a.add_argument("--min-face", type=int, default=20, metavar="PX", help="skip faces smaller than PX pixels (default 20)")
     a.add_argument("--threshold", type=float, default=0.7, help="face detector score threshold (default 0.7)")
     a.add_argument("-q", "--quiet", action="store_true", help="no table on stdout")
+    from affectlens.cli_video import add_video_options
+
+    add_video_options(a)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="more diagnostics on stderr")
     sub = p.add_subparsers(dest="command", required=True)
 
-    a = sub.add_parser("analyze", help="find faces and their expressions in images")
-    a.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    a = sub.add_parser("analyze", help="find faces and their expressions in images and videos")
+    a.add_argument("paths", nargs="+", metavar="PATH",
+                   help="image or video files or folders (searched recursively); files are recognised by content")
     _add_analyze_options(a)
     a.set_defaults(func=cmd_analyze)
 
@@ -186,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     from affectlens.cli_eval import add_eval_parser, add_train_parser
+    from affectlens.cli_video import add_live_parser
+
+    add_live_parser(sub)
 
     add_eval_parser(sub)
     add_train_parser(sub)

@@ -76,3 +76,57 @@ class ImageResult:
     model: str = ""
     crop_mode: str = "detect"
     extra: dict = field(default_factory=dict, compare=False)
+
+
+# -- video ------------------------------------------------------------------------------------
+# Times are milliseconds from the start of the file (the container's presentation time), so
+# variable frame rates keep true times. ``track`` ids start at 0, are unique within one video
+# and never shared by two faces of the same frame.
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One face of one video frame: its track, the smoothed ``expression`` and the ``raw`` one."""
+
+    index: int
+    track: int
+    face: Face
+    expression: Expression  # after temporal smoothing (equal to ``raw`` with smoothing "none")
+    raw: Expression  # the model's answer for this frame alone
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything found in one analysed video frame. ``faces`` is empty when there is none."""
+
+    source: str
+    frame: int  # the frame's number in the video stream (0 = first frame)
+    time_ms: float
+    width: int
+    height: int
+    faces: tuple[TrackedFace, ...] = ()
+    skipped_small: int = 0
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one track during which one expression (smoothed) was on top."""
+
+    expression: str
+    start_ms: float
+    end_ms: float
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """One track over a whole video."""
+
+    source: str
+    track: int
+    first_ms: float
+    last_ms: float
+    frames: int  # analysed frames in which the track was seen
+    mean_probs: tuple[tuple[str, float], ...]  # (label, mean smoothed probability), model order
+    dominant: str  # label with the highest mean probability
+    segments: tuple[Segment, ...] = ()

@@ -8,6 +8,9 @@ Record (JSON, one per face; an image without a face gives one record with ``face
 Table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``: one row per face with
 ``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, landmarks``
 (landmarks as a JSON string); rows for images without a face hold only ``source``.
+Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track`` after
+``source`` and ``prob_raw_<label>…`` after the smoothed ``prob_<label>`` columns; these
+columns appear only when some record has them.
 """
 
 from __future__ import annotations
@@ -54,9 +57,14 @@ def records_to_frame(records: Iterable[dict]):
     """Flatten records into a pandas DataFrame, one row per face (schema in the module doc)."""
     import pandas as pd
 
-    rows, labels = [], []
+    rows, labels, video = [], [], False
     for rec in records:
         row = {"source": rec["source"], "face": rec["face"]}
+        if "frame" in rec:
+            video = True
+            row.update(frame=rec["frame"], time_ms=rec["time_ms"], track=rec["track"])
+            for label, p in rec["probs_raw"].items():
+                row[f"prob_raw_{label}"] = p
         box = rec["box"] or [None] * 4
         row.update(box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3], score=rec["score"],
                    expression=rec["expression"])
@@ -66,11 +74,18 @@ def records_to_frame(records: Iterable[dict]):
             row[f"prob_{label}"] = p
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
         rows.append(row)
+    floats = ["box_x", "box_y", "box_w", "box_h", "score"] + [f"prob_{label}" for label in labels]
     columns = ["source", "face", "box_x", "box_y", "box_w", "box_h", "score", "expression"]
-    columns += [f"prob_{label}" for label in labels] + ["landmarks"]
+    columns += [f"prob_{label}" for label in labels]
+    if video:
+        columns[1:1] = ["frame", "time_ms", "track"]
+        columns += [f"prob_raw_{label}" for label in labels]
+        floats += ["time_ms"] + [f"prob_raw_{label}" for label in labels]
+    columns += ["landmarks"]
     frame = pd.DataFrame(rows, columns=columns)
-    frame["face"] = frame["face"].astype("Int64")
-    for col in columns[2:7] + [f"prob_{label}" for label in labels]:
+    for col in ["face", "frame", "track"] if video else ["face"]:
+        frame[col] = frame[col].astype("Int64")
+    for col in floats:
         frame[col] = frame[col].astype("float64")
     frame.attrs["affectlens_schema"] = SCHEMA_VERSION
     return frame

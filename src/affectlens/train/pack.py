@@ -1,7 +1,15 @@
-"""Turn a checkpoint into a registry folder: ONNX weights + ``models.json`` (+ the training log)."""
+"""Turn a checkpoint into a registry folder: ONNX weights + ``models.json``.
+
+Decisions made here use the validation split (PublicTest) only; PrivateTest stays untouched:
+- the alignment template is measured on training crops (:mod:`affectlens.train.template`);
+- mirror test-time augmentation (``flip_tta``) is switched on if it raises validation accuracy
+  of the FER+ head;
+- each head's softmax temperature is fitted on validation logits (temperature scaling).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,8 +17,9 @@ import numpy as np
 
 from affectlens.eval.calibration import fit_temperature
 from affectlens.eval.datasets.fer2013 import USAGE, ferplus_majority, read_fer2013, read_ferplus_votes
-from affectlens.train.export import INPUT, OUTPUTS, export_onnx, model_configs, write_models_json
-from affectlens.train.loop import MEAN, STD
+from affectlens.models.expression import ExpressionModel
+from affectlens.registry import ModelCfg
+from affectlens.train.export import export_onnx, model_configs, write_models_json
 from affectlens.train.template import estimate_template
 
 log = logging.getLogger(__name__)
@@ -22,34 +31,38 @@ def pack_model(checkpoint: Path, root, folder: Path, name: str, metrics: dict | 
     folder.mkdir(parents=True, exist_ok=True)
     onnx_file = f"{name}.onnx"
     cfg = export_onnx(checkpoint, folder / onnx_file)
-    _, pixels, usage = read_fer2013(root)
+    emotion, pixels, usage = read_fer2013(root)
     template, n = estimate_template(pixels[usage == USAGE["train"]], sample=template_sample)
     log.info("alignment template measured on %d training crops", n)
     entries = model_configs(name, onnx_file, cfg, template, metrics)
-    for entry, temperature in zip(entries, fit_temperatures(folder / onnx_file, root)):
-        entry["temperature"] = round(temperature, 4)
+    votes, has_name, _ = read_ferplus_votes(root)
+    val = usage == USAGE["val"]
+    targets = [ferplus_majority(votes, has_name)[val], emotion[val].astype(np.int64)]
+    crops = pixels[val]
+    flip = choose_flip(entries[0], folder, crops, targets[0])
+    for entry, y in zip(entries, targets):
+        entry["flip_tta"] = flip
+        logits = _logits(entry, folder, crops)
+        ok = y >= 0
+        entry["temperature"] = round(fit_temperature(logits[ok], y[ok]), 4)
+        log.info("%s: temperature %.3f fitted on %d PublicTest faces", entry["name"], entry["temperature"], ok.sum())
     write_models_json(folder, entries, default=name)
+    (folder / "pack.json").write_text(json.dumps({"checkpoint": str(checkpoint), "template_crops": int(n),
+                                                   "flip_tta": flip}, indent=2) + "\n")
     return folder
 
 
-def fit_temperatures(onnx_path: Path, root) -> tuple[float, float]:
-    """Temperatures of the FER+ and FER2013 heads, fitted on the validation split (PublicTest).
+def _logits(entry: dict, folder: Path, crops: np.ndarray) -> np.ndarray:
+    model = ExpressionModel(ModelCfg.from_json(entry, folder))
+    return np.concatenate([model.forward(model.preprocess(crops[i : i + 512])) for i in range(0, len(crops), 512)])
 
-    The FER+ head is fitted against FER+ majority labels (the stated rule), the FER2013 head
-    against FER2013 labels. PrivateTest is not touched.
-    """
-    import onnxruntime as ort
 
-    emotion, pixels, usage = read_fer2013(root)
-    votes, has_name, _ = read_ferplus_votes(root)
-    val = usage == USAGE["val"]
-    x = ((pixels[val].astype(np.float32) - MEAN) / STD)[:, None]
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    l8, l7 = (np.concatenate(parts) for parts in zip(*(
-        sess.run(list(OUTPUTS), {INPUT: x[i : i + 512]}) for i in range(0, len(x), 512))))
-    major = ferplus_majority(votes, has_name)[val]
-    ok = major >= 0
-    t8 = fit_temperature(l8[ok], major[ok])
-    t7 = fit_temperature(l7, emotion[val].astype(np.int64))
-    log.info("temperatures fitted on PublicTest: FER+ head %.3f, FER2013 head %.3f", t8, t7)
-    return t8, t7
+def choose_flip(entry: dict, folder: Path, crops: np.ndarray, y: np.ndarray) -> bool:
+    """True if averaging with the mirror image raises validation accuracy."""
+    ok = y >= 0
+    acc = {}
+    for flip in (False, True):
+        logits = _logits({**entry, "flip_tta": flip}, folder, crops[ok])
+        acc[flip] = float((logits.argmax(1) == y[ok]).mean())
+    log.info("validation accuracy without / with mirror TTA: %.4f / %.4f", acc[False], acc[True])
+    return acc[True] > acc[False]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from affectlens.types import ImageResult
+from affectlens.types import FrameResult, ImageResult
 
 COLOURS = {
     "neutral": (200, 200, 200),
@@ -19,6 +21,7 @@ COLOURS = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
@@ -26,8 +29,11 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def annotate(rgb: np.ndarray, result: ImageResult, top_k: int = 3) -> Image.Image:
-    """A copy of the image with each face's box, landmarks, top label and top-k probabilities."""
+def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, top_k: int = 3) -> Image.Image:
+    """A copy of the image with each face's box, landmarks, top label and top-k probabilities.
+
+    Faces are named by their index in the image, or ``#<track>`` for tracked video faces.
+    """
     img = Image.fromarray(rgb).convert("RGB")
     draw = ImageDraw.Draw(img)
     for fr in result.faces:
@@ -41,7 +47,8 @@ def annotate(rgb: np.ndarray, result: ImageResult, top_k: int = 3) -> Image.Imag
         r = max(1.5, line * 0.8)
         for px, py in fr.face.landmarks:
             draw.ellipse([px - r, py - r, px + r, py + r], fill=(0, 255, 0))
-        title = f"{fr.index}: {label} {fr.expression.top_prob:.2f}"
+        name = f"#{fr.track}" if hasattr(fr, "track") else str(fr.index)
+        title = f"{name}: {label} {fr.expression.top_prob:.2f}"
         tb = draw.textbbox((x, y), title, font=font)
         ty = y - (tb[3] - tb[1]) - 2 * line
         if ty < 0:

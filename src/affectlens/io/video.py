@@ -1,0 +1,377 @@
+"""Decode videos and live streams into RGB frames with their true timestamps (needs ``[video]``).
+
+Frames come from PyAV (FFmpeg) in a background thread, so decoding overlaps analysis. Every
+frame carries ``time_ms``: its presentation time from the container, in milliseconds from the
+start of the file, so variable frame rates and dropped frames keep true times.
+
+Failures raise :class:`VideoError` (an :class:`~affectlens.io.image.InputError`) with one line
+naming the input and the reason: missing file, not a video, no video stream, unknown codec, a
+camera or stream that cannot be opened. A file that stops decoding part-way (truncated or
+corrupt) is not an error: the frames that decode are delivered and :attr:`VideoReader.stopped`
+says where and why it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.io.image import InputError
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+class VideoError(InputError):
+    """A video, camera or stream that cannot be read; the message names it and the reason."""
+
+
+def import_av():
+    """The ``av`` module, or an ImportError naming the extra that provides it."""
+    try:
+        import av
+    except ImportError:
+        raise ImportError("video input needs the [video] extra: pip install 'affectlens[video]'") from None
+    return av
+
+
+def sniff_video(path: str | os.PathLike) -> bool:
+    """True when the file's first bytes are those of a common video container.
+
+    Recognises ISO-BMFF (mp4, mov, m4v), Matroska/WebM, AVI, MPEG program and transport
+    streams, FLV, ASF/WMV and Ogg; used to route inputs by content rather than by name.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    if len(head) < 12:
+        return False
+    return (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+        or head[:4] == b"\x1a\x45\xdf\xa3"  # Matroska / WebM (EBML)
+        or (head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"))
+        or head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")  # MPEG-PS / MPEG-1 video
+        or (head[0] == 0x47 and _is_ts(path))  # MPEG transport stream
+        or head[:3] == b"FLV"
+        or head[:4] == b"\x30\x26\xb2\x75"  # ASF / WMV
+        or head[:4] == b"OggS"
+    )
+
+
+def _is_ts(path) -> bool:
+    with open(path, "rb") as fh:
+        data = fh.read(188 * 3 + 1)
+    return len(data) > 188 * 2 and data[0] == data[188] == data[376] == 0x47
+
+
+def is_video_path(path: str | os.PathLike) -> bool:
+    """A file to be read as a video: its content says so, or its suffix does (content wins)."""
+    p = Path(path)
+    if not p.is_file():
+        return p.suffix.lower() in VIDEO_SUFFIXES
+    if sniff_video(p):
+        return True
+    return p.suffix.lower() in VIDEO_SUFFIXES and not _looks_like_image(p)
+
+
+def _looks_like_image(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        head = fh.read(12)
+    return head[:3] == b"\xff\xd8\xff" or head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] in (b"GIF8", b"RIFF")
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded frame: its number in the stream, presentation time (ms) and RGB pixels."""
+
+    index: int
+    time_ms: float
+    rgb: np.ndarray  # (H, W, 3) uint8
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames to deliver: ``fps`` (at most this many per second, by timestamp) or
+    ``every`` (every N-th decoded frame), within ``[start, end)`` seconds."""
+
+    fps: float | None = None
+    every: int = 1
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be > 0 frames per second, got {self.fps}")
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1 frame, got {self.every}")
+        if self.fps is not None and self.every != 1:
+            raise ValueError("give either fps or every, not both")
+        if self.start < 0:
+            raise ValueError(f"start must be >= 0 seconds, got {self.start}")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end} s) must be after start ({self.start} s)")
+
+
+def parse_source(source) -> tuple[str, str]:
+    """``(kind, name)`` with kind ``camera`` (an integer index), ``url`` or ``file``."""
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        return "camera", str(int(source))
+    name = os.fspath(source)
+    return ("url" if _URL.match(name) else "file"), name
+
+
+def _open_container(kind: str, name: str):
+    av = import_av()
+    try:
+        if kind == "camera":
+            if sys.platform.startswith("linux"):
+                return av.open(f"/dev/video{name}", format="v4l2")
+            if sys.platform == "darwin":
+                return av.open(name, format="avfoundation")
+            return av.open(f"video={name}", format="dshow")
+        if kind == "url":
+            opts = {"rtsp_transport": "tcp"} if name.startswith("rtsp") else {}
+            return av.open(name, options=opts, timeout=10.0)
+        return av.open(name)
+    except av.FFmpegError as exc:
+        what = f"camera {name}" if kind == "camera" else name
+        if kind == "file" and isinstance(exc, av.InvalidDataError):
+            raise VideoError(f"{what}: not a readable video (unknown format, or a corrupt or truncated "
+                             "header)") from None
+        raise VideoError(f"{what}: cannot open ({_reason(exc)})") from None
+
+
+class VideoReader:
+    """Frames of one video, camera or stream, decoded in a background thread.
+
+    Iterate to get :class:`VideoFrame` objects in increasing ``time_ms``. ``live=True`` keeps
+    only the newest frame when the consumer is slower than the source (and plays files at
+    their real speed), as a camera would. Close it (or use ``with``) to stop the thread.
+    """
+
+    def __init__(self, source, sampling: Sampling | None = None, *, live: bool = False, queue_size: int = 8):
+        self.kind, self.name = parse_source(source)
+        self.sampling = sampling or Sampling()
+        self.live = live
+        if self.kind == "file":
+            p = Path(self.name)
+            if not p.exists():
+                raise VideoError(f"{self.name}: no such file")
+            if p.is_dir():
+                raise VideoError(f"{self.name}: is a folder, not a video")
+            if p.stat().st_size == 0:
+                raise VideoError(f"{self.name}: empty file (0 bytes)")
+        self.container = _open_container(self.kind, self.name)
+        try:
+            self._check_streams()
+        except Exception:
+            self.container.close()
+            raise
+        self.stopped: str | None = None  # why decoding stopped early, if it did
+        self.decoded = 0
+        self._corrupt = []  # times (s) of frames with damaged data
+        self._queue: queue.Queue = queue.Queue(maxsize=1 if live else queue_size)
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- facts about the input ------------------------------------------------------------
+    def _check_streams(self) -> None:
+        c = self.container
+        if not c.streams.video:
+            kinds = sorted({s.type for s in c.streams}) or ["no streams"]
+            raise VideoError(f"{self.name}: no video stream (has {', '.join(kinds)})")
+        stream = c.streams.video[0]
+        if stream.codec_context is None or stream.codec_context.name in (None, "", "none"):
+            raise VideoError(f"{self.name}: unknown or unsupported video codec")
+        stream.thread_type = "AUTO"
+        self.stream = stream
+        self.width = int(stream.codec_context.width)
+        self.height = int(stream.codec_context.height)
+        if self.width <= 0 or self.height <= 0:
+            raise VideoError(f"{self.name}: video stream has no frame size (unknown or unsupported codec)")
+        self.fps = float(stream.average_rate) if stream.average_rate else None
+        self.origin = c.start_time / 1e6 if c.start_time is not None else 0.0
+        self._stream_start = (float(stream.start_time * stream.time_base) - self.origin
+                              if stream.start_time is not None and stream.time_base else 0.0)
+        self.duration = (c.duration / 1e6) if c.duration else None
+        self.has_audio = bool(c.streams.audio)
+
+    @property
+    def expected_frames(self) -> int | None:
+        """Roughly how many frames the sampling will deliver (None for live sources)."""
+        if self.live or not self.duration or not self.fps:
+            return None
+        s = self.sampling
+        span = (min(s.end, self.duration) if s.end else self.duration) - s.start
+        rate = min(s.fps, self.fps) if s.fps else self.fps / s.every
+        return max(0, round(span * rate))
+
+    # -- iteration ------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="affectlens-decode", daemon=True)
+            self._thread.start()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            while self._thread.is_alive():
+                try:  # unblock a producer waiting on a full queue
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+                self._thread.join(timeout=0.05)
+        self.container.close()
+
+    def _put(self, item) -> None:
+        if self.live and item is not None:
+            try:  # drop a stale frame the consumer has not taken yet
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+        while not self._halt.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            self._decode()
+        except Exception as exc:  # decoding errors end the stream; the reason is kept
+            self.stopped = f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): {_reason(exc)}"
+        finally:
+            self._put(None)
+
+    _last_s = 0.0
+
+    def _frames(self):
+        """Decoded frames from (about) the start time: seek, and fall back to decoding from the
+        beginning when the container lands past the start (imprecise seeking)."""
+        av = import_av()
+        start, stream = self.sampling.start, self.stream
+        if start > 0 and self.kind == "file":
+            try:
+                self.container.seek(int((start + self.origin) / stream.time_base), stream=stream, backward=True)
+                frames = self.container.decode(stream)
+                first = next(frames, None)
+                if first is None or first.time is None or first.time - self.origin <= start + 0.02:
+                    self._seeked = True
+                    yield from ([first] if first is not None else [])
+                    yield from frames
+                    return
+                self.container.seek(0)  # landed too late: start over and skip
+            except av.FFmpegError:
+                self.container.seek(0)
+        yield from self.container.decode(stream)
+
+    _seeked = False
+    _corrupt: list
+
+    def _decode(self) -> None:
+        s = self.sampling
+        next_t, last_t, n, wall0 = s.start, -1.0, -1, None
+        for frame in self._frames():
+            if self._halt.is_set():
+                return
+            if frame.time is not None:
+                t = frame.time - self.origin
+            elif self.fps:  # no timestamps (raw elementary streams): count frames
+                t = max(last_t, -1.0 / self.fps) + 1.0 / self.fps
+            else:
+                continue
+            n += 1
+            self.decoded += 1
+            if t <= last_t:  # duplicate or out-of-order timestamp: keep times increasing
+                continue
+            last_t = t
+            if frame.is_corrupt:  # damaged data: FFmpeg concealed errors; skip the frame
+                self._corrupt.append(t)
+                continue
+            self._last_s = t
+            if t < s.start - 1e-6:
+                continue
+            if s.end is not None and t >= s.end:
+                return
+            index = round((t - self._stream_start) * self.fps) if (self._seeked and self.fps) else n
+            if s.fps is not None:
+                if t < next_t - 1e-6:
+                    continue
+                next_t = max(next_t + 1.0 / s.fps, t + 0.5 / s.fps)
+            elif index % s.every:
+                continue
+            if self.live and self.kind == "file":  # play a file at its real speed
+                now = time.monotonic()
+                wall0 = now - t if wall0 is None else wall0
+                if wall0 + t > now:
+                    time.sleep(wall0 + t - now)
+            self._put(VideoFrame(index=index, time_ms=t * 1000.0, rgb=frame.to_ndarray(format="rgb24")))
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        """Flag a file with damaged frames or whose frames end well before its stated length."""
+        if self.kind != "file":
+            return
+        if self._corrupt and self._corrupt[-1] >= self._last_s:
+            self.stopped = (f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): "
+                            "truncated or corrupt data")
+            return
+        if self._corrupt:
+            self.stopped = (f"skipped {len(self._corrupt)} damaged frame(s) between {self._corrupt[0]:.2f} s "
+                            f"and {self._corrupt[-1]:.2f} s")
+            return
+        if not self.duration or self.sampling.end is not None:
+            return
+        step = 1.0 / self.fps if self.fps else 0.1
+        stream_end = self.duration
+        if self.stream.duration and self.stream.time_base:
+            stream_end = float(self.stream.duration * self.stream.time_base) + self._stream_start
+        if self._last_s + 3 * step + 0.1 < stream_end:
+            self.stopped = (f"stopped at {self._last_s:.2f} s of {stream_end:.2f} s after {self.decoded} frame(s): "
+                            "file truncated or corrupt")
+
+
+def _reason(exc: Exception) -> str:
+    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).strip()
+
+
+def find_inputs(paths) -> tuple[list[str], list[str], list[str]]:
+    """``(images, videos, missing)`` from files and folders; files are routed by content."""
+    from affectlens.io.image import IMAGE_SUFFIXES
+
+    images, videos, missing = [], [], []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                    images.append(str(f))
+                elif f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES:
+                    videos.append(str(f))
+        elif p.exists():
+            (videos if is_video_path(p) else images).append(str(raw))
+        else:
+            missing.append(str(raw))
+    return images, videos, missing

@@ -1,0 +1,59 @@
+"""Recognising videos by content, sampling options and video table export."""
+
+from __future__ import annotations
+
+import pytest
+
+from affectlens.export.video import frame_records, summarize_tracks
+from affectlens.io.video import Sampling, find_inputs, is_video_path, sniff_video
+from affectlens.pipeline.video import VideoOptions, split_options
+from affectlens.types import Expression, Face, FrameResult, TrackedFace
+
+
+def test_real_videos_and_photos_are_told_apart_by_content(videos, photos, tmp_path):
+    for v in sorted(videos.glob("*.mp*")):
+        assert sniff_video(v), v
+    for p in sorted(photos.iterdir()):
+        assert not sniff_video(p) and not is_video_path(p), p
+    (tmp_path / "clip").symlink_to(videos / "talking_grid_s_swwp2s.mpg")
+    (tmp_path / "photo.jpg").symlink_to(photos / "grace_hopper.jpg")
+    images, vids, missing = find_inputs([tmp_path / "clip", tmp_path / "photo.jpg", tmp_path / "gone.mp4"])
+    assert vids == [str(tmp_path / "clip")] and images == [str(tmp_path / "photo.jpg")]
+    assert missing == [str(tmp_path / "gone.mp4")]
+    images, vids, _ = find_inputs([videos])  # folders: by suffix
+    assert len(vids) == 4 and images == []
+
+
+def test_sampling_and_options_are_validated():
+    with pytest.raises(ValueError, match="either fps or every"):
+        Sampling(fps=5, every=2)
+    with pytest.raises(ValueError, match="end"):
+        Sampling(start=3, end=2)
+    with pytest.raises(ValueError, match="valid: none, ema, oneeuro"):
+        VideoOptions(smooth="median")
+    with pytest.raises(TypeError, match="unknown option"):
+        split_options(None, None, {"fsp": 5})
+    v, a = split_options(None, None, {"fps": 5, "min_face": 30})
+    assert v.fps == 5 and a.min_face == 30 and a.detect_max_side == 640
+
+
+def _frame(n, t, faces):
+    labels = ("neutral", "happiness")
+    out = []
+    for i, (track, p) in enumerate(faces):
+        e = Expression(labels, (1 - p, p))
+        out.append(TrackedFace(i, track, Face((10.0 * i, 0.0, 50.0, 50.0), 0.9, ()), e, e))
+    return FrameResult("v.mp4", n, t, 640, 480, tuple(out))
+
+
+def test_records_and_summaries():
+    frames = [_frame(0, 0.0, [(0, 0.1)]), _frame(1, 40.0, []), _frame(2, 80.0, [(0, 0.9), (1, 0.2)]),
+              _frame(3, 120.0, [(0, 0.8)])]
+    recs = [r for f in frames for r in frame_records(f)]
+    assert [r["track"] for r in recs] == [0, None, 0, 1, 0]
+    assert recs[1]["face"] is None and recs[1]["probs"] == {} and recs[1]["time_ms"] == 40.0
+    s0, s1 = summarize_tracks(frames)
+    assert (s0.track, s0.first_ms, s0.last_ms, s0.frames) == (0, 0.0, 120.0, 3)
+    assert [(g.expression, g.start_ms, g.end_ms) for g in s0.segments] == [("neutral", 0, 0), ("happiness", 80, 120)]
+    assert s0.dominant == "happiness" and dict(s0.mean_probs)["happiness"] == pytest.approx(0.6)
+    assert s1.frames == 1 and s1.dominant == "neutral"

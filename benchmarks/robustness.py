@@ -41,7 +41,7 @@ def main() -> None:
         for m in models:
             r = score(fs, predict_all(m, crops), m.labels, m.name, "face")
             rows.append({"model": m.name, "perturbation": title, "n": r.n, "accuracy": r.accuracy, "macro_f1": r.macro_f1})
-    print(f"FER+ test, majority label: accuracy (macro-F1)")
+    print("FER+ test, majority label: accuracy (macro-F1)")
     print(f"{'perturbation':<24}" + "".join(f"{m.name:>26}" for m in models))
     for title in PERTURBATIONS:
         cells = [r for r in rows if r["perturbation"] == title]

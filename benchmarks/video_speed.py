@@ -20,7 +20,6 @@ import os
 import resource
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

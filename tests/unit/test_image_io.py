@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from affectlens.io.image import InputError, array_to_rgb, find_images, load_image
+from affectlens.io.image import InputError, array_to_rgb, load_image
+from affectlens.io.video import find_inputs
 
 
 def test_load_real_photo(photos):
@@ -102,7 +103,8 @@ def test_array_inputs():
         array_to_rgb(np.zeros((4, 4, 2), np.uint8))
 
 
-def test_find_images_recurses_and_reports_missing(photos, tmp_path):
-    found, missing = find_images([photos, tmp_path / "gone.png"])
+def test_find_inputs_recurses_and_reports_missing(photos, tmp_path):
+    found, videos, missing = find_inputs([photos, tmp_path / "gone.png"])
+    assert videos == []
     assert len(found) == 5 and all(f.startswith(str(photos)) for f in found)
     assert missing == [str(tmp_path / "gone.png")]

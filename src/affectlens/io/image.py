@@ -78,18 +78,24 @@ def array_to_rgb(array: np.ndarray, source: str = "<array>") -> np.ndarray:
     return np.ascontiguousarray(a[:, :, :3])
 
 
+def check_file(path: str | os.PathLike, kind: str, error: type[InputError] = InputError) -> Path:
+    """``path`` as a Path if it is a non-empty file; else ``error`` naming it and the reason."""
+    name, p = str(path), Path(path)
+    if not p.exists():
+        raise error(f"{name}: no such file or folder")
+    if p.is_dir():
+        raise error(f"{name}: is a folder, not {kind}")
+    if p.stat().st_size == 0:
+        raise error(f"{name}: empty file (0 bytes)")
+    return p
+
+
 def load_image(path: str | os.PathLike) -> LoadedImage:
     """Decode ``path`` into RGB; raise :class:`InputError` naming the file and the reason."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     name = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{name}: no such file or folder")
-    if p.is_dir():
-        raise InputError(f"{name}: is a folder, not an image")
-    if p.stat().st_size == 0:
-        raise InputError(f"{name}: empty file (0 bytes)")
+    p = check_file(path, "an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -112,22 +118,3 @@ def load_image(path: str | os.PathLike) -> LoadedImage:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = str(exc).strip() or type(exc).__name__
         raise InputError(f"{name}: corrupt or truncated image ({reason})") from None
-
-
-def find_images(paths) -> tuple[list[str], list[str]]:
-    """Expand files and folders (recursively, sorted) into image paths.
-
-    Returns ``(images, missing)``: folders contribute only files with an image suffix; paths
-    given explicitly are kept whatever their suffix (so a bad file gets a proper error).
-    """
-    out: list[str] = []
-    missing: list[str] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.exists():
-            out.append(str(raw))
-        else:
-            missing.append(str(raw))
-    return out, missing

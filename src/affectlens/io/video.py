@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.io.image import InputError
+from affectlens.io.image import InputError, check_file
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -164,13 +164,7 @@ class VideoReader:
         self.sampling = sampling or Sampling()
         self.live = live
         if self.kind == "file":
-            p = Path(self.name)
-            if not p.exists():
-                raise VideoError(f"{self.name}: no such file")
-            if p.is_dir():
-                raise VideoError(f"{self.name}: is a folder, not a video")
-            if p.stat().st_size == 0:
-                raise VideoError(f"{self.name}: empty file (0 bytes)")
+            check_file(self.name, "a video", VideoError)
         self.container = _open_container(self.kind, self.name)
         try:
             self._check_streams()

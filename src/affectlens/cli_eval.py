@@ -12,7 +12,7 @@ log = logging.getLogger("affectlens")
 
 def add_eval_parser(sub) -> None:
     e = sub.add_parser("eval", help="evaluate an expression model on a labelled data set")
-    e.add_argument("--dataset", required=True, help="fer2013, ferplus or folder:PATH")
+    e.add_argument("--dataset", required=True, help="fer2013, ferplus (FER+ majority rule), ferplus:plurality, ferplus:argmax or folder:PATH")
     e.add_argument("--split", default="test", choices=("train", "val", "test"),
                    help="train/val/test = Training/PublicTest/PrivateTest (default test)")
     e.add_argument("--model", default=None, help="expression model name (default: the default model)")

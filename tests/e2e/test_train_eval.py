@@ -40,6 +40,23 @@ def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
     tpl = np.asarray(cfgs["ferplus-smoke"].template)
     assert tpl.shape == (5, 2) and 10 < tpl[0, 0] < 20 and 28 < tpl[1, 0] < 38  # eyes where FER2013 has them
 
+    # two exported networks merge into one ONNX ensemble whose logits are the members' mean
+    import shutil
+
+    from affectlens.train.ensemble import main as ensemble_main
+
+    twin = tmp_path / "twin"
+    shutil.copytree(out / "export", twin)
+    assert ensemble_main(["--members", str(out / "export"), str(twin), "--out", str(tmp_path / "ens"),
+                          "--name", "ferplus-smoke2", "--data-root", str(data_root), "--no-flip"]) == 0
+    ens = {c.name: c for c in load_models_json(tmp_path / "ens" / "models.json")}
+    assert set(ens) == {"ferplus-smoke2", "fer2013-smoke2"} and not ens["ferplus-smoke2"].flip_tta
+    crops = pixels[usage == "PrivateTest"][:8]
+    single, merged = ExpressionModel(cfgs["ferplus-smoke"]), ExpressionModel(ens["ferplus-smoke2"])
+    x = single.preprocess(crops)
+    raw = single.session.run(["ferplus_logits"], {single.input_name: x})[0]  # no mirror averaging
+    np.testing.assert_allclose(merged.forward(x), raw, atol=1e-4)
+
 
 def _eval_json(*args: str) -> dict:
     p = subprocess.run([sys.executable, "-m", "affectlens.cli", "eval", *args, "--json"],

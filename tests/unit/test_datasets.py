@@ -11,7 +11,7 @@ from PIL import Image
 
 from affectlens.eval.datasets import load_dataset, load_fer2013, load_ferplus, load_folder
 from affectlens.eval.datasets.base import DatasetError, data_root
-from affectlens.eval.datasets.fer2013 import ferplus_majority, ferplus_soft
+from affectlens.eval.datasets.fer2013 import ferplus_labels, ferplus_soft
 from affectlens.labels import CANONICAL, FER2013_LABELS, canonical_label
 
 
@@ -33,31 +33,43 @@ def test_fer2013_labels_map_to_canonical(data_root):
     assert set(fs.label_names) <= set(CANONICAL)
 
 
-def test_ferplus_majority_rule_by_hand():
+def test_ferplus_label_rules_by_hand():
     #            neu hap sur sad ang dis fea con unk NF
     votes = np.array([
-        [6, 2, 0, 0, 0, 0, 0, 2, 0, 0],   # neutral
-        [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],   # tie -> excluded
+        [6, 2, 0, 0, 0, 0, 0, 2, 0, 0],   # neutral under every rule
+        [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],   # tie: excluded, except argmax (first class)
         [1, 1, 0, 0, 0, 0, 0, 0, 8, 0],   # unknown -> excluded
         [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> excluded
-        [0, 1, 0, 0, 4, 3, 0, 2, 0, 0],   # anger
+        [0, 1, 0, 0, 4, 3, 0, 2, 0, 0],   # anger by plurality; 4 of 9 is no majority
+        [4, 1, 1, 1, 1, 1, 1, 0, 0, 0],   # single votes are outliers: 4 of 4 is a majority
+        [3, 3, 2, 0, 0, 0, 0, 0, 0, 2],   # no majority, tie -> only argmax keeps it
     ])
-    has_name = np.array([True, True, True, True, True])
-    assert ferplus_majority(votes, has_name).tolist() == [0, -1, -1, -1, 4]
-    assert ferplus_majority(votes, np.array([False] * 5)).tolist() == [-1] * 5
+    has_name = np.ones(len(votes), dtype=bool)
+    assert ferplus_labels(votes, has_name).tolist() == [0, -1, -1, -1, -1, 0, -1]
+    assert ferplus_labels(votes, has_name, "plurality").tolist() == [0, -1, -1, -1, 4, 0, -1]
+    assert ferplus_labels(votes, has_name, "argmax").tolist() == [0, 1, -1, -1, 4, 0, 0]
+    for rule in ("majority", "plurality", "argmax"):
+        assert ferplus_labels(votes, ~has_name, rule).tolist() == [-1] * len(votes)
+    with pytest.raises(DatasetError, match="valid: majority, plurality, argmax"):
+        ferplus_labels(votes, has_name, "mode")
     soft = ferplus_soft(votes)
     np.testing.assert_allclose(soft[0], [0.6, 0.2, 0, 0, 0, 0, 0, 0.2])
     np.testing.assert_allclose(soft[3], 0.0)
 
 
-def test_ferplus_splits_and_exclusions(data_root):
-    counts = {s: len(load_ferplus(data_root, s)) for s in ("train", "val", "test")}
-    assert counts == {"train": 26940, "val": 3396, "test": 3376}
-    fs = load_ferplus(data_root, "test")
-    assert fs.excluded == 3589 - 3376 and "excluded" in fs.note
-    assert fs.soft.shape == (3376, 8)
+@pytest.mark.parametrize("rule, counts", [
+    ("majority", {"train": 25060, "val": 3199, "test": 3153}),
+    ("plurality", {"train": 26940, "val": 3396, "test": 3376}),
+    ("argmax", {"train": 28389, "val": 3553, "test": 3546}),
+])
+def test_ferplus_splits_and_exclusions(data_root, rule, counts):
+    assert {s: len(load_ferplus(data_root, s, rule=rule)) for s in counts} == counts
+    fs = load_dataset("ferplus" if rule == "majority" else f"ferplus:{rule}", "test", root=data_root)
+    assert fs.excluded == 3589 - counts["test"] and f"FER+ {rule} rule" in fs.note
+    assert fs.soft.shape == (counts["test"], 8)
     np.testing.assert_allclose(fs.soft.sum(axis=1), 1.0, atol=1e-6)
-    assert (fs.soft.argmax(axis=1) == fs.labels).all()
+    if rule != "argmax":  # the label is the top of the vote distribution
+        assert (fs.soft.argmax(axis=1) == fs.labels).all()
 
 
 def test_dedup_counts(data_root):
@@ -66,7 +78,7 @@ def test_dedup_counts(data_root):
     assert t.removed_duplicates + v.removed_duplicates == 568  # the known cross-split twins
     assert (t.removed_duplicates, len(t)) == (288, 3589 - 288)
     fp = load_ferplus(data_root, "test", dedup=True)
-    assert 0 < fp.removed_duplicates <= 288 and len(fp) == 3376 - fp.removed_duplicates
+    assert (fp.removed_duplicates, len(fp)) == (259, 3153 - 259)
     with pytest.raises(DatasetError, match="split val or test"):
         load_fer2013(data_root, "train", dedup=True)
 
@@ -79,8 +91,10 @@ def test_data_root_errors(tmp_path, monkeypatch):
         load_fer2013(tmp_path, "test")
     with pytest.raises(DatasetError, match="unknown split 'dev'"):
         load_fer2013(tmp_path, "dev")
-    with pytest.raises(DatasetError, match="valid: fer2013, ferplus, folder:PATH"):
+    with pytest.raises(DatasetError, match="valid: fer2013, ferplus, ferplus:plurality, ferplus:argmax, folder:PATH"):
         load_dataset("affectnet")
+    with pytest.raises(DatasetError, match="unknown dataset 'ferplus:mode'"):
+        load_dataset("ferplus:mode")
 
 
 def test_malformed_csv_is_an_error(tmp_path, monkeypatch):

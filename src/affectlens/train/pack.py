@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.eval.calibration import fit_temperature
-from affectlens.eval.datasets.fer2013 import USAGE, ferplus_majority, read_fer2013, read_ferplus_votes
+from affectlens.eval.datasets.fer2013 import USAGE, ferplus_labels, read_fer2013, read_ferplus_votes
 from affectlens.models.expression import ExpressionModel
 from affectlens.registry import ModelCfg
+from affectlens.train.loop import VAL_RULE
 from affectlens.train.export import export_onnx, model_configs, write_models_json
 from affectlens.train.template import estimate_template
 
@@ -31,25 +32,35 @@ def pack_model(checkpoint: Path, root, folder: Path, name: str, metrics: dict | 
     folder.mkdir(parents=True, exist_ok=True)
     onnx_file = f"{name}.onnx"
     cfg = export_onnx(checkpoint, folder / onnx_file)
-    emotion, pixels, usage = read_fer2013(root)
+    _, pixels, usage = read_fer2013(root)
     template, n = estimate_template(pixels[usage == USAGE["train"]], sample=template_sample)
     log.info("alignment template measured on %d training crops", n)
     entries = model_configs(name, onnx_file, cfg, template, metrics)
+    flip = calibrate_entries(entries, folder, root)
+    write_models_json(folder, entries, default=name)
+    (folder / "pack.json").write_text(json.dumps({"checkpoint": str(checkpoint), "template_crops": int(n),
+                                                   "flip_tta": flip}, indent=2) + "\n")
+    return folder
+
+
+def calibrate_entries(entries: list[dict], folder: Path, root, allow_flip: bool = True) -> bool:
+    """Set ``flip_tta`` and each head's ``temperature`` in ``entries`` from PublicTest; return the flip choice.
+
+    ``entries`` are the FER+ head then the FER2013 head of one ONNX file in ``folder``.
+    """
+    emotion, pixels, usage = read_fer2013(root)
     votes, has_name, _ = read_ferplus_votes(root)
     val = usage == USAGE["val"]
-    targets = [ferplus_majority(votes, has_name)[val], emotion[val].astype(np.int64)]
+    targets = [ferplus_labels(votes, has_name, VAL_RULE)[val], emotion[val].astype(np.int64)]
     crops = pixels[val]
-    flip = choose_flip(entries[0], folder, crops, targets[0])
+    flip = choose_flip(entries[0], folder, crops, targets[0]) if allow_flip else False
     for entry, y in zip(entries, targets):
         entry["flip_tta"] = flip
         logits = _logits(entry, folder, crops)
         ok = y >= 0
         entry["temperature"] = round(fit_temperature(logits[ok], y[ok]), 4)
         log.info("%s: temperature %.3f fitted on %d PublicTest faces", entry["name"], entry["temperature"], ok.sum())
-    write_models_json(folder, entries, default=name)
-    (folder / "pack.json").write_text(json.dumps({"checkpoint": str(checkpoint), "template_crops": int(n),
-                                                   "flip_tta": flip}, indent=2) + "\n")
-    return folder
+    return flip
 
 
 def _logits(entry: dict, folder: Path, crops: np.ndarray) -> np.ndarray:

@@ -60,19 +60,24 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return path
 
 
+DATASETS = "fer2013, ferplus, ferplus:plurality, ferplus:argmax, folder:PATH"
+
+
 def load_dataset(spec: str, split: str = "test", root=None, dedup: bool = False) -> FaceSet:
-    """Load ``fer2013``, ``ferplus`` or ``folder:PATH`` by name."""
-    from affectlens.eval.datasets.fer2013 import load_fer2013, load_ferplus
+    """Load ``fer2013``, ``ferplus[:RULE]`` (RULE: majority, plurality, argmax) or ``folder:PATH``."""
+    from affectlens.eval.datasets.fer2013 import FERPLUS_RULES, load_fer2013, load_ferplus
     from affectlens.eval.datasets.folder import load_folder
 
     if spec.startswith("folder:"):
         if dedup:
             raise DatasetError("--dedup needs a data set with a training split (fer2013, ferplus)")
         return load_folder(spec[len("folder:"):])
-    loaders = {"fer2013": load_fer2013, "ferplus": load_ferplus}
-    if spec not in loaders:
-        raise DatasetError(f"unknown dataset {spec!r}; valid: fer2013, ferplus, folder:PATH")
-    return loaders[spec](root=root, split=split, dedup=dedup)
+    if spec == "fer2013":
+        return load_fer2013(root=root, split=split, dedup=dedup)
+    name, _, rule = spec.partition(":")
+    if name == "ferplus" and (rule in FERPLUS_RULES or not rule):
+        return load_ferplus(root=root, split=split, dedup=dedup, rule=rule or "majority")
+    raise DatasetError(f"unknown dataset {spec!r}; valid: {DATASETS}")
 
 
 def as_uint8_stack(images) -> np.ndarray:

@@ -59,11 +59,26 @@ def _print_table(records: list[dict]) -> None:
         sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
 
 
+def _score(texts: list[str], contexts, args, chunk: int = 500) -> list:
+    """Score in chunks so a long file shows a progress bar on a terminal."""
+    from tqdm.auto import tqdm
+
+    from affectlens.pipeline.text import analyze_texts
+
+    contexts = contexts or [""] * len(texts)
+    out = []
+    starts = range(0, len(texts), chunk)
+    for i in tqdm(starts, desc="text", unit="chunk", disable=not sys.stderr.isatty() or len(starts) < 4, leave=False):
+        out += analyze_texts(texts[i:i + chunk], contexts[i:i + chunk], model=args.model,
+                             check_language=not args.no_language_check)
+    return out
+
+
 def cmd_text(args) -> int:
     from affectlens.export import text_records, text_records_to_frame, write_table
     from affectlens.export.table import TABLE_SUFFIXES
     from affectlens.io.transcript import TranscriptError, read_transcript
-    from affectlens.pipeline.text import analyze_segments, analyze_texts
+    from affectlens.pipeline.text import dialogue_contexts
 
     if not (args.texts or args.file or args.transcript):
         log.error("error: nothing to score: give TEXT arguments, --file FILE or --transcript FILE")
@@ -72,7 +87,6 @@ def cmd_text(args) -> int:
         log.error("error: --out %s: unsupported format %r; valid: %s", args.out, Path(args.out).suffix.lower(),
                   ", ".join(TABLE_SUFFIXES))
         return 2
-    check = not args.no_language_check
     records: list[dict] = []
     failures = 0
 
@@ -84,7 +98,7 @@ def cmd_text(args) -> int:
             sys.stdout.flush()
 
     if args.texts:
-        emit(text_records(analyze_texts(args.texts, model=args.model, check_language=check), source="<args>"))
+        emit(text_records(_score(args.texts, None, args), source="<args>"))
     for name in args.file:
         try:
             lines = _read_lines(name)
@@ -94,8 +108,7 @@ def cmd_text(args) -> int:
             continue
         if not lines:
             log.info("%s: the file holds no lines", name)
-        emit(text_records(analyze_texts(lines, model=args.model, check_language=check),
-                          source="<stdin>" if name == "-" else name))
+        emit(text_records(_score(lines, None, args), source="<stdin>" if name == "-" else name))
     for name in args.transcript:
         try:
             segments = read_transcript(name)
@@ -103,8 +116,8 @@ def cmd_text(args) -> int:
             log.error("error: %s", exc)
             failures += 1
             continue
-        scored = analyze_segments(segments, model=args.model, check_language=check)
-        emit(text_records([s.result for s in scored], source=name, segments=segments))
+        texts = [s.text for s in segments]
+        emit(text_records(_score(texts, dialogue_contexts(texts), args), source=name, segments=segments))
     if args.out:
         write_table(records, args.out, to_frame=text_records_to_frame)
     if not args.json and not args.quiet:

@@ -99,6 +99,7 @@ def test_one_bad_text_does_not_spoil_the_others(model):
     results = model.predict(["I am so happy today!", "", "Je suis très triste aujourd'hui, vraiment.", "I hate you"])
     assert [r.status for r in results] == ["ok", "empty", "unsupported language", "ok"]
     assert results[0].label == "happiness" and results[3].label == "anger"
+    assert [r.language for r in results] == ["en", "", "fr", "en"]
 
 
 def test_language_check_can_be_skipped():
@@ -145,3 +146,17 @@ def test_export_matches_sklearn(tmp_path, data_root):
     p = ours.predict_proba(data["texts"][:200], data["contexts"][:200])
     expected = clf.predict_proba(x[:200])  # float16 coefficients in the npz: small tolerance
     np.testing.assert_allclose(p[:, [CANONICAL.index(c) for c in tmp_cfg.labels]], expected, atol=2e-3)
+
+
+def test_transcript_segments_use_the_previous_turns(tmp_path):
+    from affectlens.pipeline.text import analyze_transcript, dialogue_contexts
+
+    assert dialogue_contexts(["a", "b", " ", "d"]) == ["", "a", "a | b", "b"]
+    path = tmp_path / "t.vtt"
+    path.write_text("WEBVTT\n\n00:00.000 --> 00:01.500\n<v Ann>We got the house! They said yes!\n\n"
+                    "00:01.500 --> 00:02.000\n<v Bob>Really?\n", encoding="utf-8")
+    first, second = analyze_transcript(path)
+    assert (second.segment.start_ms, second.segment.end_ms, second.segment.speaker) == (1500, 2000, "Bob")
+    model = load_text_model()
+    np.testing.assert_allclose(second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0])
+    assert first.result.label == "happiness"

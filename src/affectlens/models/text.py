@@ -82,7 +82,8 @@ class TextResult:
     ``status`` is ``ok`` (``probs`` over ``labels``, which are the 8 canonical labels, sum to 1),
     ``empty`` (no letters or digits) or ``unsupported language`` (confidently not English, see
     :mod:`affectlens.models.language`); for those two ``probs`` is empty and ``label`` None.
-    ``language`` is the detected ISO 639-1 code when the check ran (``""`` otherwise).
+    ``language`` is ``en`` for a scored text and the detected ISO 639-1 code for an unsupported
+    one when the language check ran (``""`` when it did not, or for an empty text).
     """
 
     text: str
@@ -224,7 +225,7 @@ class TextEmotionModel:
                     language.append(lang)
                     continue
             status.append("ok")
-            language.append(lang)
+            language.append("en" if self.check_language else "")
         keep = [i for i, s in enumerate(status) if s == "ok"]
         probs = self.predict_proba([texts[i] for i in keep], [contexts[i] for i in keep]) if keep else None
         rows = {i: tuple(float(v) for v in probs[j]) for j, i in enumerate(keep)}

@@ -160,3 +160,22 @@ def test_transcript_segments_use_the_previous_turns(tmp_path):
     model = load_text_model()
     np.testing.assert_allclose(second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0])
     assert first.result.label == "happiness"
+
+
+@pytest.mark.slow
+def test_train_smoke_exports_a_registered_model(tmp_path, data_root):
+    """The whole training entry point on a few hundred real rows per data set."""
+    pytest.importorskip("sklearn")
+    import json
+
+    from affectlens.registry import load_models_json
+    from affectlens.train.text import main as train_main
+
+    out = tmp_path / "text"
+    assert train_main(["--data-root", str(data_root), "--out", str(out), "--c", "1", "--limit", "300"]) == 0
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["chosen_C"] == 1.0 and log["temperature"] > 0 and set(log["history"][0]["val"]) == {"goemotions", "dair", "meld"}
+    (cfg,) = load_models_json(out / "models.json")
+    assert cfg.kind == "text" and "contempt" not in cfg.labels
+    (r,) = TextEmotionModel(cfg, check_language=False).predict(["I am so happy"])
+    assert r.ok and abs(sum(r.probs) - 1) < 1e-9

@@ -49,6 +49,7 @@ class TextTrainConfig:
     c_grid: tuple[float, ...] = (1.0, 3.0, 8.0)
     max_iter: int = 300
     seed: int = 0
+    limit: int = 0  # use only the first ``limit`` rows of each data set and split (0 = all; for smoke tests)
 
 
 def _require_sklearn():
@@ -58,12 +59,12 @@ def _require_sklearn():
         raise ImportError("training the text model needs the [train] extra: pip install 'affectlens[train]'") from None
 
 
-def load_split(names, split: str, root=None) -> dict:
+def load_split(names, split: str, root=None, limit: int = 0) -> dict:
     """Texts, contexts, label indices into TEXT_LABELS and weights of several data sets."""
     texts, contexts, labels, weights, source = [], [], [], [], []
     for name in names:
         ds = load_text_dataset(name, split, root)
-        for i in range(len(ds)):
+        for i in range(min(len(ds), limit) if limit else len(ds)):
             groups = [CANONICAL[j] for j in np.flatnonzero(ds.multi[i])] if ds.multi is not None and split == "train" \
                 else [CANONICAL[ds.labels[i]]]
             for g in groups:
@@ -89,6 +90,10 @@ def featurize(vecs: dict, data: dict, ctx_weight: float, fit: bool = False):
     blocks = []
     for b in BLOCKS:
         docs = data["contexts"] if b == "ctx" else data["texts"]
+        if b == "ctx" and fit and not any(docs):  # no dialogue data: no context block
+            vecs[b] = None
+        if vecs[b] is None:
+            continue
         x = vecs[b].fit_transform(docs) if fit else vecs[b].transform(docs)
         blocks.append(x * ctx_weight if b == "ctx" else x)
     return sp.hstack(blocks).tocsr()
@@ -132,6 +137,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 def export_npz(path: Path, vecs: dict, clf, ctx_weight: float) -> None:
     arrays = {}
     for b in BLOCKS:
+        if vecs[b] is None:
+            raise ValueError(f"no {b} block was fitted (training data without dialogue context); cannot export")
         vocab = vecs[b].vocabulary_
         terms = sorted(vocab, key=vocab.get)
         if any("\n" in t for t in terms):
@@ -150,7 +157,7 @@ def train(cfg: TextTrainConfig, out: Path, root=None) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     t0 = time.time()
-    tr, va = load_split(cfg.datasets, "train", root), load_split(cfg.datasets, "val", root)
+    tr, va = load_split(cfg.datasets, "train", root, cfg.limit), load_split(cfg.datasets, "val", root, cfg.limit)
     vecs = build_vectorizers(cfg)
     x_tr = featurize(vecs, tr, cfg.ctx_weight, fit=True)
     x_va = featurize(vecs, va, cfg.ctx_weight)
@@ -203,6 +210,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="src/affectlens/weights/text-tfidf", help="output folder")
     p.add_argument("--c", type=float, nargs="+", default=None, help="C values to try (default 1 3 8)")
     p.add_argument("--ctx-weight", type=float, default=None, help="scale of the context block (default 0.5)")
+    p.add_argument("--limit", type=int, default=0, help="first N rows of each data set and split (smoke tests)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = TextTrainConfig()
@@ -210,6 +218,8 @@ def main(argv=None) -> int:
         cfg = TextTrainConfig(**{**asdict(cfg), "c_grid": tuple(args.c)})
     if args.ctx_weight is not None:
         cfg = TextTrainConfig(**{**asdict(cfg), "ctx_weight": args.ctx_weight})
+    if args.limit:
+        cfg = TextTrainConfig(**{**asdict(cfg), "limit": args.limit})
     train(cfg, Path(args.out), args.data_root)
     return 0
 

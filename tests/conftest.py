@@ -72,8 +72,9 @@ def _restore_model_registry():
     from affectlens import registry
 
     registry._load_builtin()
-    models, default = dict(registry._REGISTRY), list(registry._DEFAULT)
+    models, default = dict(registry._REGISTRY), dict(registry._DEFAULT)
     yield
     registry._REGISTRY.clear()
     registry._REGISTRY.update(models)
-    registry._DEFAULT[:] = default
+    registry._DEFAULT.clear()
+    registry._DEFAULT.update(default)

@@ -5,11 +5,14 @@
 >>> [f.expression.top for f in result.faces]          # doctest: +SKIP
 >>> affectlens.to_dataframe([result])                 # doctest: +SKIP
 >>> table = affectlens.analyze_video("clip.mp4")      # doctest: +SKIP  (needs the [video] extra)
+>>> [r.label for r in affectlens.analyze_texts(["I am so happy"])]  # doctest: +SKIP
 """
 
 from affectlens.export import to_dataframe
 from affectlens.io.image import InputError
+from affectlens.models.text import TextResult
 from affectlens.pipeline import Analyzer, AnalyzeOptions, analyze
+from affectlens.pipeline.text import SegmentResult, analyze_texts, analyze_transcript
 from affectlens.pipeline.video import VideoOptions, VideoSession, analyze_video, analyze_video_iter
 from affectlens.registry import get_model_cfg, list_models, register_model
 from affectlens.types import Expression, Face, FaceResult, FrameResult, ImageResult, TrackedFace, TrackSummary
@@ -25,11 +28,15 @@ __all__ = [
     "FrameResult",
     "ImageResult",
     "InputError",
+    "SegmentResult",
+    "TextResult",
     "TrackSummary",
     "TrackedFace",
     "VideoOptions",
     "VideoSession",
     "analyze",
+    "analyze_texts",
+    "analyze_transcript",
     "analyze_video",
     "analyze_video_iter",
     "get_model_cfg",

@@ -150,23 +150,24 @@ def cmd_demo(args) -> int:
 def cmd_models(args) -> int:
     from affectlens.registry import default_model_name, list_models
 
-    default = default_model_name()
     cfgs = list_models()
+    defaults = {default_model_name(kind) for kind in {c.kind for c in cfgs}}
     if args.json:
         for c in cfgs:
-            sys.stdout.write(json.dumps({**c.to_json(), "default": c.name == default}) + "\n")
+            sys.stdout.write(json.dumps({**c.to_json(), "default": c.name in defaults}) + "\n")
         return 0
     import pandas as pd
 
     rows = []
     for c in cfgs:
-        row = {"name": c.name + (" (default)" if c.name == default else ""), "labels": len(c.labels),
-               "input": f"{c.input_size}x{c.input_size} {c.colour}"}
-        for key, value in c.metrics.items():  # accuracies and speed; all metrics: --json
-            if isinstance(value, (int, float)) and (key.endswith("_acc") or key == "ms_per_face"):
+        row = {"name": c.name + (" (default)" if c.name in defaults else ""), "kind": c.kind, "labels": len(c.labels),
+               "input": f"{c.input_size}x{c.input_size} {c.colour}" if c.kind == "expression" else c.kind}
+        for key, value in c.metrics.items():  # accuracies, F1 and speed; all metrics: --json
+            headline = key.endswith(("_acc", "_macro_f1", "_weighted_f1")) and "dedup" not in key and "single" not in key
+            if isinstance(value, (int, float)) and (headline or key in ("ms_per_face", "ms_per_text")):
                 row[key] = round(value, 3)
         rows.append(row)
-    sys.stdout.write(pd.DataFrame(rows).fillna("").to_string(index=False) + "\n")
+    sys.stdout.write(pd.DataFrame(rows).astype(object).fillna("").to_string(index=False) + "\n")
     return 0
 
 
@@ -190,7 +191,8 @@ def _add_analyze_options(a: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from affectlens import __version__
 
-    p = argparse.ArgumentParser(prog="affectlens", description="Offline facial expression recognition.")
+    p = argparse.ArgumentParser(prog="affectlens", description="Offline emotion recognition: facial expressions "
+                                "in photos and videos, emotion in text.")
     p.add_argument("--version", action="version", version=f"affectlens {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="more diagnostics on stderr")
     sub = p.add_subparsers(dest="command", required=True)
@@ -210,9 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     from affectlens.cli_eval import add_eval_parser, add_train_parser
+    from affectlens.cli_text import add_text_parser
     from affectlens.cli_video import add_live_parser
 
     add_live_parser(sub)
+    add_text_parser(sub)
 
     add_eval_parser(sub)
     add_train_parser(sub)

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-KINDS = ("expression",)
+#: Model kinds: ``expression`` (face crops, ONNX) and ``text`` (TF-IDF + linear weights, npz).
+KINDS = ("expression", "text")
 COLOURS = ("gray", "rgb")
 
 
@@ -21,14 +22,14 @@ class ModelCfg:
 
     name: str
     kind: str
-    file: str  # ONNX file, relative to ``folder``
-    output: str  # name of the ONNX output that holds this model's logits
+    file: str  # weights file (ONNX for expression, npz for text), relative to ``folder``
     labels: tuple[str, ...]
-    input_size: int  # square crop side in pixels
-    colour: str  # "gray" or "rgb"
-    mean: tuple[float, ...]  # per channel, in 0..255 units
-    std: tuple[float, ...]
-    template: tuple[tuple[float, float], ...]  # 5 landmarks in crop pixels
+    output: str = ""  # expression: name of the ONNX output that holds this model's logits
+    input_size: int = 0  # expression: square crop side in pixels
+    colour: str = "gray"  # expression: "gray" or "rgb"
+    mean: tuple[float, ...] = ()  # expression: per channel, in 0..255 units
+    std: tuple[float, ...] = ()
+    template: tuple[tuple[float, float], ...] = ()  # expression: 5 landmarks in crop pixels
     temperature: float = 1.0  # logits are divided by this before softmax
     flip_tta: bool = False  # average the logits of the crop and its mirror image
     licence: str = ""
@@ -40,6 +41,14 @@ class ModelCfg:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"model {self.name!r}: unknown kind {self.kind!r}; valid: {', '.join(KINDS)}")
+        if self.temperature <= 0:
+            raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
+        if self.kind == "expression":
+            self._check_expression()
+
+    def _check_expression(self) -> None:
+        if not self.output or self.input_size <= 0:
+            raise ValueError(f"model {self.name!r}: an expression model needs output and input_size")
         if self.colour not in COLOURS:
             raise ValueError(f"model {self.name!r}: unknown colour {self.colour!r}; valid: {', '.join(COLOURS)}")
         channels = 1 if self.colour == "gray" else 3
@@ -47,8 +56,6 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: mean/std need {channels} value(s) for colour {self.colour}")
         if len(self.template) != 5:
             raise ValueError(f"model {self.name!r}: template needs 5 points, got {len(self.template)}")
-        if self.temperature <= 0:
-            raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
 
     @property
     def path(self) -> Path:
@@ -63,20 +70,20 @@ class ModelCfg:
     def from_json(cls, data: dict, folder: Path) -> "ModelCfg":
         d = dict(data)
         d["labels"] = tuple(d["labels"])
-        d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
-        d["template"] = tuple(tuple(p) for p in d["template"])
+        d["mean"], d["std"] = tuple(d.get("mean", ())), tuple(d.get("std", ()))
+        d["template"] = tuple(tuple(p) for p in d.get("template", ()))
         return cls(**d, folder=str(folder))
 
 
 _REGISTRY: dict[str, ModelCfg] = {}
-_DEFAULT: list[str] = []
+_DEFAULT: dict[str, str] = {}  # kind -> name of that kind's default model
 _LOADED = False
 
 
 def register_model(cfg: ModelCfg, default: bool = False) -> None:
     _REGISTRY[cfg.name] = cfg
     if default:
-        _DEFAULT[:] = [cfg.name]
+        _DEFAULT[cfg.kind] = cfg.name
 
 
 def load_models_json(path: Path) -> list[ModelCfg]:
@@ -102,16 +109,24 @@ def list_models(kind: str | None = None) -> list[ModelCfg]:
     return [c for c in _REGISTRY.values() if kind is None or c.kind == kind]
 
 
-def default_model_name() -> str:
+def default_model_name(kind: str = "expression") -> str:
+    """The default model of ``kind``."""
     _load_builtin()
-    if not _DEFAULT:
-        raise LookupError("no default model is registered (affectlens/weights/*/models.json is missing)")
-    return _DEFAULT[0]
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; valid: {', '.join(KINDS)}")
+    if kind not in _DEFAULT:
+        raise LookupError(f"no default {kind} model is registered (affectlens/weights/*/models.json is missing)")
+    return _DEFAULT[kind]
 
 
-def get_model_cfg(name: str | None = None) -> ModelCfg:
+def get_model_cfg(name: str | None = None, kind: str = "expression") -> ModelCfg:
+    """The model ``name``, or the default model of ``kind`` if ``name`` is None."""
     _load_builtin()
-    name = name or default_model_name()
+    name = name or default_model_name(kind)
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
-    return _REGISTRY[name]
+    cfg = _REGISTRY[name]
+    if cfg.kind != kind:
+        valid = ", ".join(c.name for c in list_models(kind)) or "none"
+        raise ValueError(f"model {name!r} is of kind {cfg.kind!r}, not {kind!r}; {kind} models: {valid}")
+    return cfg

@@ -1,4 +1,4 @@
-"""Every registered model obeys the expression-model contract (a new model gets every check)."""
+"""Every registered model obeys its kind's contract (a new model gets every check)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from affectlens.labels import CANONICAL
 from affectlens.models.expression import ExpressionModel
 from affectlens.registry import default_model_name, get_model_cfg, list_models
 
-MODELS = [c.name for c in list_models()]
+MODELS = [c.name for c in list_models("expression")]
+TEXT_MODELS = [c.name for c in list_models("text")]
+
+
+def test_every_model_is_checked_by_a_contract():
+    assert {c.name for c in list_models()} == set(MODELS) | set(TEXT_MODELS)
 
 
 def test_registry_has_a_default():
     assert default_model_name() in MODELS
+    assert default_model_name("text") in TEXT_MODELS
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -72,3 +78,54 @@ def test_beats_chance_on_real_faces(name, data_root):
 def test_unknown_model_lists_available():
     with pytest.raises(ValueError, match="unknown model 'nope'; available: .*" + MODELS[0]):
         get_model_cfg("nope")
+
+
+# -- text models -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_text_config_is_complete(name):
+    cfg = get_model_cfg(name, kind="text")
+    assert cfg.path.is_file() and cfg.path.suffix == ".npz"
+    assert set(cfg.labels) <= set(CANONICAL) and len(set(cfg.labels)) == len(cfg.labels)
+    assert cfg.licence and cfg.description
+    assert (Path(cfg.folder) / cfg.card).is_file(), f"{name}: model card missing"
+    assert cfg.path.stat().st_size < 10_000_000  # committed weights stay small
+
+
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_text_outputs_are_distributions_and_deterministic(name, data_root):
+    from affectlens.eval.datasets.text import load_text_dataset
+    from affectlens.models.text import TextEmotionModel
+
+    model = TextEmotionModel(get_model_cfg(name, kind="text"), check_language=False)
+    ds = load_text_dataset("goemotions", "test", data_root)
+    texts = list(ds.texts[:32])
+    p = model.predict_proba(texts)
+    assert p.shape == (32, len(CANONICAL))
+    assert np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(model.predict_proba(texts), p)
+    np.testing.assert_allclose(model.predict_proba(texts[:1]), p[:1])
+    missing = [CANONICAL.index(c) for c in CANONICAL if c not in model.labels]
+    assert (p[:, missing] == 0).all()
+    results = model.predict(texts)
+    assert all(r.status == "ok" and r.label == CANONICAL[int(np.argmax(r.probs))] for r in results)
+
+
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_text_beats_chance_on_real_texts(name, data_root):
+    """A sanity floor on 500 GoEmotions test rows; the real numbers are in benchmarks/results/text.json."""
+    from affectlens.eval.datasets.text import load_text_dataset
+    from affectlens.models.text import TextEmotionModel
+
+    model = TextEmotionModel(get_model_cfg(name, kind="text"), check_language=False)
+    ds = load_text_dataset("goemotions", "test", data_root)
+    pred = model.predict_proba(ds.texts[:500]).argmax(axis=1)
+    hit = ds.multi[np.arange(500), pred]
+    assert hit.mean() > 0.5  # the majority group (happiness) is ~0.38
+
+
+def test_kinds_are_not_mixed():
+    with pytest.raises(ValueError, match="is of kind 'expression', not 'text'"):
+        get_model_cfg(MODELS[0], kind="text")
+    with pytest.raises(ValueError, match="unknown model kind 'audio'; valid: expression, text"):
+        default_model_name("audio")

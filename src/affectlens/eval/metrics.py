@@ -60,3 +60,10 @@ def expected_calibration_error(probs, y_true, n_bins: int = 15) -> float:
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return float(ece)
+
+
+def weighted_f1(cm: np.ndarray) -> float:
+    """F1 per class averaged with the true-class supports as weights (MELD's usual score)."""
+    pc = per_class(cm)
+    total = pc["support"].sum()
+    return float((pc["f1"] * pc["support"]).sum() / total) if total else float("nan")

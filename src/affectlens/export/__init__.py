@@ -7,5 +7,7 @@ from affectlens.export.table import (
     to_dataframe,
     write_table,
 )
+from affectlens.export.text import text_records, text_records_to_frame
 
-__all__ = ["SCHEMA_VERSION", "image_records", "records_to_frame", "to_dataframe", "write_table"]
+__all__ = ["SCHEMA_VERSION", "image_records", "records_to_frame", "text_records", "text_records_to_frame",
+           "to_dataframe", "write_table"]

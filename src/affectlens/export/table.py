@@ -98,8 +98,12 @@ def to_dataframe(results: ImageResult | Iterable[ImageResult]):
     return records_to_frame(rec for r in results for rec in image_records(r))
 
 
-def write_table(records: list[dict], path: str | Path) -> None:
-    """Write records as ``.csv``, ``.jsonl`` or ``.parquet`` (by suffix)."""
+def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
+    """Write records as ``.csv``, ``.jsonl`` or ``.parquet`` (by suffix).
+
+    ``to_frame`` flattens the records for CSV/Parquet (default :func:`records_to_frame`, the face
+    schema; text records use :func:`affectlens.export.text.text_records_to_frame`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -110,7 +114,7 @@ def write_table(records: list[dict], path: str | Path) -> None:
             for rec in records:
                 fh.write(json.dumps(rec) + "\n")
         return
-    frame = records_to_frame(records)
+    frame = (to_frame or records_to_frame)(records)
     if suffix == ".csv":
         frame.to_csv(path, index=False)
         return

@@ -1,0 +1,59 @@
+"""Text results → records (JSON-ready dicts) → tables.
+
+Record (JSON, one per text or transcript segment)::
+
+    {"source": str, "index": int, "start_ms": int | null, "end_ms": int | null,
+     "speaker": str | null, "text": str, "status": "ok" | "empty" | "unsupported language",
+     "language": str, "emotion": str | null, "probs": {label: p, ...}}
+
+``probs`` is empty (and ``emotion`` null) unless ``status`` is ``ok``; ``start_ms``/``end_ms``
+are set for transcript segments. Table columns (schema ``SCHEMA_VERSION``): ``source, index,
+start_ms, end_ms, speaker, text, status, language, emotion, prob_<label>…`` (the 8 canonical
+labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from affectlens.export.table import SCHEMA_VERSION
+from affectlens.labels import CANONICAL
+from affectlens.models.text import TextResult
+
+COLUMNS = ("source", "index", "start_ms", "end_ms", "speaker", "text", "status", "language", "emotion")
+
+
+def text_records(results: Sequence[TextResult], source: str = "", segments=None) -> list[dict]:
+    """One record per result; ``segments`` (same length) adds times and speakers."""
+    if segments is not None and len(segments) != len(results):
+        raise ValueError(f"got {len(results)} results but {len(segments)} segments")
+    out = []
+    for i, r in enumerate(results):
+        seg = segments[i] if segments is not None else None
+        out.append({
+            "source": source, "index": i,
+            "start_ms": seg.start_ms if seg else None, "end_ms": seg.end_ms if seg else None,
+            "speaker": seg.speaker if seg else None, "text": r.text, "status": r.status,
+            "language": r.language, "emotion": r.label,
+            "probs": {k: round(v, 6) for k, v in r.as_dict().items()},
+        })
+    return out
+
+
+def text_records_to_frame(records):
+    """Flatten text records into a pandas DataFrame (columns in the module doc)."""
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        row = {c: rec[c] for c in COLUMNS}
+        for label in CANONICAL:
+            row[f"prob_{label}"] = rec["probs"].get(label)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS) + [f"prob_{label}" for label in CANONICAL])
+    for col in ("index", "start_ms", "end_ms"):
+        frame[col] = frame[col].astype("Int64")
+    for label in CANONICAL:
+        frame[f"prob_{label}"] = frame[f"prob_{label}"].astype("float64")
+    frame.attrs["affectlens_schema"] = SCHEMA_VERSION
+    return frame

@@ -1,0 +1,244 @@
+"""Text emotion model: TF-IDF n-grams + a linear classifier, evaluated in numpy (no extra needed).
+
+Staged public steps: :func:`normalize_text` → :meth:`TextEmotionModel.features` →
+:meth:`TextEmotionModel.forward` (logits) → :meth:`TextEmotionModel.postprocess` (probabilities),
+and the convenience :meth:`TextEmotionModel.predict` that adds the input checks (empty text,
+unsupported language) and returns one frozen :class:`TextResult` per text.
+
+The weights file (``.npz``, written by :mod:`affectlens.train.text`) holds three TF-IDF blocks,
+each with its vocabulary and idf: ``word`` (word 1-2-grams of the text), ``char`` (character
+2-5-grams inside word boundaries of the text) and ``ctx`` (word 1-grams of the preceding dialogue
+turns, scaled by ``ctx_weight``); then ``coef`` (n_features, K) and ``intercept`` (K,). The
+analyzers below are the very functions the training code hands to scikit-learn, so training and
+inference featurize identically; the TF-IDF weighting is sklearn's (sublinear tf, smooth idf,
+L2 norm per block).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from affectlens.labels import CANONICAL
+from affectlens.registry import ModelCfg, get_model_cfg
+
+STATUSES = ("ok", "empty", "unsupported language")
+BLOCKS = ("word", "char", "ctx")
+
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u0092": "'"})
+_WORD = re.compile(r"[^\W_][\w']*|[!?]|[:;]-?[()dp]")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, straight quotes, lower case, single spaces."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    return _SPACE.sub(" ", text).strip()
+
+
+def word_tokens(text: str) -> list[str]:
+    """Words (with inner apostrophes), ``!``, ``?`` and simple emoticons of normalized text."""
+    return _WORD.findall(text)
+
+
+def word_ngrams(text: str) -> list[str]:
+    """Word 1- and 2-grams of raw text."""
+    tokens = word_tokens(normalize_text(text))
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+
+def context_words(text: str) -> list[str]:
+    """Word 1-grams of raw context text."""
+    return word_tokens(normalize_text(text))
+
+
+def char_ngrams(text: str, lo: int = 2, hi: int = 5) -> list[str]:
+    """Character ``lo``..``hi``-grams of each space-padded word (like sklearn's ``char_wb``)."""
+    out = []
+    for word in normalize_text(text).split(" "):
+        if not word:
+            continue
+        w = f" {word} "
+        for n in range(lo, hi + 1):
+            if n > len(w):
+                break
+            out.extend(w[i:i + n] for i in range(len(w) - n + 1))
+    return out
+
+
+ANALYZERS = {"word": word_ngrams, "char": char_ngrams, "ctx": context_words}
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """The model's answer for one text.
+
+    ``status`` is ``ok`` (``probs`` over ``labels``, which are the 8 canonical labels, sum to 1),
+    ``empty`` (no letters or digits) or ``unsupported language`` (confidently not English, see
+    :mod:`affectlens.models.language`); for those two ``probs`` is empty and ``label`` None.
+    ``language`` is ``en`` for a scored text and the detected ISO 639-1 code for an unsupported
+    one when the language check ran (``""`` when it did not, or for an empty text).
+    """
+
+    text: str
+    status: str
+    probs: tuple[float, ...] = ()
+    labels: tuple[str, ...] = CANONICAL
+    language: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def label(self) -> str | None:
+        return self.labels[int(np.argmax(self.probs))] if self.probs else None
+
+    @property
+    def top_prob(self) -> float | None:
+        return float(max(self.probs)) if self.probs else None
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.labels, self.probs)) if self.probs else {}
+
+
+@dataclass(frozen=True)
+class _Block:
+    vocab: dict
+    idf: np.ndarray
+    offset: int
+
+
+def _softmax(z: np.ndarray, temperature: float) -> np.ndarray:
+    z = np.asarray(z, np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def is_empty(text: str) -> bool:
+    """True when ``text`` has no letter or digit (empty, whitespace, punctuation only)."""
+    return not any(ch.isalnum() for ch in text)
+
+
+class TextEmotionModel:
+    """One registered text model (kind ``text``). Each step is public and usable alone."""
+
+    def __init__(self, cfg: ModelCfg, check_language: bool = True):
+        if cfg.kind != "text":
+            raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not 'text'")
+        if not cfg.path.is_file():
+            raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
+        self.cfg = cfg
+        self.check_language = check_language
+        with np.load(cfg.path, allow_pickle=False) as z:
+            self.coef = z["coef"].astype(np.float32)
+            self.intercept = z["intercept"].astype(np.float64)
+            self.ctx_weight = float(z["ctx_weight"])
+            self.blocks: dict[str, _Block] = {}
+            offset = 0
+            for name in BLOCKS:
+                terms = str(z[f"{name}_vocab"]).split("\n")
+                self.blocks[name] = _Block({t: i for i, t in enumerate(terms)}, z[f"{name}_idf"].astype(np.float64), offset)
+                offset += len(terms)
+        if offset != self.coef.shape[0] or self.coef.shape[1] != len(cfg.labels):
+            raise ValueError(f"model {cfg.name!r}: {cfg.path.name} has coef {self.coef.shape}, "
+                             f"expected ({offset}, {len(cfg.labels)})")
+        self._to_canonical = np.asarray([CANONICAL.index(label) for label in cfg.labels])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels the weights score (a subset of the canonical labels)."""
+        return self.cfg.labels
+
+    def _block(self, name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        block = self.blocks[name]
+        counts = Counter(t for t in ANALYZERS[name](text) if t in block.vocab)
+        if not counts:
+            return np.zeros(0, np.int64), np.zeros(0)
+        idx = np.fromiter((block.vocab[t] for t in counts), np.int64, len(counts))
+        tf = 1.0 + np.log(np.fromiter(counts.values(), np.float64, len(counts)))
+        values = tf * block.idf[idx]
+        values /= math.sqrt(float(values @ values))
+        return idx + block.offset, values
+
+    def features(self, text: str, context: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """Sparse TF-IDF features of one text (and its dialogue context): (indices, values)."""
+        parts = [self._block("word", text), self._block("char", text)]
+        if context and self.ctx_weight > 0:
+            idx, val = self._block("ctx", context)
+            parts.append((idx, val * self.ctx_weight))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def forward(self, texts, contexts=None) -> np.ndarray:
+        """Logits (N, K) over :attr:`labels`."""
+        contexts = [""] * len(texts) if contexts is None else list(contexts)
+        if len(contexts) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(contexts)} contexts")
+        out = np.tile(self.intercept, (len(texts), 1))
+        for i, (text, context) in enumerate(zip(texts, contexts)):
+            idx, val = self.features(text, context)
+            if len(idx):
+                out[i] += val @ self.coef[idx]
+        return out
+
+    def postprocess(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 8) over the canonical labels (labels the model lacks get 0)."""
+        p = _softmax(logits, self.cfg.temperature)
+        full = np.zeros((len(p), len(CANONICAL)))
+        full[:, self._to_canonical] = p
+        return full
+
+    def predict_proba(self, texts, contexts=None) -> np.ndarray:
+        """Probabilities (N, 8) over the canonical labels, without the input checks."""
+        return self.postprocess(self.forward(list(texts), contexts))
+
+    def predict(self, texts, contexts=None) -> list[TextResult]:
+        """One :class:`TextResult` per text; ``contexts`` are optional preceding dialogue turns."""
+        if isinstance(texts, str):
+            raise TypeError("predict() takes a list of texts; wrap a single text in a list")
+        texts = list(texts)
+        contexts = [""] * len(texts) if contexts is None else list(contexts)
+        if len(contexts) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(contexts)} contexts")
+        status, language = [], []
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"texts must be str, got {type(text).__name__}: {text!r}")
+            if is_empty(text):
+                status.append("empty")
+                language.append("")
+                continue
+            lang = ""
+            if self.check_language:
+                from affectlens.models.language import check_english
+
+                lang, english = check_english(text)
+                if not english:
+                    status.append("unsupported language")
+                    language.append(lang)
+                    continue
+            status.append("ok")
+            language.append("en" if self.check_language else "")
+        keep = [i for i, s in enumerate(status) if s == "ok"]
+        probs = self.predict_proba([texts[i] for i in keep], [contexts[i] for i in keep]) if keep else None
+        rows = {i: tuple(float(v) for v in probs[j]) for j, i in enumerate(keep)}
+        return [TextResult(text, s, rows.get(i, ()), CANONICAL, lang)
+                for i, (text, s, lang) in enumerate(zip(texts, status, language))]
+
+
+@functools.lru_cache(maxsize=4)
+def load_text_model(name: str | None = None, check_language: bool = True) -> TextEmotionModel:
+    """The registered text model ``name`` (the default text model if None), created once."""
+    return TextEmotionModel(get_model_cfg(name, kind="text"), check_language=check_language)
+
+
+def predict_texts(texts, contexts=None, model: str | None = None) -> list[TextResult]:
+    """Score texts with the default (or named) text model: one :class:`TextResult` per text."""
+    return load_text_model(model).predict(texts, contexts)

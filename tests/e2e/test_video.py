@@ -161,7 +161,7 @@ def test_parallel_workers_give_the_same_results_in_frame_order(videos):
     assert (run.width, run.height, run.detect_size, run.workers) == (640, 360, 320, 3)  # detection at half size
     three = list(run)
     one = list(affectlens.analyze_video_iter(videos / HAMILTON, end=2.5, workers=1))
-    assert len(one) > 60 and sum(len(r.faces) for r in one) > 60
+    assert len(one) >= 50 and sum(len(r.faces) for r in one) >= 50
     assert three == one
     assert [r.frame for r in three] == sorted(r.frame for r in three)
 

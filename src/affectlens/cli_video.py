@@ -21,7 +21,10 @@ def add_video_options(a) -> None:
     g.add_argument("--max-age", type=float, default=1000.0, metavar="MS",
                    help="a track survives MS milliseconds without its face (default 1000)")
     g.add_argument("--detect-size", type=int, default=None, metavar="PX",
-                   help="longest side of the frame the face detector sees (default 640; larger finds smaller faces, slower)")
+                   help="longest side of the frame the face detector sees (default: half the frame's, 320 to 640; "
+                        "larger finds smaller faces, slower)")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="threads that analyse frames in parallel (default: one per core, at most 4)")
     g.add_argument("--summary", metavar="FILE", help="write one row per track to FILE (.csv or .json)")
     g.add_argument("--timeline", metavar="FILE", help="plot each track's probabilities over time (.png or .html)")
 
@@ -30,7 +33,7 @@ def video_options(args, live: bool = False):
     from affectlens.pipeline.video import VideoOptions
 
     return VideoOptions(fps=args.fps, every=args.every, start=args.start, end=args.end, smooth=args.smooth,
-                        max_age_ms=args.max_age, live=live)
+                        max_age_ms=args.max_age, live=live, detect_size=args.detect_size, workers=args.workers)
 
 
 def detect_size(args) -> int:

@@ -6,7 +6,7 @@ import pytest
 
 from affectlens.export.video import frame_records, summarize_tracks
 from affectlens.io.video import Sampling, find_inputs, is_video_path, sniff_video
-from affectlens.pipeline.video import VideoOptions, split_options
+from affectlens.pipeline.video import VideoOptions, auto_detect_size, split_options
 from affectlens.types import Expression, Face, FrameResult, TrackedFace
 
 
@@ -34,7 +34,21 @@ def test_sampling_and_options_are_validated():
     with pytest.raises(TypeError, match="unknown option"):
         split_options(None, None, {"fsp": 5})
     v, a = split_options(None, None, {"fps": 5, "min_face": 30})
-    assert v.fps == 5 and a.min_face == 30 and a.detect_max_side == 640
+    assert v.fps == 5 and a.min_face == 30 and a.detect_max_side == 640 and v.detect_size is None
+    v, a = split_options(None, None, {"detect_max_side": 480})
+    assert v.detect_size == 480 and a.detect_max_side == 480  # an explicit size is the video's detector size
+    with pytest.raises(ValueError, match="detect_size must be >= 320"):
+        VideoOptions(detect_size=200)
+    with pytest.raises(ValueError, match="workers"):
+        VideoOptions(workers=0)
+
+
+def test_detector_sees_half_the_frame_within_320_to_640():
+    assert auto_detect_size(640, 480) == 320
+    assert auto_detect_size(480, 360) == 320
+    assert auto_detect_size(1280, 720) == 640
+    assert auto_detect_size(1920, 1080) == 640
+    assert auto_detect_size(960, 540) == 480
 
 
 def _frame(n, t, faces):

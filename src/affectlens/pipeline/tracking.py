@@ -97,9 +97,18 @@ class ShotCutDetector:
         self._prev: np.ndarray | None = None
 
     def is_cut(self, rgb: np.ndarray) -> bool:
+        """True when this frame (the next one of the video) starts a new shot."""
+        return self.observe(self.histogram(rgb))
+
+    @staticmethod
+    def histogram(rgb: np.ndarray) -> np.ndarray:
+        """The frame's descriptor for cut detection (stateless, so it can be computed anywhere)."""
         step = max(1, min(rgb.shape[:2]) // 120)
         small = rgb[::step, ::step]
-        hist = box_histogram(small, (0, 0, small.shape[1], small.shape[0]), bins=8)
+        return box_histogram(small, (0, 0, small.shape[1], small.shape[0]), bins=8)
+
+    def observe(self, hist: np.ndarray) -> bool:
+        """Like :meth:`is_cut`, from the next frame's :meth:`histogram`."""
         prev, self._prev = self._prev, hist
         return prev is not None and 1.0 - float(hist @ prev) > self.threshold
 

@@ -6,12 +6,21 @@ increasing ``time_ms``; it owns a :class:`~affectlens.pipeline.tracking.Tracker`
 :func:`analyze_video_iter` decodes a file, camera or stream (needs the ``[video]`` extra) and
 yields one frozen :class:`~affectlens.types.FrameResult` per analysed frame; a new session is
 made for every call, so nothing leaks from one video into the next.
+
+Throughput: frames are decoded in a background thread (bounded queue); the stateless part of
+each frame (detection on a downscaled copy, alignment, one classifier call for all its faces)
+runs in a pool of worker threads, several frames at a time, while the stateful part (shot cuts,
+tracking, smoothing) runs in frame order in the caller's thread. Detection and classification
+release the GIL, so the threads use all cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,16 +29,39 @@ from affectlens.io.video import Sampling, VideoReader
 from affectlens.pipeline.image import Analyzer, _analyzer
 from affectlens.pipeline.options import AnalyzeOptions
 from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
+from affectlens.detect import Detector, create_detector
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, box_histogram
-from affectlens.types import Expression, FrameResult, TrackedFace
+from affectlens.types import Expression, Face, FrameResult, TrackedFace
 
 log = logging.getLogger("affectlens")
 
-#: Longest side the face detector sees in video frames (larger frames are downscaled for it).
+#: Longest side the face detector sees in video frames, at most (larger frames are downscaled
+#: for it). By default it sees half the frame's longest side, within
+#: [VIDEO_DETECT_MIN_SIDE, VIDEO_DETECT_MAX_SIDE]: 320 px for 640x480, 640 px for 1280x720 and up.
 VIDEO_DETECT_MAX_SIDE = 640
+VIDEO_DETECT_MIN_SIDE = 320
 #: onnxruntime threads for the classifier in videos: one face crop per call is too small to
-#: split, and a second spinning thread pool slows the (OpenMP) detector that uses the cores.
+#: split; the frames are spread over worker threads instead.
 VIDEO_CLASSIFIER_THREADS = 1
+#: OpenMP threads of each detection in videos (the worker threads are the parallelism).
+VIDEO_DETECTOR_THREADS = 1
+#: Worker threads by default: one per core, at most this many.
+MAX_WORKERS = 4
+
+
+def auto_detect_size(width: int, height: int) -> int:
+    """The detector's input size (longest side) for a video frame: half its longest side,
+    within [VIDEO_DETECT_MIN_SIDE, VIDEO_DETECT_MAX_SIDE]."""
+    return int(min(VIDEO_DETECT_MAX_SIDE, max(VIDEO_DETECT_MIN_SIDE, round(max(width, height) / 2))))
+
+
+def default_workers() -> int:
+    """Analysis worker threads: one per available core, at most :data:`MAX_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
 
 
 @dataclass(frozen=True)
@@ -45,6 +77,10 @@ class VideoOptions:
       (None: never).
     - ``live``: treat the source as live: drop frames the analysis cannot keep up with and play
       files at their real speed.
+    - ``detect_size``: the longest side of the frame the face detector sees (a smaller size is
+      faster and misses small faces); None: half the frame's longest side, 320 to 640 px (see
+      :func:`auto_detect_size`).
+    - ``workers``: threads that analyse frames in parallel (None: one per core, at most 4).
     """
 
     fps: float | None = None
@@ -58,8 +94,15 @@ class VideoOptions:
     max_age_ms: float = 1000.0
     cut_threshold: float | None = 0.04
     live: bool = False
+    detect_size: int | None = None
+    workers: int | None = None
 
     def __post_init__(self) -> None:
+        if self.detect_size is not None and self.detect_size < VIDEO_DETECT_MIN_SIDE:
+            raise ValueError(f"detect_size must be >= {VIDEO_DETECT_MIN_SIDE} pixels or None (automatic), "
+                             f"got {self.detect_size}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1 or None (one per core), got {self.workers}")
         if self.cut_threshold is not None and not 0 < self.cut_threshold <= 1:
             raise ValueError(f"cut_threshold must be in (0, 1] or None, got {self.cut_threshold}")
         self.sampling()
@@ -76,11 +119,30 @@ class VideoOptions:
         return TrackerOptions(max_age_ms=self.max_age_ms)
 
 
-class VideoSession:
-    """Running mode over one video: detect → align → classify (one batch) → track → smooth."""
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """The stateless part of one frame: faces, aligned crops, raw probabilities (one classifier
+    call for all faces), appearance descriptors and the frame's colour histogram."""
 
-    def __init__(self, analyzer: Analyzer, options: VideoOptions | None = None, source: str = "<video>"):
+    faces: tuple[Face, ...]
+    skipped_small: int
+    probs: np.ndarray  # (N, K)
+    descriptors: np.ndarray  # (N, D)
+    histogram: np.ndarray | None  # for shot cuts
+
+
+class VideoSession:
+    """Running mode over one video: detect → align → classify (one batch) → track → smooth.
+
+    :meth:`process` does one frame. It is :meth:`analyze_frame` (stateless: may run for several
+    frames at once in other threads) followed by :meth:`update` (tracking and smoothing, in
+    frame order). ``detector`` replaces the analyzer's (e.g. one with a smaller input size).
+    """
+
+    def __init__(self, analyzer: Analyzer, options: VideoOptions | None = None, source: str = "<video>",
+                 detector: Detector | None = None):
         self.analyzer = analyzer
+        self.detector = detector or analyzer.detector
         self.options = options or VideoOptions()
         self.source = source
         self.tracker = Tracker(self.options.tracking())
@@ -100,36 +162,52 @@ class VideoSession:
 
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
         """Analyse the next frame (RGB uint8, ``time_ms`` greater than the previous one's)."""
-        if self._last_ms is not None and time_ms <= self._last_ms:
-            raise ValueError(f"video frames need increasing timestamps: got {time_ms} ms after "
-                             f"{self._last_ms} ms (call reset() before a new video)")
-        self._last_ms = time_ms
-        self._frame = self._frame + 1 if frame is None else frame
+        self._check_time(time_ms)
+        return self.update(self.analyze_frame(rgb), rgb.shape, time_ms, frame)
+
+    def analyze_frame(self, rgb: np.ndarray) -> FrameAnalysis:
+        """Detect, align and classify the faces of one frame. Stateless and thread-safe."""
         an = self.analyzer
-        if self.cuts and self.cuts.is_cut(rgb):
-            self.tracker.cut()
-        faces, skipped = an.detect(rgb)
+        found = self.detector.detect(rgb)
+        faces = [f for f in found if f.size >= an.options.min_face]
         crops = an.align(rgb, faces)
         probs = an.classify(crops)
-        labels = an.model.labels
-        boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)
         else:
             desc = np.zeros((0, 1))
-        ids = self.tracker.update(boxes, desc, time_ms)
+        hist = ShotCutDetector.histogram(rgb) if self.cuts else None
+        return FrameAnalysis(tuple(faces), len(found) - len(faces), probs, desc, hist)
+
+    def update(self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float,
+               frame: int | None = None) -> FrameResult:
+        """Track and smooth the analysed faces of the next frame (in frame order)."""
+        self._check_time(time_ms)
+        self._last_ms = time_ms
+        self._frame = self._frame + 1 if frame is None else frame
+        if self.cuts and self.cuts.observe(analysis.histogram):
+            self.tracker.cut()
+        faces = analysis.faces
+        boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
+        ids = self.tracker.update(boxes, analysis.descriptors, time_ms)
         alive = set(self.tracker.active)
         for gone in [t for t in list(self.smoother._state) if t not in alive]:
             self.smoother.drop(gone)
+        labels = self.analyzer.model.labels
         out = []
-        for i, (f, p, tid) in enumerate(zip(faces, probs, ids)):
+        for i, (f, p, tid) in enumerate(zip(faces, analysis.probs, ids)):
             raw = Expression(labels, tuple(float(v) for v in p))
             s = self.smoother.update(tid, time_ms, p)
             out.append(TrackedFace(index=i, track=tid, face=f, raw=raw,
                                    expression=Expression(labels, tuple(float(v) for v in s))))
         return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
-                           width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=tuple(out),
-                           skipped_small=skipped, model=an.model.cfg.name)
+                           width=int(shape[1]), height=int(shape[0]), faces=tuple(out),
+                           skipped_small=analysis.skipped_small, model=self.analyzer.model.cfg.name)
+
+    def _check_time(self, time_ms: float) -> None:
+        if self._last_ms is not None and time_ms <= self._last_ms:
+            raise ValueError(f"video frames need increasing timestamps: got {time_ms} ms after "
+                             f"{self._last_ms} ms (call reset() before a new video)")
 
 
 _ANALYZE_FIELDS = {f.name for f in dataclasses.fields(AnalyzeOptions)}
@@ -144,6 +222,8 @@ def split_options(options: VideoOptions | None, analyze_options: AnalyzeOptions 
         raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; valid: {valid}")
     v = {k: kwargs[k] for k in kwargs if k in _VIDEO_FIELDS}
     a = {k: kwargs[k] for k in kwargs if k in _ANALYZE_FIELDS}
+    if "detect_max_side" in a:  # an explicit detector size for a video is its detect_size
+        v.setdefault("detect_size", a["detect_max_side"])
     options = dataclasses.replace(options, **v) if options else VideoOptions(**v)
     if analyze_options is None:
         a.setdefault("detect_max_side", VIDEO_DETECT_MAX_SIDE)
@@ -162,7 +242,7 @@ class VideoRun:
     Opening happens at construction (so a bad input fails at once, naming the input and the
     reason). After iteration ``stopped`` says why decoding ended early (truncated or corrupt
     input), or is None. ``width``, ``height``, ``fps``, ``has_audio`` and ``expected_frames``
-    describe the source.
+    describe the source; ``detect_size`` and ``workers`` say how it is analysed.
     """
 
     def __init__(self, source, options: VideoOptions | None = None, analyze_options: AnalyzeOptions | None = None,
@@ -171,7 +251,13 @@ class VideoRun:
         analyzer = _analyzer(self.analyze_options)
         self.reader = VideoReader(source, self.options.sampling(), live=self.options.live)
         self.source = self.reader.name
-        self.session = VideoSession(analyzer, self.options, source=self.source)
+        self.detect_size = self.options.detect_size or auto_detect_size(self.reader.width, self.reader.height)
+        self.workers = self.options.workers or default_workers()
+        ao = self.analyze_options
+        detector = create_detector(ao.detector, score_threshold=ao.score_threshold, max_side=self.detect_size,
+                                   min_side=min(VIDEO_DETECT_MIN_SIDE, self.detect_size),
+                                   threads=VIDEO_DETECTOR_THREADS)
+        self.session = VideoSession(analyzer, self.options, source=self.source, detector=detector)
 
     def __getattr__(self, name):
         if name in ("width", "height", "fps", "has_audio", "expected_frames", "stopped", "duration", "origin"):
@@ -183,11 +269,28 @@ class VideoRun:
             yield result
 
     def pairs(self):
-        """``(VideoFrame, FrameResult)`` pairs, for callers that also need the pixels."""
+        """``(VideoFrame, FrameResult)`` pairs in frame order, for callers that also need the pixels.
+
+        Up to ``2 * workers`` frames (``workers`` when live) are analysed ahead of the one
+        being returned.
+        """
+        session, ahead = self.session, self.workers if self.options.live else 2 * self.workers
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affectlens-analyse")
+        pending: deque = deque()
+
+        def finish():
+            vf, job = pending.popleft()
+            return vf, session.update(job.result(), vf.rgb.shape, vf.time_ms, vf.index)
+
         try:
             for vf in self.reader:
-                yield vf, self.session.process(vf.rgb, vf.time_ms, vf.index)
+                pending.append((vf, pool.submit(session.analyze_frame, vf.rgb)))
+                while pending and (len(pending) >= ahead or pending[0][1].done()):
+                    yield finish()
+            while pending:
+                yield finish()
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             self.reader.close()
         if self.reader.stopped:
             log.warning("%s: %s", self.source, self.reader.stopped)
@@ -202,7 +305,7 @@ def analyze_video_iter(source, options: VideoOptions | None = None, **kwargs):
     Keyword arguments are :class:`VideoOptions` or :class:`AnalyzeOptions` fields, e.g.
     ``analyze_video_iter("clip.mp4", fps=5, smooth="oneeuro")``. The source is opened at once
     (a :class:`~affectlens.io.video.VideoError` names it and the reason); frames are decoded in
-    a background thread while the previous one is analysed.
+    a background thread and analysed by a pool of worker threads (see :class:`VideoRun`).
     """
     return iter(VideoRun(source, options, **kwargs))
 

@@ -5,18 +5,33 @@
 >>> [f.expression.top for f in result.faces]          # doctest: +SKIP
 >>> affectlens.to_dataframe([result])                 # doctest: +SKIP
 >>> table = affectlens.analyze_video("clip.mp4")      # doctest: +SKIP  (needs the [video] extra)
+>>> voice = affectlens.analyze_audio("speech.wav")     # doctest: +SKIP  (needs the [audio] extra)
+>>> fused = affectlens.analyze_av("interview.mp4")     # doctest: +SKIP  (face + voice per speech segment)
 """
 
 from affectlens.export import to_dataframe
 from affectlens.io.image import InputError
 from affectlens.pipeline import Analyzer, AnalyzeOptions, analyze
+from affectlens.pipeline.speech import AVOptions, SpeechAnalyzer, analyze_audio, analyze_av, analyze_av_results
 from affectlens.pipeline.video import VideoOptions, VideoSession, analyze_video, analyze_video_iter
 from affectlens.registry import get_model_cfg, list_models, register_model
-from affectlens.types import Expression, Face, FaceResult, FrameResult, ImageResult, TrackedFace, TrackSummary
+from affectlens.types import (
+    Expression,
+    Face,
+    FaceResult,
+    FrameResult,
+    ImageResult,
+    SegmentResult,
+    SpeechResult,
+    TrackedFace,
+    TrackSummary,
+    VoiceSegment,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AVOptions",
     "AnalyzeOptions",
     "Analyzer",
     "Expression",
@@ -25,11 +40,18 @@ __all__ = [
     "FrameResult",
     "ImageResult",
     "InputError",
+    "SegmentResult",
+    "SpeechAnalyzer",
+    "SpeechResult",
+    "VoiceSegment",
     "TrackSummary",
     "TrackedFace",
     "VideoOptions",
     "VideoSession",
     "analyze",
+    "analyze_audio",
+    "analyze_av",
+    "analyze_av_results",
     "analyze_video",
     "analyze_video_iter",
     "get_model_cfg",

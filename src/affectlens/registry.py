@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-KINDS = ("expression",)
+#: Model kinds: ``expression`` (face crops → expression probabilities), ``speech`` (acoustic
+#: feature vectors of 16 kHz utterances → voice emotion probabilities).
+KINDS = ("expression", "speech")
 COLOURS = ("gray", "rgb")
 
 
@@ -24,11 +26,12 @@ class ModelCfg:
     file: str  # ONNX file, relative to ``folder``
     output: str  # name of the ONNX output that holds this model's logits
     labels: tuple[str, ...]
-    input_size: int  # square crop side in pixels
-    colour: str  # "gray" or "rgb"
-    mean: tuple[float, ...]  # per channel, in 0..255 units
-    std: tuple[float, ...]
-    template: tuple[tuple[float, float], ...]  # 5 landmarks in crop pixels
+    # face crops (kind "expression" only):
+    input_size: int = 0  # square crop side in pixels
+    colour: str = ""  # "gray" or "rgb"
+    mean: tuple[float, ...] = ()  # per channel, in 0..255 units
+    std: tuple[float, ...] = ()
+    template: tuple[tuple[float, float], ...] = ()  # 5 landmarks in crop pixels
     temperature: float = 1.0  # logits are divided by this before softmax
     flip_tta: bool = False  # average the logits of the crop and its mirror image
     licence: str = ""
@@ -40,6 +43,12 @@ class ModelCfg:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"model {self.name!r}: unknown kind {self.kind!r}; valid: {', '.join(KINDS)}")
+        if self.temperature <= 0:
+            raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
+        if self.kind == "expression":
+            self._check_face_fields()
+
+    def _check_face_fields(self) -> None:
         if self.colour not in COLOURS:
             raise ValueError(f"model {self.name!r}: unknown colour {self.colour!r}; valid: {', '.join(COLOURS)}")
         channels = 1 if self.colour == "gray" else 3
@@ -47,8 +56,6 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: mean/std need {channels} value(s) for colour {self.colour}")
         if len(self.template) != 5:
             raise ValueError(f"model {self.name!r}: template needs 5 points, got {len(self.template)}")
-        if self.temperature <= 0:
-            raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
 
     @property
     def path(self) -> Path:
@@ -63,8 +70,8 @@ class ModelCfg:
     def from_json(cls, data: dict, folder: Path) -> "ModelCfg":
         d = dict(data)
         d["labels"] = tuple(d["labels"])
-        d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
-        d["template"] = tuple(tuple(p) for p in d["template"])
+        d["mean"], d["std"] = tuple(d.get("mean", ())), tuple(d.get("std", ()))
+        d["template"] = tuple(tuple(p) for p in d.get("template", ()))
         return cls(**d, folder=str(folder))
 
 

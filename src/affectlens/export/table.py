@@ -110,7 +110,12 @@ def write_table(records: list[dict], path: str | Path) -> None:
             for rec in records:
                 fh.write(json.dumps(rec) + "\n")
         return
-    frame = records_to_frame(records)
+    if records and "start_ms" in records[0] and "modalities" in records[0]:
+        from affectlens.export.segments import segments_to_frame
+
+        frame = segments_to_frame(records)
+    else:
+        frame = records_to_frame(records)
     if suffix == ".csv":
         frame.to_csv(path, index=False)
         return

@@ -1,0 +1,95 @@
+"""Speaker-independent accuracy of the speech emotion recipe on RAVDESS (8 classes), and its speed.
+
+Protocol: k folds of whole actors (default 6 folds of 4 actors, 2 male + 2 female each); each
+fold trains the shipped recipe (:mod:`affectlens.train.speech`) on the other 20 actors and
+tests on the 4 held out. Prints the per-fold table (accuracy, macro-F1, ECE), mean ± std, the
+confusion matrix pooled over folds, the recall on the canonical labels (calm → neutral) and
+the shipped ONNX model's speed; writes benchmarks/results/speech.json.
+
+    python benchmarks/speech_accuracy.py --data ../shared/datasets/ravdess
+
+``--cache FILE.npz`` reuses the acoustic features between runs (they take a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from affectlens.eval.datasets.ravdess import load_ravdess  # noqa: E402
+from affectlens.eval.metrics import accuracy, confusion_matrix, macro_f1  # noqa: E402
+from affectlens.labels import CANONICAL  # noqa: E402
+from affectlens.models.speech import SPEECH_LABELS, to_canonical  # noqa: E402
+from affectlens.train.speech import crossvalidate, cv_report, extract_features, format_table  # noqa: E402
+
+
+def speed(paths: list[str]) -> dict:
+    """Milliseconds of CPU per second of audio: decoding, VAD, features and classifier (1 thread)."""
+    from affectlens.io.audio import load_audio
+    from affectlens.pipeline.speech import SpeechAnalyzer
+
+    an = SpeechAnalyzer()
+    an.analyze(load_audio(paths[0]))  # warm-up (numba compiles librosa's kernels)
+    t0, secs = time.process_time(), 0.0
+    for p in paths:
+        audio = load_audio(p)
+        an.analyze(audio)
+        secs += audio.duration_ms / 1000
+    return {"ms_cpu_per_audio_second": round(1000 * (time.process_time() - t0) / secs, 1), "clips": len(paths),
+            "audio_seconds": round(secs, 1)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "ravdess"))
+    p.add_argument("--folds", type=int, default=6)
+    p.add_argument("--cache", default=None, help="feature cache (.npz)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speech.json"))
+    args = p.parse_args()
+    data = load_ravdess(args.data)
+    t0 = time.time()
+    x = extract_features(data, args.cache)
+    cv = crossvalidate(x, data, args.folds)
+    print(f"RAVDESS speech, {len(data)} utterances, {len(np.unique(data.actors))} actors, "
+          f"{args.folds} folds of whole actors (speaker-independent), 8 classes (chance 0.125)\n")
+    print(format_table(cv))
+    canon = to_canonical(cv.probs, SPEECH_LABELS)
+    y_canon = np.array([CANONICAL.index(c) for c in to_canonical_names(data.labels)])
+    cm7 = confusion_matrix(y_canon, canon.argmax(axis=1), len(CANONICAL))
+    print(f"\ncanonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "
+          f"macro-F1 {macro_f1(cm7):.3f}")
+    report = cv_report(cv)
+    report["canonical"] = {"accuracy": accuracy(cm7), "macro_f1": macro_f1(cm7)}
+    strong = data.intensity == 2
+    for name, m in (("normal intensity", ~strong), ("strong intensity", strong)):
+        cm = confusion_matrix(data.labels[m], cv.probs[m].argmax(axis=1), len(SPEECH_LABELS))
+        report[name.replace(" ", "_")] = {"accuracy": accuracy(cm), "macro_f1": macro_f1(cm)}
+        print(f"{name}: accuracy {accuracy(cm):.3f}, macro-F1 {macro_f1(cm):.3f} (pooled over folds)")
+    try:
+        report["speed"] = speed(list(data.paths[:: max(1, len(data) // 20)]))
+        print(f"speed (shipped model, 1 thread): {report['speed']['ms_cpu_per_audio_second']} ms CPU per second of audio")
+    except LookupError as exc:
+        print(f"speed not measured: {exc}")
+    report["seconds"] = round(time.time() - t0, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def to_canonical_names(labels: np.ndarray) -> list[str]:
+    from affectlens.models.speech import RAVDESS_TO_CANONICAL
+
+    return [RAVDESS_TO_CANONICAL[SPEECH_LABELS[i]] for i in labels]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,9 @@ Needs the ``[train]`` extra (scikit-learn, skl2onnx) and ``[audio]`` (librosa, s
 
 Recipe: each utterance is trimmed to its speech (first to last VAD segment, the same VAD as at
 inference), turned into :func:`~affectlens.models.speech.acoustic_features`, standardised, and
-classified by an RBF support-vector machine with Platt-scaled probabilities. Evaluation is
+classified by an RBF support-vector machine whose scores become probabilities by sigmoid
+(Platt) calibration on 5 internal folds, then a temperature fitted on the held-out-actor
+probabilities. Evaluation is
 speaker-independent only: k folds of whole actors (:func:`~affectlens.eval.datasets.ravdess.actor_folds`,
 default 6 folds of 4 actors); the final model is then fitted on all 24 actors.
 
@@ -17,6 +19,7 @@ Reproduce the shipped model (about 5 minutes on 2 CPU cores)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlens.eval.calibration import fit_temperature
 from affectlens.eval.datasets.ravdess import SpeechSet, actor_folds, load_ravdess
 from affectlens.eval.metrics import accuracy, confusion_matrix, expected_calibration_error, macro_f1
 from affectlens.models.speech import N_FEATURES, SPEECH_LABELS, acoustic_features
@@ -98,12 +102,13 @@ def extract_features(data: SpeechSet, cache: str | Path | None = None, progress:
 
 def make_classifier(recipe: SpeechRecipe = SpeechRecipe()):
     _sklearn()
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    return make_pipeline(StandardScaler(), SVC(C=recipe.C, gamma=recipe.gamma, probability=True,
-                                               random_state=recipe.seed))
+    svm = SVC(C=recipe.C, gamma=recipe.gamma, random_state=recipe.seed)
+    return make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, method="sigmoid", cv=5, ensemble=False))
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,10 @@ class FoldResult:
     actors: tuple[int, ...]
     accuracy: float
     macro_f1: float
-    ece: float
+    ece: float  # of the classifier's own (Platt-scaled) probabilities
     n: int
+    temperature: float = 1.0  # fitted on the other folds' held-out probabilities
+    ece_scaled: float = float("nan")  # this fold's ECE after that temperature
 
 
 @dataclass(frozen=True)
@@ -123,13 +130,16 @@ class CrossValidation:
     confusion: np.ndarray
     probs: np.ndarray  # out-of-fold probabilities, dataset order
     labels: tuple[str, ...]
+    temperature: float = 1.0  # fitted on all out-of-fold probabilities (shipped with the final model)
 
     def summary(self) -> dict:
         acc = np.array([f.accuracy for f in self.folds])
         f1 = np.array([f.macro_f1 for f in self.folds])
         ece = np.array([f.ece for f in self.folds])
+        ece_t = np.array([f.ece_scaled for f in self.folds])
         return {"acc_mean": float(acc.mean()), "acc_std": float(acc.std()), "macro_f1_mean": float(f1.mean()),
-                "macro_f1_std": float(f1.std()), "ece_mean": float(ece.mean()), "folds": len(self.folds),
+                "macro_f1_std": float(f1.std()), "ece_mean": float(ece.mean()), "ece_scaled_mean": float(ece_t.mean()),
+                "temperature": self.temperature, "folds": len(self.folds),
                 "pooled_acc": accuracy(self.confusion), "pooled_macro_f1": macro_f1(self.confusion)}
 
 
@@ -150,8 +160,19 @@ def crossvalidate(x: np.ndarray, data: SpeechSet, n_folds: int = 6, recipe: Spee
         cm = confusion_matrix(y[test], p.argmax(axis=1), k)
         folds.append(FoldResult(tuple(int(a) for a in held), accuracy(cm), macro_f1(cm),
                                 expected_calibration_error(p, y[test]), int(test.sum())))
+    # temperature scaling, cross-validated: each fold's T is fitted on the other folds' held-out
+    # probabilities, then that fold's ECE is measured after scaling
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    scaled = []
+    for held, f in zip(groups, folds):
+        test = np.isin(data.actors, held)
+        t = fit_temperature(logp[~test], y[~test])
+        z = logp[test] / t
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        scaled.append(dataclasses.replace(f, temperature=t, ece_scaled=expected_calibration_error(p, y[test])))
     cm = confusion_matrix(y, probs.argmax(axis=1), k)
-    return CrossValidation(tuple(folds), cm, probs, data.label_names)
+    return CrossValidation(tuple(scaled), cm, probs, data.label_names, fit_temperature(logp, y))
 
 
 def export_onnx(clf, path: str | Path) -> None:
@@ -187,12 +208,14 @@ def model_entry(cv: CrossValidation, file: str, n_folds: int) -> dict:
         "licence": "CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; "
                    "see model card)",
         "card": "MODEL_CARD.md",
+        "temperature": round(cv.temperature, 4),
         "metrics": {
             "ravdess_actor_kfold_acc": round(s["acc_mean"], 4),
             "ravdess_actor_kfold_acc_std": round(s["acc_std"], 4),
             "ravdess_actor_kfold_macro_f1": round(s["macro_f1_mean"], 4),
             "ravdess_actor_kfold_macro_f1_std": round(s["macro_f1_std"], 4),
-            "ravdess_actor_kfold_ece": round(s["ece_mean"], 4),
+            "ravdess_actor_kfold_ece_unscaled": round(s["ece_mean"], 4),
+            "ravdess_actor_kfold_ece": round(s["ece_scaled_mean"], 4),
             "ravdess_actor_kfold_folds": n_folds,
         },
     }
@@ -207,11 +230,13 @@ def format_table(cv: CrossValidation) -> str:
     import pandas as pd
 
     rows = [{"fold": i + 1, "held-out actors": " ".join(map(str, f.actors)), "n": f.n, "accuracy": f"{f.accuracy:.3f}",
-             "macro-F1": f"{f.macro_f1:.3f}", "ECE": f"{f.ece:.3f}"} for i, f in enumerate(cv.folds)]
+             "macro-F1": f"{f.macro_f1:.3f}", "ECE": f"{f.ece:.3f}", "T": f"{f.temperature:.2f}",
+             "ECE after T": f"{f.ece_scaled:.3f}"} for i, f in enumerate(cv.folds)]
     s = cv.summary()
     rows.append({"fold": "mean±std", "held-out actors": "", "n": sum(f.n for f in cv.folds),
                  "accuracy": f"{s['acc_mean']:.3f}±{s['acc_std']:.3f}",
-                 "macro-F1": f"{s['macro_f1_mean']:.3f}±{s['macro_f1_std']:.3f}", "ECE": f"{s['ece_mean']:.3f}"})
+                 "macro-F1": f"{s['macro_f1_mean']:.3f}±{s['macro_f1_std']:.3f}", "ECE": f"{s['ece_mean']:.3f}",
+                 "T": f"{s['temperature']:.2f}", "ECE after T": f"{s['ece_scaled_mean']:.3f}"})
     table = pd.DataFrame(rows).to_string(index=False)
     cm = pd.DataFrame(cv.confusion, index=[f"true {l}" for l in cv.labels], columns=list(cv.labels))
     recall = cv.confusion.diagonal() / np.maximum(cv.confusion.sum(axis=1), 1)

@@ -191,7 +191,7 @@ def cmd_models(args) -> int:
             if isinstance(value, (int, float)) and (key.endswith("_acc") or key == "ms_per_face"):
                 row[key] = round(value, 3)
         rows.append(row)
-    sys.stdout.write(pd.DataFrame(rows).fillna("").to_string(index=False) + "\n")
+    sys.stdout.write(pd.DataFrame(rows).astype(object).fillna("").to_string(index=False) + "\n")
     return 0
 
 

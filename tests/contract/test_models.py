@@ -85,11 +85,14 @@ def test_unknown_model_lists_available():
 # -- speech --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def speech_clips(data_root):
-    """One real RAVDESS clip per emotion (actor 3), decoded to 16 kHz mono."""
+    """One real RAVDESS utterance per emotion (actor 3), decoded to 16 kHz mono and trimmed to
+    its speech by the voice activity detector, as at inference."""
+    from affectlens.detect.vad import SileroVAD
     from affectlens.io.audio import load_audio
+    from affectlens.train.speech import trim_to_speech
 
-    folder = data_root / "ravdess" / "Actor_03"
-    return [load_audio(folder / f"03-01-{e:02d}-01-01-01-03.flac").samples for e in range(1, 9)]
+    folder, vad = data_root / "ravdess" / "Actor_03", SileroVAD()
+    return [trim_to_speech(load_audio(folder / f"03-01-{e:02d}-01-01-01-03.flac").samples, vad) for e in range(1, 9)]
 
 
 @pytest.mark.parametrize("name", SPEECH_MODELS)

@@ -93,3 +93,24 @@ def test_segment_face_average_and_records_per_track():
                         weights={"face": 1.0, "voice": 1.0, "text": 1.0}, options=FusionOptions())
     assert [r.track for r in recs] == [1] and recs[0].modalities == ("face", "text")
     assert recs[0].voice is None and recs[0].text.as_dict()["sadness"] == pytest.approx(0.9)
+
+
+def test_text_cues_overlap_weighted_and_failed_texts_give_no_vote():
+    from affectlens.fusion.text import Cue, cue_source
+
+    calls = []
+
+    def classify(texts):  # hand-made distributions standing in for a text model
+        calls.append(list(texts))
+        table = {"I am so happy": np.eye(8)[1], "this is awful": np.eye(8)[3], "": np.zeros(8)}
+        probs = np.stack([table.get(t, np.full(8, 1 / 8)) for t in texts])
+        return probs, ["ok" if t in table else "unsupported language" for t in texts]
+
+    src = cue_source([Cue(0, 1000, "I am so happy"), Cue(1000, 2000, "this is awful"), Cue(2000, 3000, "hola amigos")],
+                     classify)
+    d = src(500, 2000)  # 500 ms of the happy cue, 1000 ms of the sad one
+    assert d["happiness"] == pytest.approx(1 / 3) and d["sadness"] == pytest.approx(2 / 3)
+    assert src(2100, 2900) is None  # only the unsupported-language cue: no vote
+    assert src(5000, 6000) is None  # no words
+    src(0, 3000)
+    assert sum(len(c) for c in calls) == 3  # every cue classified once

@@ -12,6 +12,7 @@ audio stream (e.g. a silent video), or audio that does not decode.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.image import InputError, check_file
+
+log = logging.getLogger("affectlens")
 
 #: The rate every affectlens speech model and the voice activity detector work at.
 SAMPLE_RATE = 16000
@@ -119,7 +122,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> Audio
         except av.FFmpegError as exc:
             if not chunks:
                 raise AudioError(f"{name}: audio does not decode ({_reason(exc)})") from None
-            # a truncated file: keep what decoded (the caller sees the shorter duration)
+            done = sum(len(c) for c in chunks) / sample_rate
+            log.warning("%s: audio stopped decoding at %.2f s (%s); analysing what decoded", name, done, _reason(exc))
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     np.clip(samples, -1.0, 1.0, out=samples)
     return Audio(source=name, samples=samples, sample_rate=sample_rate, source_rate=src_rate,

@@ -167,15 +167,12 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
 
 
 def _text_source(transcript) -> TextSource:
-    """Extension point for the text modality: a callable is used as is; a transcript file is read
-    and classified by :mod:`affectlens.models.text` (provided by the text part of issue 6)."""
+    """Extension point for the text modality: a callable is used as is; a transcript file goes
+    through :func:`affectlens.fusion.text.transcript_source` (needs the text emotion model)."""
     if callable(transcript):
         return transcript
-    try:
-        from affectlens.fusion.text import transcript_source
-    except ImportError:
-        raise ImportError(f"{transcript}: transcripts need the text emotion model (affectlens.models.text), "
-                          "which this installation does not have") from None
+    from affectlens.fusion.text import transcript_source
+
     return transcript_source(transcript)
 
 

@@ -4,7 +4,7 @@ Protocol: k folds of whole actors (default 6 folds of 4 actors, 2 male + 2 femal
 fold trains the shipped recipe (:mod:`affectlens.train.speech`) on the other 20 actors and
 tests on the 4 held out. Prints the per-fold table (accuracy, macro-F1, ECE), mean ± std, the
 confusion matrix pooled over folds, the accuracy on the canonical labels (calm → neutral), the
-held-out accuracy on degraded copies (8 kHz, clipped, noisy) of every 4th utterance and the
+held-out accuracy on degraded copies (8 kHz, clipped, noisy) of every 8th utterance and the
 shipped ONNX model's speed; writes benchmarks/results/speech.json.
 
     python benchmarks/speech_accuracy.py --data ../shared/datasets/ravdess
@@ -99,8 +99,8 @@ def main() -> int:
     p.add_argument("--folds", type=int, default=6)
     p.add_argument("--cache", default=None, help="feature cache (.npz)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speech.json"))
-    p.add_argument("--robust-every", type=int, default=4, metavar="N",
-                   help="degraded-audio accuracy on every N-th utterance (0: skip; default 4)")
+    p.add_argument("--robust-every", type=int, default=8, metavar="N",
+                   help="degraded-audio accuracy on every N-th utterance (0: skip; default 8)")
     args = p.parse_args()
     data = load_ravdess(args.data)
     t0 = time.time()

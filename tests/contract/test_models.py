@@ -124,3 +124,12 @@ def test_speech_outputs_are_distributions_and_deterministic(name, speech_clips):
     # the export is wired right: the final model saw these clips in training, so it must get
     # most of them (this is not an accuracy claim; see benchmarks/speech_accuracy.py)
     assert (p.argmax(axis=1) == np.arange(8)).mean() >= 0.5
+
+
+def test_models_of_the_wrong_kind_are_refused():
+    from affectlens.models.speech import SpeechModel
+
+    with pytest.raises(ValueError, match=f"'{SPEECH_MODELS[0]}' is of kind 'speech', not an expression model"):
+        ExpressionModel(get_model_cfg(SPEECH_MODELS[0]))
+    with pytest.raises(ValueError, match="'ferplus-lite0' is of kind 'expression', not 'speech'"):
+        SpeechModel("ferplus-lite0")

@@ -114,3 +114,4 @@ def test_text_cues_overlap_weighted_and_failed_texts_give_no_vote():
     assert src(5000, 6000) is None  # no words
     src(0, 3000)
     assert sum(len(c) for c in calls) == 3  # every cue classified once
+

@@ -136,9 +136,10 @@ class TrackSummary:
 # Segment times are milliseconds from the start of the audio stream ([start_ms, end_ms)).
 # ``status`` says what a segment is: ``speech`` (a VAD utterance), ``no speech`` (audio in which
 # the VAD found no speech: one segment over the whole input, no voice label), ``no audio`` (a
-# video without an audio stream: one segment over the whole video, face only).
+# video without an audio stream: one segment over the whole video, face only), ``whole input``
+# (the voice was not asked for: one segment over the whole input).
 
-SEGMENT_STATUSES = ("speech", "no speech", "no audio")
+SEGMENT_STATUSES = ("speech", "no speech", "no audio", "whole input")
 
 
 @dataclass(frozen=True)

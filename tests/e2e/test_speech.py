@@ -162,6 +162,7 @@ def test_clipped_and_8khz_audio_are_still_analysed(ravdess, tmp_path):
         rs = affectlens.analyze_av_results(p)
         assert len(rs) >= 1 and all(r.status == "speech" and r.voice is not None for r in rs), p.name
     assert "upsampled" in affectlens.analyze_av_results(low)[0].note
+    assert "clipped audio" in affectlens.analyze_av_results(clipped)[0].note
 
 
 # -- fusion with the face ----------------------------------------------------------------------

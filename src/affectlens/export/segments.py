@@ -2,7 +2,7 @@
 
 Record (JSON, one per speech segment and face track)::
 
-    {"source", "start_ms", "end_ms", "track": int | null, "status": "speech" | "no speech" | "no audio",
+    {"source", "start_ms", "end_ms", "track": int | null, "status": "speech" | "no speech" | "no audio" | "whole input",
      "speech_prob": float | null, "modalities": ["face", "voice", ...], "fused_top": str | null,
      "fused": {canonical label: p} | null, "voice": {voice label: p} | null,
      "face": {face label: p} | null, "face_frames": int, "text": {canonical label: p} | null,

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from affectlens.detect.vad import SileroVAD, SpeechSegment, VadOptions
 from affectlens.fusion.config import FusionOptions
 from affectlens.fusion.segments import FaceSeries, TextSource, face_series, fuse_segment
@@ -26,6 +28,9 @@ from affectlens.models.speech import SpeechModel
 from affectlens.types import Expression, SegmentResult, SpeechResult, VoiceSegment
 
 log = logging.getLogger("affectlens")
+
+#: Samples at or above this magnitude count as clipped (a note on the records, not an error).
+CLIP_LEVEL = 0.999
 
 
 class SpeechAnalyzer:
@@ -135,6 +140,9 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
         voice = analyzer.model.cfg
         if audio.source_rate and audio.source_rate < SAMPLE_RATE:
             notes.append(f"audio at {audio.source_rate} Hz upsampled to {SAMPLE_RATE} Hz")
+        clipped = float(np.mean(np.abs(audio.samples) >= CLIP_LEVEL)) if len(audio.samples) else 0.0
+        if clipped >= 0.001:
+            notes.append(f"clipped audio: {100 * clipped:.1f}% of samples at full scale")
     elif "voice" in want:
         notes.append("no audio stream: face only")
         want.discard("voice")
@@ -159,7 +167,7 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
             out += fuse_segment(name, seg.start_ms, seg.end_ms, "speech", voice=seg, faces=faces, text=text,
                                 weights=weights, options=options.fusion, note=note)
         return out
-    status = "no speech" if speech is not None else "no audio"
+    status = "no speech" if speech is not None else ("no audio" if not has_audio else "whole input")
     if speech is not None:
         note = "; ".join(["no speech found by the voice activity detector"] + notes)
     return fuse_segment(name, 0.0, duration, status, voice=None, faces=faces, text=text, weights=weights,

@@ -2,14 +2,14 @@
 
 Protocol: k folds of whole actors (default 6 folds of 4 actors, 2 male + 2 female each); each
 fold trains the shipped recipe (:mod:`affectlens.train.speech`) on the other 20 actors and
-tests on the 4 held out. Prints the per-fold table (accuracy, macro-F1, ECE), mean ± std, the
+tests on the 4 held out, for both feature bands (full 0-8 kHz, narrow 0-4 kHz). Prints the per-fold table (accuracy, macro-F1, ECE), mean ± std, the
 confusion matrix pooled over folds, the accuracy on the canonical labels (calm → neutral), the
 held-out accuracy on degraded copies (8 kHz, clipped, noisy) of every 8th utterance and the
 shipped ONNX model's speed; writes benchmarks/results/speech.json.
 
     python benchmarks/speech_accuracy.py --data ../shared/datasets/ravdess
 
-``--cache FILE.npz`` reuses the acoustic features between runs (they take a few minutes).
+``--cache DIR`` reuses the acoustic features between runs (they take a few minutes per band).
 """
 
 from __future__ import annotations
@@ -65,71 +65,81 @@ def degrade(y: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     return y
 
 
-def robustness(x: np.ndarray, data, n_folds: int, every: int) -> dict:
-    """Held-out-actor accuracy on every ``every``-th utterance, clean and degraded (each fold's
-    model tests its own held-out actors; the degraded audio goes through VAD and features as at
-    inference)."""
+def robustness(xs: dict, data, n_folds: int, every: int) -> dict:
+    """Held-out accuracy on every ``every``-th utterance, clean and degraded: each fold's models
+    test their own held-out actors; the degraded audio goes through VAD, model choice (narrow
+    band for telephone-band audio, as :class:`~affectlens.pipeline.speech.SpeechAnalyzer` does)
+    and features as at inference. ``full only`` always uses the full-band model."""
     from affectlens.detect.vad import SileroVAD
     from affectlens.eval.datasets.ravdess import actor_folds
     from affectlens.io.audio import load_audio
-    from affectlens.models.speech import acoustic_features
+    from affectlens.models.speech import acoustic_features, is_narrowband
     from affectlens.train.speech import make_classifier, trim_to_speech
 
     vad, rng = SileroVAD(), np.random.default_rng(0)
-    pred = {k: [] for k in DEGRADATIONS}
+    pred = {(k, m): [] for k in DEGRADATIONS for m in ("pipeline", "full only")}
     truth = []
     subset = np.zeros(len(data), bool)
     subset[::every] = True
     for held in actor_folds(data.actors, n_folds):
         test = np.isin(data.actors, held)
-        clf = make_classifier().fit(x[~test], data.labels[~test])
+        clfs = {b: make_classifier().fit(x[~test], data.labels[~test]) for b, x in xs.items()}
         for i in np.flatnonzero(test & subset):
             y = load_audio(data.paths[i]).samples
             truth.append(data.labels[i])
             for k in DEGRADATIONS:
-                f = acoustic_features(trim_to_speech(degrade(y, k, rng), vad))
-                pred[k].append(int(clf.predict_proba(f[None])[0].argmax()))
+                seg = trim_to_speech(degrade(y, k, rng), vad)
+                band = "narrow" if "narrow" in clfs and is_narrowband(seg) else "full"
+                f = {b: acoustic_features(seg, band=b) for b in {band, "full"}}
+                pred[(k, "pipeline")].append(int(clfs[band].predict_proba(f[band][None])[0].argmax()))
+                pred[(k, "full only")].append(int(clfs["full"].predict_proba(f["full"][None])[0].argmax()))
     truth = np.array(truth)
-    return {k: {"accuracy": float((np.array(v) == truth).mean()), "n": len(truth)} for k, v in pred.items()}
+    return {f"{k} / {m}": {"accuracy": float((np.array(v) == truth).mean()), "n": len(truth)}
+            for (k, m), v in pred.items()}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "ravdess"))
     p.add_argument("--folds", type=int, default=6)
-    p.add_argument("--cache", default=None, help="feature cache (.npz)")
+    p.add_argument("--cache", default=None, metavar="DIR", help="folder for feature caches (ravdess-<band>.npz)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speech.json"))
     p.add_argument("--robust-every", type=int, default=8, metavar="N",
                    help="degraded-audio accuracy on every N-th utterance (0: skip; default 8)")
     args = p.parse_args()
     data = load_ravdess(args.data)
     t0 = time.time()
-    x = extract_features(data, args.cache)
-    cv = crossvalidate(x, data, args.folds)
     print(f"RAVDESS speech, {len(data)} utterances, {len(np.unique(data.actors))} actors, "
-          f"{args.folds} folds of whole actors (speaker-independent), 8 classes (chance 0.125)\n")
-    print(format_table(cv))
-    canon = to_canonical(cv.probs, SPEECH_LABELS)
-    y_canon = np.array([CANONICAL.index(c) for c in to_canonical_names(data.labels)])
-    cm7 = confusion_matrix(y_canon, canon.argmax(axis=1), len(CANONICAL))
-    print(f"\ncanonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "
-          f"macro-F1 {macro_f1(cm7):.3f}")
-    report = cv_report(cv)
-    report["canonical"] = {"accuracy": accuracy(cm7), "macro_f1": macro_f1(cm7)}
-    strong = data.intensity == 2
-    for name, m in (("normal intensity", ~strong), ("strong intensity", strong)):
-        cm = confusion_matrix(data.labels[m], cv.probs[m].argmax(axis=1), len(SPEECH_LABELS))
-        report[name.replace(" ", "_")] = {"accuracy": accuracy(cm), "macro_f1": macro_f1(cm)}
-        print(f"{name}: accuracy {accuracy(cm):.3f}, macro-F1 {macro_f1(cm):.3f} (pooled over folds)")
+          f"{args.folds} folds of whole actors (speaker-independent), 8 classes (chance 0.125)")
+    report: dict = {}
+    xs = {}
+    for band in ("full", "narrow"):
+        cache = Path(args.cache) / f"ravdess-{band}.npz" if args.cache else None
+        x = xs[band] = extract_features(data, cache, band=band)
+        cv = crossvalidate(x, data, args.folds)
+        print(f"\n== {band} band ({'0-8' if band == 'full' else '0-4'} kHz features)\n")
+        print(format_table(cv))
+        r = report[band] = cv_report(cv)
+        canon = to_canonical(cv.probs, SPEECH_LABELS)
+        y_canon = np.array([CANONICAL.index(c) for c in to_canonical_names(data.labels)])
+        cm7 = confusion_matrix(y_canon, canon.argmax(axis=1), len(CANONICAL))
+        r["canonical"] = {"accuracy": accuracy(cm7), "macro_f1": macro_f1(cm7)}
+        print(f"\ncanonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "
+              f"macro-F1 {macro_f1(cm7):.3f}")
+        strong = data.intensity == 2
+        for name, m in (("normal intensity", ~strong), ("strong intensity", strong)):
+            cm = confusion_matrix(data.labels[m], cv.probs[m].argmax(axis=1), len(SPEECH_LABELS))
+            r[name.replace(" ", "_")] = {"accuracy": accuracy(cm), "macro_f1": macro_f1(cm)}
+            print(f"{name}: accuracy {accuracy(cm):.3f}, macro-F1 {macro_f1(cm):.3f} (pooled over folds)")
     if args.robust_every:
-        report["robustness"] = robustness(x, data, args.folds, args.robust_every)
+        report["robustness"] = rob = robustness(xs, data, args.folds, args.robust_every)
         print(f"\nheld-out accuracy on degraded audio (every {args.robust_every}th utterance, "
-              f"n={report['robustness']['clean']['n']}):")
-        for k, v in report["robustness"].items():
-            print(f"  {k:24s} {v['accuracy']:.3f}")
+              f"n={rob['clean / pipeline']['n']}); pipeline = narrow-band model for telephone-band audio:")
+        for k, v in rob.items():
+            print(f"  {k:36s} {v['accuracy']:.3f}")
     try:
         report["speed"] = speed(list(data.paths[:: max(1, len(data) // 20)]))
-        print(f"speed (shipped model, 1 thread): {report['speed']['ms_cpu_per_audio_second']} ms CPU per second of audio")
+        print(f"\nspeed (shipped models, 1 thread): {report['speed']['ms_cpu_per_audio_second']} ms CPU per second of audio")
     except LookupError as exc:
         print(f"speed not measured: {exc}")
     report["seconds"] = round(time.time() - t0, 1)

@@ -186,7 +186,7 @@ def cmd_models(args) -> int:
     rows = []
     for c in cfgs:
         row = {"name": c.name + (" (default)" if c.name == default else ""), "kind": c.kind, "labels": len(c.labels),
-               "input": f"{c.input_size}x{c.input_size} {c.colour}" if c.kind == "expression" else "16 kHz speech"}
+               "input": f"{c.input_size}x{c.input_size} {c.colour}" if c.kind == "expression" else f"16 kHz speech, {c.band} band"}
         for key, value in c.metrics.items():  # accuracies and speed; all metrics: --json
             if isinstance(value, (int, float)) and (key.endswith("_acc") or key == "ms_per_face"):
                 row[key] = round(value, 3)

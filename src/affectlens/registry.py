@@ -34,6 +34,7 @@ class ModelCfg:
     template: tuple[tuple[float, float], ...] = ()  # 5 landmarks in crop pixels
     temperature: float = 1.0  # logits are divided by this before softmax
     flip_tta: bool = False  # average the logits of the crop and its mirror image
+    band: str = ""  # speech: "full" (0-8 kHz) or "narrow" (0-4 kHz, telephone) acoustic features
     licence: str = ""
     description: str = ""
     card: str = ""  # model card file, relative to ``folder``
@@ -47,6 +48,8 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
         if self.kind == "expression":
             self._check_face_fields()
+        if self.kind == "speech" and self.band not in ("full", "narrow"):
+            raise ValueError(f"model {self.name!r}: speech band must be 'full' or 'narrow', got {self.band!r}")
 
     def _check_face_fields(self) -> None:
         if self.colour not in COLOURS:

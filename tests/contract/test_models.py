@@ -103,7 +103,7 @@ def test_speech_config_is_complete(name):
     assert cfg.path.is_file() and cfg.path.stat().st_size < 5_000_000
     assert set(cfg.labels) <= set(RAVDESS_TO_CANONICAL) and len(set(cfg.labels)) == len(cfg.labels)
     assert {RAVDESS_TO_CANONICAL[label] for label in cfg.labels} <= set(CANONICAL)  # every label maps somewhere
-    assert cfg.licence and cfg.description and (Path(cfg.folder) / cfg.card).is_file()
+    assert cfg.licence and cfg.description and (Path(cfg.folder) / cfg.card).is_file() and cfg.band in ("full", "narrow")
     assert 0.125 < cfg.metrics["ravdess_actor_kfold_acc"] <= 1 and 0 <= cfg.metrics["ravdess_actor_kfold_ece"] <= 1
 
 
@@ -112,7 +112,7 @@ def test_speech_outputs_are_distributions_and_deterministic(name, speech_clips):
     from affectlens.models.speech import N_FEATURES, SpeechModel, acoustic_features
 
     model = SpeechModel(name)
-    feats = np.stack([acoustic_features(c) for c in speech_clips])
+    feats = np.stack([acoustic_features(c, band=model.cfg.band) for c in speech_clips])
     p = model.predict_features(feats)
     assert p.shape == (8, len(model.labels)) and np.isfinite(p).all() and (p >= 0).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)

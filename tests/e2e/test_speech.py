@@ -92,6 +92,17 @@ def test_decodes_flac_wav_mp3_by_content(ravdess, tmp_path):
     assert is_audio_path(hidden) and load_audio(hidden).duration_ms == pytest.approx(a.duration_ms)
 
 
+def test_telephone_band_is_recognised(ravdess, tmp_path):
+    from affectlens.models.speech import is_narrowband, narrowband
+
+    a = load_audio(ravdess / CLIP2).samples
+    assert not is_narrowband(a) and is_narrowband(narrowband(a))
+    import scipy.signal
+
+    low = load_audio(write_audio(tmp_path / "8k.wav", scipy.signal.resample_poly(a, 1, 2), 8000))
+    assert low.source_rate == 8000 and is_narrowband(low.samples)
+
+
 def test_audio_track_of_a_video(videos):
     a = load_audio(videos / GRID)
     assert a.source_rate > 0 and a.duration_ms == pytest.approx(3000, abs=100)
@@ -161,7 +172,8 @@ def test_clipped_and_8khz_audio_are_still_analysed(ravdess, tmp_path):
     for p in (clipped, low):
         rs = affectlens.analyze_av_results(p)
         assert len(rs) >= 1 and all(r.status == "speech" and r.voice is not None for r in rs), p.name
-    assert "upsampled" in affectlens.analyze_av_results(low)[0].note
+    [r] = affectlens.analyze_av_results(low)
+    assert "upsampled" in r.note and "telephone-band audio: voice model ravdess-svm-narrow" in r.note
     assert "clipped audio" in affectlens.analyze_av_results(clipped)[0].note
 
 

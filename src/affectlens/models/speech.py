@@ -53,6 +53,7 @@ RAVDESS_TO_CANONICAL = {
     "surprise": "surprise",
 }
 
+BANDS = ("full", "narrow")
 N_MELS = 64
 N_MFCC = 30
 HOP = 160  # 10 ms
@@ -74,12 +75,28 @@ def _stats(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean(axis=1), x.std(axis=1)])
 
 
-def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """One float32 feature vector (length :data:`N_FEATURES`) for an utterance of 16 kHz mono audio."""
+def narrowband(samples: np.ndarray) -> np.ndarray:
+    """The audio as a telephone line carries it: down to 8 kHz and back up (nothing above 4 kHz)."""
+    from scipy.signal import resample_poly
+
+    y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    return resample_poly(resample_poly(y, 1, 2), 2, 1)[: len(y)].astype(np.float32)
+
+
+def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, band: str = "full") -> np.ndarray:
+    """One float32 feature vector (length :data:`N_FEATURES`) for an utterance of 16 kHz mono audio.
+
+    ``band="narrow"`` first removes everything above 4 kHz (:func:`narrowband`), so that
+    telephone-band audio and full-band audio give the same kind of features.
+    """
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"acoustic_features needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use io.audio.load_audio)")
+    if band not in BANDS:
+        raise ValueError(f"unknown band {band!r}; valid: {', '.join(BANDS)}")
     librosa = _librosa()
     y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if band == "narrow":
+        y = narrowband(y)
     if len(y) < MIN_SAMPLES:
         y = np.pad(y, (0, MIN_SAMPLES - len(y)))
     rms_all = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
@@ -129,11 +146,26 @@ def to_canonical(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
 VOICE_SUPPORT = tuple(c for c in CANONICAL if c in set(RAVDESS_TO_CANONICAL.values()))
 
 
-def default_speech_model_name() -> str:
-    names = [c.name for c in list_models("speech")]
-    if not names:
+def default_speech_model_name(band: str = "full") -> str:
+    """The first registered speech model for ``band`` (any band when none matches)."""
+    cfgs = list_models("speech")
+    if not cfgs:
         raise LookupError("no speech model is registered (affectlens/weights/*/models.json has none of kind 'speech')")
-    return names[0]
+    return next((c.name for c in cfgs if c.band == band), cfgs[0].name)
+
+
+#: Fraction of the energy above 4 kHz below which audio counts as telephone-band.
+NARROWBAND_RATIO = 1e-3
+
+
+def is_narrowband(samples: np.ndarray) -> bool:
+    """True when (almost) nothing is above 4 kHz: 8 kHz audio resampled to 16 kHz, or a phone line."""
+    y = np.asarray(samples, dtype=np.float64).reshape(-1)
+    if len(y) < 1024:
+        return False
+    power = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+    total = power.sum()
+    return bool(total > 0 and power[len(power) // 2:].sum() / total < NARROWBAND_RATIO)
 
 
 class SpeechModel:
@@ -172,4 +204,4 @@ class SpeechModel:
         """Probabilities (N, len(labels)) for N utterances of 16 kHz mono float32 audio."""
         if not utterances:
             return np.zeros((0, len(self.labels)))
-        return self.predict_features(np.stack([acoustic_features(u) for u in utterances]))
+        return self.predict_features(np.stack([acoustic_features(u, band=self.cfg.band) for u in utterances]))

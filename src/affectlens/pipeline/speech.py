@@ -24,7 +24,8 @@ from affectlens.fusion.config import FusionOptions
 from affectlens.fusion.segments import FaceSeries, TextSource, face_series, fuse_segment
 from affectlens.fusion.rule import MODALITIES
 from affectlens.io.audio import SAMPLE_RATE, Audio, AudioError, load_audio, stream_kinds
-from affectlens.models.speech import SpeechModel
+from affectlens.models.speech import SpeechModel, default_speech_model_name, is_narrowband
+from affectlens.registry import get_model_cfg
 from affectlens.types import Expression, SegmentResult, SpeechResult, VoiceSegment
 
 log = logging.getLogger("affectlens")
@@ -34,27 +35,44 @@ CLIP_LEVEL = 0.999
 
 
 class SpeechAnalyzer:
-    """Voice activity detection and voice emotion for 16 kHz mono audio. Stateless between calls."""
+    """Voice activity detection and voice emotion for 16 kHz mono audio. Stateless between calls.
+
+    With ``model`` None, telephone-band audio (nothing above 4 kHz, e.g. 8 kHz recordings; see
+    :func:`~affectlens.models.speech.is_narrowband`) goes to the registered narrow-band model and
+    everything else to the full-band one; a named ``model`` is used for all audio.
+    """
 
     def __init__(self, model: str | None = None, vad: VadOptions | None = None, threads: int = 1):
-        self.model = SpeechModel(model, threads=threads)
+        self.model = SpeechModel(model or default_speech_model_name("full"), threads=threads)
+        narrow = default_speech_model_name("narrow")
+        self.narrow = (SpeechModel(narrow, threads=threads) if model is None and narrow != self.model.cfg.name
+                       else self.model)
         self.vad = SileroVAD(vad, threads=threads)
+
+    def model_for(self, audio: Audio) -> SpeechModel:
+        """The model that fits this audio's bandwidth."""
+        if self.narrow is not self.model and is_narrowband(audio.samples):
+            return self.narrow
+        return self.model
 
     def segments(self, audio: Audio) -> list[SpeechSegment]:
         return self.vad.segments(audio.samples)
 
-    def classify(self, audio: Audio, segments: list[SpeechSegment]) -> list[VoiceSegment]:
+    def classify(self, audio: Audio, segments: list[SpeechSegment], model: SpeechModel | None = None
+                 ) -> list[VoiceSegment]:
+        model = model or self.model
         clips = [audio.samples[int(s.start_ms * SAMPLE_RATE / 1000): int(s.end_ms * SAMPLE_RATE / 1000)]
                  for s in segments]
-        probs = self.model.predict(clips)
+        probs = model.predict(clips)
         return [VoiceSegment(s.start_ms, s.end_ms, s.speech_prob,
-                             Expression(self.model.labels, tuple(float(v) for v in p)))
+                             Expression(model.labels, tuple(float(v) for v in p)))
                 for s, p in zip(segments, probs)]
 
     def analyze(self, audio: Audio) -> SpeechResult:
-        voice = self.classify(audio, self.segments(audio))
+        model = self.model_for(audio)
+        voice = self.classify(audio, self.segments(audio), model)
         return SpeechResult(source=audio.source, duration_ms=audio.duration_ms, segments=tuple(voice),
-                            model=self.model.cfg.name, source_rate=audio.source_rate,
+                            model=model.cfg.name, source_rate=audio.source_rate,
                             note="" if voice else "no speech")
 
 
@@ -137,7 +155,9 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
         analyzer = _speech_analyzer(options.model, options.vad)
         audio = load_audio(name)
         speech = analyzer.analyze(audio)
-        voice = analyzer.model.cfg
+        voice = get_model_cfg(speech.model)
+        if voice.band == "narrow" and analyzer.narrow is not analyzer.model:
+            notes.append(f"telephone-band audio: voice model {voice.name}")
         if audio.source_rate and audio.source_rate < SAMPLE_RATE:
             notes.append(f"audio at {audio.source_rate} Hz upsampled to {SAMPLE_RATE} Hz")
         clipped = float(np.mean(np.abs(audio.samples) >= CLIP_LEVEL)) if len(audio.samples) else 0.0
@@ -149,8 +169,6 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
     face_cfg = None
     duration = speech.duration_ms if speech else 0.0
     if "face" in want:
-        from affectlens.registry import get_model_cfg
-
         face_cfg = get_model_cfg(video_kwargs.get("model"))
         if faces is None:
             from affectlens.pipeline.video import analyze_video_iter

@@ -10,7 +10,9 @@ probabilities. Evaluation is
 speaker-independent only: k folds of whole actors (:func:`~affectlens.eval.datasets.ravdess.actor_folds`,
 default 6 folds of 4 actors); the final model is then fitted on all 24 actors.
 
-Reproduce the shipped model (about 5 minutes on 2 CPU cores)::
+Two models are trained, on the same recipe: ``ravdess-svm`` on full-band features (0–8 kHz)
+and ``ravdess-svm-narrow`` on telephone-band features (0–4 kHz, for 8 kHz recordings).
+Reproduce the shipped models (about 10 minutes of CPU, mostly feature extraction)::
 
     python -m affectlens.train.speech --data ../shared/datasets/ravdess \
         --out src/affectlens/weights/ravdess-svm
@@ -32,11 +34,15 @@ import numpy as np
 from affectlens.eval.calibration import fit_temperature
 from affectlens.eval.datasets.ravdess import SpeechSet, actor_folds, load_ravdess
 from affectlens.eval.metrics import accuracy, confusion_matrix, expected_calibration_error, macro_f1
-from affectlens.models.speech import N_FEATURES, SPEECH_LABELS, acoustic_features
+from affectlens.models.speech import BANDS, N_FEATURES, SPEECH_LABELS, acoustic_features
 
 log = logging.getLogger("affectlens")
 
 MODEL_NAME = "ravdess-svm"
+
+
+def model_name(band: str) -> str:
+    return MODEL_NAME if band == "full" else f"{MODEL_NAME}-{band}"
 OUTPUT = "probabilities"
 
 
@@ -78,7 +84,7 @@ def perturb_speed(samples: np.ndarray, factor: float) -> np.ndarray:
 
 
 def extract_features(data: SpeechSet, cache: str | Path | None = None, progress: bool = True,
-                     speed: float = 1.0) -> np.ndarray:
+                     speed: float = 1.0, band: str = "full") -> np.ndarray:
     """(N, N_FEATURES) features of every utterance (played ``speed`` times faster, for
     augmentation); cached in ``cache`` (.npz) when given."""
     from tqdm.auto import tqdm
@@ -88,15 +94,18 @@ def extract_features(data: SpeechSet, cache: str | Path | None = None, progress:
 
     if cache and Path(cache).is_file():
         z = np.load(cache, allow_pickle=False)
-        if tuple(z["paths"]) == tuple(Path(p).name for p in data.paths) and z["x"].shape[1] == N_FEATURES:
+        if (tuple(z["paths"]) == tuple(Path(p).name for p in data.paths) and z["x"].shape[1] == N_FEATURES
+                and str(z["band"]) == band and float(z["speed"]) == speed):
             return z["x"]
         log.info("feature cache %s does not match the data; recomputing", cache)
     vad = SileroVAD()
     bar = tqdm(data.paths, desc="features", unit="clip", disable=not (progress and sys.stderr.isatty()), leave=False)
-    x = np.stack([acoustic_features(perturb_speed(trim_to_speech(load_audio(p).samples, vad), speed)) for p in bar])
+    x = np.stack([acoustic_features(perturb_speed(trim_to_speech(load_audio(p).samples, vad), speed), band=band)
+                  for p in bar])
     if cache:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, x=x, paths=np.array([Path(p).name for p in data.paths]))
+        np.savez_compressed(cache, x=x, paths=np.array([Path(p).name for p in data.paths]), band=np.array(band),
+                            speed=np.array(speed))
     return x
 
 
@@ -196,15 +205,17 @@ def export_onnx(clf, path: str | Path) -> None:
     Path(path).write_bytes(onx.SerializeToString())
 
 
-def model_entry(cv: CrossValidation, file: str, n_folds: int) -> dict:
+def model_entry(cv: CrossValidation, file: str, n_folds: int, band: str = "full") -> dict:
     s = cv.summary()
+    what = "16 kHz speech" if band == "full" else "telephone-band speech, 0-4 kHz"
     return {
-        "name": MODEL_NAME,
+        "name": model_name(band),
         "kind": "speech",
+        "band": band,
         "file": file,
         "output": OUTPUT,
         "labels": list(SPEECH_LABELS),
-        "description": "8 RAVDESS voice emotions (acoustic statistics + RBF SVM, 16 kHz speech)",
+        "description": f"8 RAVDESS voice emotions (acoustic statistics + RBF SVM, {what})",
         "licence": "CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; "
                    "see model card)",
         "card": "MODEL_CARD.md",
@@ -247,25 +258,36 @@ def format_table(cv: CrossValidation) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m affectlens.train.speech", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="the ravdess folder (Actor_01..24)")
-    p.add_argument("--out", required=True, help="output folder for the ONNX file, models.json and cv.json")
+    p.add_argument("--out", required=True, help="output folder for the ONNX files, models.json and cv-<band>.json")
     p.add_argument("--folds", type=int, default=6, help="number of actor folds (default 6 = 4 actors each)")
-    p.add_argument("--cache", default=None, help="feature cache (.npz) to reuse between runs")
+    p.add_argument("--bands", default="full,narrow",
+                   help="feature bands to train a model for: full (0-8 kHz), narrow (0-4 kHz); default both")
+    p.add_argument("--cache", default=None, metavar="DIR", help="folder for feature caches to reuse between runs")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="affectlens: %(message)s")
+    bands = [b.strip() for b in args.bands.split(",") if b.strip()]
+    bad = [b for b in bands if b not in BANDS]
+    if bad or not bands:
+        p.error(f"unknown band {', '.join(bad) or '(none)'}; valid: {', '.join(BANDS)}")
     data = load_ravdess(args.data)
-    t0 = time.time()
-    x = extract_features(data, args.cache)
-    log.info("features of %d utterances in %.0f s", len(data), time.time() - t0)
-    cv = crossvalidate(x, data, args.folds)
-    sys.stdout.write(format_table(cv) + "\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    clf = make_classifier().fit(x, data.labels)
-    file = f"{MODEL_NAME}.onnx"
-    export_onnx(clf, out / file)
-    (out / "models.json").write_text(json.dumps({"models": [model_entry(cv, file, args.folds)]}, indent=2) + "\n")
-    (out / "cv.json").write_text(json.dumps(cv_report(cv), indent=2) + "\n")
-    log.info("wrote %s (%.0f kB) in %.0f s total", out / file, (out / file).stat().st_size / 1e3, time.time() - t0)
+    entries = []
+    t0 = time.time()
+    for band in bands:
+        cache = Path(args.cache) / f"ravdess-{band}.npz" if args.cache else None
+        x = extract_features(data, cache, band=band)
+        log.info("%s-band features of %d utterances after %.0f s", band, len(data), time.time() - t0)
+        cv = crossvalidate(x, data, args.folds)
+        sys.stdout.write(f"\n{model_name(band)} ({band} band)\n" + format_table(cv) + "\n")
+        clf = make_classifier().fit(x, data.labels)
+        file = f"{model_name(band)}.onnx"
+        export_onnx(clf, out / file)
+        entries.append(model_entry(cv, file, args.folds, band))
+        (out / f"cv-{band}.json").write_text(json.dumps(cv_report(cv), indent=2) + "\n")
+        log.info("wrote %s (%.0f kB)", out / file, (out / file).stat().st_size / 1e3)
+    (out / "models.json").write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    log.info("done in %.0f s", time.time() - t0)
     return 0
 
 

@@ -71,6 +71,7 @@ def headline(r: dict, split: str) -> dict:
         f"goemotions_{s}_single_macro_f1": round(r["goemotions"]["single"]["macro_f1"], 4),
         f"dair_{s}_acc": round(r["dair"]["restricted"]["accuracy"], 4),
         f"dair_{s}_macro_f1": round(r["dair"]["restricted"]["macro_f1"], 4),
+        f"meld_{s}_acc": round(r["meld"]["accuracy"], 4),
         f"meld_{s}_weighted_f1": round(r["meld"]["weighted_f1"], 4),
         f"meld_{s}_weighted_f1_no_context": round(r["meld_no_context"]["weighted_f1"], 4),
         **{f"{k}_{s}_ece": round(v, 4) for k, v in r["ece"].items()},

@@ -1,4 +1,4 @@
-"""affectlens: offline facial expression recognition on a CPU.
+"""affectlens: offline emotion recognition on a CPU: faces, voice, text and their fusion.
 
 >>> import affectlens
 >>> result = affectlens.analyze("photo.jpg")          # doctest: +SKIP
@@ -6,20 +6,35 @@
 >>> affectlens.to_dataframe([result])                 # doctest: +SKIP
 >>> table = affectlens.analyze_video("clip.mp4")      # doctest: +SKIP  (needs the [video] extra)
 >>> [r.label for r in affectlens.analyze_texts(["I am so happy"])]  # doctest: +SKIP
+>>> voice = affectlens.analyze_audio("speech.wav")     # doctest: +SKIP  (needs the [audio] extra)
+>>> fused = affectlens.analyze_av("interview.mp4")     # doctest: +SKIP  (face + voice per speech segment)
 """
 
 from affectlens.export import to_dataframe
 from affectlens.io.image import InputError
 from affectlens.models.text import TextResult
 from affectlens.pipeline import Analyzer, AnalyzeOptions, analyze
-from affectlens.pipeline.text import SegmentResult, analyze_texts, analyze_transcript
+from affectlens.pipeline.text import TextSegmentResult, analyze_texts, analyze_transcript
+from affectlens.pipeline.speech import AVOptions, SpeechAnalyzer, analyze_audio, analyze_av, analyze_av_results
 from affectlens.pipeline.video import VideoOptions, VideoSession, analyze_video, analyze_video_iter
 from affectlens.registry import get_model_cfg, list_models, register_model
-from affectlens.types import Expression, Face, FaceResult, FrameResult, ImageResult, TrackedFace, TrackSummary
+from affectlens.types import (
+    Expression,
+    Face,
+    FaceResult,
+    FrameResult,
+    ImageResult,
+    SegmentResult,
+    SpeechResult,
+    TrackedFace,
+    TrackSummary,
+    VoiceSegment,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AVOptions",
     "AnalyzeOptions",
     "Analyzer",
     "Expression",
@@ -30,6 +45,10 @@ __all__ = [
     "InputError",
     "SegmentResult",
     "TextResult",
+    "TextSegmentResult",
+    "SpeechAnalyzer",
+    "SpeechResult",
+    "VoiceSegment",
     "TrackSummary",
     "TrackedFace",
     "VideoOptions",
@@ -37,6 +56,9 @@ __all__ = [
     "analyze",
     "analyze_texts",
     "analyze_transcript",
+    "analyze_audio",
+    "analyze_av",
+    "analyze_av_results",
     "analyze_video",
     "analyze_video_iter",
     "get_model_cfg",

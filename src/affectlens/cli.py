@@ -60,6 +60,7 @@ def _print_table(records: list[dict]) -> None:
 
 def cmd_analyze(args) -> int:
     from affectlens.export import image_records, write_table
+    from affectlens.export.segments import segments_to_frame
     from affectlens.io.image import InputError, load_image
     from affectlens.pipeline import Analyzer, AnalyzeOptions
     from affectlens.cli_video import check_outputs, detect_size, print_summary, run_video, write_video_outputs
@@ -71,7 +72,11 @@ def cmd_analyze(args) -> int:
         model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold
     )
     analyzer = Analyzer(options)
+    from affectlens import cli_speech
+
     paths, videos, missing = find_inputs(args.paths)
+    paths, audios = cli_speech.split_audio(args.paths, paths) if paths or any(Path(p).is_dir() for p in args.paths) \
+        else (paths, [])
     check_outputs(args)
     failures = 0
     for m in missing:
@@ -89,15 +94,28 @@ def cmd_analyze(args) -> int:
     if annotate_dir:
         annotate_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict] = []
+    segments: list[dict] = []  # speech-segment records (audio files, videos with sound)
     summaries: list = []
     used: set[str] = set()
     try:
+        for audio in audios:
+            if not cli_speech.run_audio(audio, args, segments):
+                failures += 1
         for video in videos:
             video_options = dataclasses.replace(options, detect_max_side=detect_size(args),
                                                 threads=VIDEO_CLASSIFIER_THREADS)
-            if not run_video(video, args, video_options, records, summaries, many=len(videos) > 1,
-                             stream_lines=args.json):
-                failures += 1
+            has_video, has_audio = cli_speech.stream_kinds(video)
+            readable = has_video or has_audio  # else run_video reports why, in one line
+            if has_audio and not has_video and args.modalities != "face":
+                ok = cli_speech.run_audio(video, args, segments)
+            elif readable and cli_speech.wants_segments(args, has_audio):
+                ok = cli_speech.run_av_video(video, args, video_options, segments, summaries, many=len(videos) > 1)
+            else:
+                if readable and not has_audio:
+                    log.info("%s: no audio stream: face only", video)
+                ok = run_video(video, args, video_options, records, summaries, many=len(videos) > 1,
+                               stream_lines=args.json)
+            failures += not ok
         for path in _progress(paths, len(paths), "analyze"):
             try:
                 loaded = load_image(path)
@@ -122,13 +140,23 @@ def cmd_analyze(args) -> int:
         log.error("interrupted: writing the %d record(s) analysed so far", len(records))
         failures += 1
     if args.out:
-        write_table(records, args.out)
+        if segments and records:  # two schemas: the speech segments go beside the face rows
+            out = Path(args.out)
+            seg_out = out.with_name(f"{out.stem}-segments{out.suffix}")
+            log.info("speech segments written to %s (face rows to %s)", seg_out, out)
+            write_table(records, out)
+            write_table(segments, seg_out, to_frame=segments_to_frame)
+        elif segments:
+            write_table(segments, args.out, to_frame=segments_to_frame)
+        else:
+            write_table(records, args.out)
     write_video_outputs(args, summaries)
     if not args.json and not args.quiet:
         _print_table([r for r in records if "frame" not in r])
+        cli_speech.print_segments(segments)
         print_summary(summaries)
-    if not paths and not videos and not missing:
-        log.error("error: no images or videos found in %s", " ".join(args.paths))
+    if not paths and not videos and not audios and not missing:
+        log.error("error: no images, audio or videos found in %s", " ".join(args.paths))
         return 1
     return 1 if failures else 0
 
@@ -161,7 +189,8 @@ def cmd_models(args) -> int:
     rows = []
     for c in cfgs:
         row = {"name": c.name + (" (default)" if c.name in defaults else ""), "kind": c.kind, "labels": len(c.labels),
-               "input": f"{c.input_size}x{c.input_size} {c.colour}" if c.kind == "expression" else c.kind}
+               "input": {"expression": f"{c.input_size}x{c.input_size} {c.colour}",
+                         "speech": f"16 kHz speech, {c.band} band"}.get(c.kind, c.kind)}
         for key, value in c.metrics.items():  # accuracies, F1 and speed; all metrics: --json
             headline = key.endswith(("_acc", "_macro_f1", "_weighted_f1")) and "dedup" not in key and "single" not in key
             if isinstance(value, (int, float)) and (headline or key in ("ms_per_face", "ms_per_text")):
@@ -186,20 +215,23 @@ def _add_analyze_options(a: argparse.ArgumentParser) -> None:
     from affectlens.cli_video import add_video_options
 
     add_video_options(a)
+    from affectlens.cli_speech import add_speech_options
+
+    add_speech_options(a)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from affectlens import __version__
 
     p = argparse.ArgumentParser(prog="affectlens", description="Offline emotion recognition: facial expressions "
-                                "in photos and videos, emotion in text.")
+                                "in photos and videos, voice, text, and their fusion.")
     p.add_argument("--version", action="version", version=f"affectlens {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="more diagnostics on stderr")
     sub = p.add_subparsers(dest="command", required=True)
 
-    a = sub.add_parser("analyze", help="find faces and their expressions in images and videos")
+    a = sub.add_parser("analyze", help="emotions in images, audio and videos (face, voice, fused)")
     a.add_argument("paths", nargs="+", metavar="PATH",
-                   help="image or video files or folders (searched recursively); files are recognised by content")
+                   help="image, audio or video files or folders (searched recursively); files are recognised by content")
     _add_analyze_options(a)
     a.set_defaults(func=cmd_analyze)
 

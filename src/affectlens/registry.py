@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-#: Model kinds: ``expression`` (face crops, ONNX) and ``text`` (TF-IDF + linear weights, npz).
-KINDS = ("expression", "text")
+#: Model kinds: ``expression`` (face crops, ONNX), ``speech`` (acoustic feature vectors of
+#: 16 kHz utterances, ONNX) and ``text`` (TF-IDF + linear weights, npz).
+KINDS = ("expression", "speech", "text")
 COLOURS = ("gray", "rgb")
 
 
@@ -22,7 +23,7 @@ class ModelCfg:
 
     name: str
     kind: str
-    file: str  # weights file (ONNX for expression, npz for text), relative to ``folder``
+    file: str  # weights file (ONNX for expression and speech, npz for text), relative to ``folder``
     labels: tuple[str, ...]
     output: str = ""  # expression: name of the ONNX output that holds this model's logits
     input_size: int = 0  # expression: square crop side in pixels
@@ -32,6 +33,7 @@ class ModelCfg:
     template: tuple[tuple[float, float], ...] = ()  # expression: 5 landmarks in crop pixels
     temperature: float = 1.0  # logits are divided by this before softmax
     flip_tta: bool = False  # average the logits of the crop and its mirror image
+    band: str = ""  # speech: "full" (0-8 kHz) or "narrow" (0-4 kHz, telephone) acoustic features
     licence: str = ""
     description: str = ""
     card: str = ""  # model card file, relative to ``folder``
@@ -45,6 +47,8 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
         if self.kind == "expression":
             self._check_expression()
+        if self.kind == "speech" and self.band not in ("full", "narrow"):
+            raise ValueError(f"model {self.name!r}: speech band must be 'full' or 'narrow', got {self.band!r}")
 
     def _check_expression(self) -> None:
         if not self.output or self.input_size <= 0:

@@ -130,3 +130,55 @@ class TrackSummary:
     mean_probs: tuple[tuple[str, float], ...]  # (label, mean smoothed probability), model order
     dominant: str  # label with the highest mean probability
     segments: tuple[Segment, ...] = ()
+
+
+# -- speech and fusion ----------------------------------------------------------------------------
+# Segment times are milliseconds from the start of the audio stream ([start_ms, end_ms)).
+# ``status`` says what a segment is: ``speech`` (a VAD utterance), ``no speech`` (audio in which
+# the VAD found no speech: one segment over the whole input, no voice label), ``no audio`` (a
+# video without an audio stream: one segment over the whole video, face only), ``whole input``
+# (the voice was not asked for: one segment over the whole input).
+
+SEGMENT_STATUSES = ("speech", "no speech", "no audio", "whole input")
+
+
+@dataclass(frozen=True)
+class VoiceSegment:
+    """One utterance and the voice model's answer for it (``voice`` over the model's labels)."""
+
+    start_ms: float
+    end_ms: float
+    speech_prob: float  # mean VAD speech probability inside the utterance
+    voice: Expression
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    """Everything found in one audio input; ``segments`` is empty when there is no speech."""
+
+    source: str
+    duration_ms: float
+    segments: tuple[VoiceSegment, ...] = ()
+    model: str = ""
+    source_rate: int = 0  # sample rate of the input before resampling to 16 kHz
+    note: str = ""  # e.g. "no speech"
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One speech segment (and one face track, when faces were seen): each modality's
+    distribution (None when it gave no vote) and the fused one over the canonical labels."""
+
+    source: str
+    start_ms: float
+    end_ms: float
+    track: int | None
+    status: str
+    speech_prob: float | None = None
+    voice: Expression | None = None  # voice model labels (RAVDESS set, with ``calm``)
+    face: Expression | None = None  # face model labels, averaged over the segment's frames
+    face_frames: int = 0  # analysed frames of this track inside the segment
+    text: Expression | None = None  # canonical labels
+    fused: Expression | None = None  # canonical labels; None when no modality voted
+    modalities: tuple[str, ...] = ()
+    note: str = ""

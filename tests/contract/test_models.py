@@ -13,15 +13,23 @@ from affectlens.registry import default_model_name, get_model_cfg, list_models
 
 MODELS = [c.name for c in list_models("expression")]
 TEXT_MODELS = [c.name for c in list_models("text")]
+SPEECH_MODELS = [c.name for c in list_models("speech")]
 
 
 def test_every_model_is_checked_by_a_contract():
-    assert {c.name for c in list_models()} == set(MODELS) | set(TEXT_MODELS)
+    assert {c.name for c in list_models()} == set(MODELS) | set(TEXT_MODELS) | set(SPEECH_MODELS)
 
 
 def test_registry_has_a_default():
     assert default_model_name() in MODELS
     assert default_model_name("text") in TEXT_MODELS
+
+
+def test_every_model_has_a_known_kind():
+    from affectlens.registry import KINDS
+
+    assert {c.kind for c in list_models()} <= set(KINDS)
+    assert SPEECH_MODELS, "no speech model registered"
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -127,5 +135,58 @@ def test_text_beats_chance_on_real_texts(name, data_root):
 def test_kinds_are_not_mixed():
     with pytest.raises(ValueError, match="is of kind 'expression', not 'text'"):
         get_model_cfg(MODELS[0], kind="text")
-    with pytest.raises(ValueError, match="unknown model kind 'audio'; valid: expression, text"):
+    with pytest.raises(ValueError, match="unknown model kind 'audio'; valid: expression, speech, text"):
         default_model_name("audio")
+
+
+# -- speech --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def speech_clips(data_root):
+    """One real RAVDESS utterance per emotion (actor 3), decoded to 16 kHz mono and trimmed to
+    its speech by the voice activity detector, as at inference."""
+    from affectlens.detect.vad import SileroVAD
+    from affectlens.io.audio import load_audio
+    from affectlens.train.speech import trim_to_speech
+
+    folder, vad = data_root / "ravdess" / "Actor_03", SileroVAD()
+    return [trim_to_speech(load_audio(folder / f"03-01-{e:02d}-01-01-01-03.flac").samples, vad) for e in range(1, 9)]
+
+
+@pytest.mark.parametrize("name", SPEECH_MODELS)
+def test_speech_config_is_complete(name):
+    from affectlens.models.speech import RAVDESS_TO_CANONICAL
+
+    cfg = get_model_cfg(name, kind="speech")
+    assert cfg.path.is_file() and cfg.path.stat().st_size < 5_000_000
+    assert set(cfg.labels) <= set(RAVDESS_TO_CANONICAL) and len(set(cfg.labels)) == len(cfg.labels)
+    assert {RAVDESS_TO_CANONICAL[label] for label in cfg.labels} <= set(CANONICAL)  # every label maps somewhere
+    assert cfg.licence and cfg.description and (Path(cfg.folder) / cfg.card).is_file() and cfg.band in ("full", "narrow")
+    assert 0.125 < cfg.metrics["ravdess_actor_kfold_acc"] <= 1 and 0 <= cfg.metrics["ravdess_actor_kfold_ece"] <= 1
+
+
+@pytest.mark.parametrize("name", SPEECH_MODELS)
+def test_speech_outputs_are_distributions_and_deterministic(name, speech_clips):
+    from affectlens.models.speech import N_FEATURES, SpeechModel, acoustic_features
+
+    model = SpeechModel(name)
+    feats = np.stack([acoustic_features(c, band=model.cfg.band) for c in speech_clips])
+    p = model.predict_features(feats)
+    assert p.shape == (8, len(model.labels)) and np.isfinite(p).all() and (p >= 0).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(model.predict_features(feats), p, atol=1e-6)
+    np.testing.assert_allclose(model.predict_features(feats[:1]), p[:1], atol=1e-5)  # batch size does not matter
+    assert model.predict_features(feats[:0]).shape == (0, len(model.labels))
+    with pytest.raises(ValueError, match=f"expects features of shape \\(N, {N_FEATURES}\\)"):
+        model.predict_features(np.zeros((1, 5), np.float32))
+    # the export is wired right: the final model saw these clips in training, so it must get
+    # most of them (this is not an accuracy claim; see benchmarks/speech_accuracy.py)
+    assert (p.argmax(axis=1) == np.arange(8)).mean() >= 0.5
+
+
+def test_models_of_the_wrong_kind_are_refused():
+    from affectlens.models.speech import SpeechModel
+
+    with pytest.raises(ValueError, match=f"'{SPEECH_MODELS[0]}' is of kind 'speech', not an expression model"):
+        ExpressionModel(get_model_cfg(SPEECH_MODELS[0], kind="speech"))
+    with pytest.raises(ValueError, match="'ferplus-lite0' is of kind 'expression', not 'speech'"):
+        SpeechModel("ferplus-lite0")

@@ -195,7 +195,7 @@ def test_shot_cuts_end_tracks(videos):
 
 def test_cli_video_outputs(videos, tmp_path):
     out, summary, png, html, ann = (tmp_path / n for n in ("rows.csv", "tracks.csv", "t.png", "t.html", "ann.mp4"))
-    code = main(["analyze", str(videos / GRID), "--fps", "10", "--out", str(out), "--summary", str(summary),
+    code = main(["analyze", str(videos / GRID), "--modalities", "face", "--fps", "10", "--out", str(out), "--summary", str(summary),
                  "--timeline", str(png), "--annotate", str(ann), "-q"])
     assert code == 0
     rows = pd.read_csv(out)
@@ -209,7 +209,7 @@ def test_cli_video_outputs(videos, tmp_path):
     with av.open(str(ann)) as c:  # annotated frames with the speech kept
         assert c.streams.audio and c.streams.video
         assert sum(1 for _ in c.decode(video=0)) == 30
-    assert main(["analyze", str(videos / GRID), "--every", "5", "--timeline", str(html), "--summary",
+    assert main(["analyze", str(videos / GRID), "--modalities", "face", "--every", "5", "--timeline", str(html), "--summary",
                  str(tmp_path / "s.json"), "-q"]) == 0
     text = html.read_text()
     assert "<html" in text and "Plotly.newPlot" in text
@@ -219,7 +219,7 @@ def test_cli_video_outputs(videos, tmp_path):
 
 def test_video_found_by_content_not_name(videos, tmp_path):
     (tmp_path / "clip.dat").symlink_to(videos / SMILE)
-    p = run_cli("analyze", str(tmp_path / "clip.dat"), "--end", "0.3", "--json")
+    p = run_cli("analyze", str(tmp_path / "clip.dat"), "--modalities", "face", "--end", "0.3", "--json")
     assert p.returncode == 0, p.stderr
     recs = [json.loads(line) for line in p.stdout.splitlines()]
     assert len(recs) == 9 and recs[0]["frame"] == 0 and recs[0]["track"] == 0 and "probs_raw" in recs[0]
@@ -256,7 +256,7 @@ def test_truncated_videos_keep_the_frames_that_decode(videos, tmp_path):
     data = (videos / GRID).read_bytes()
     cut = tmp_path / "cut.mpg"
     cut.write_bytes(data[: len(data) // 2])
-    p = run_cli("analyze", str(cut), "--out", str(tmp_path / "a.csv"), "-q")
+    p = run_cli("analyze", str(cut), "--modalities", "face", "--out", str(tmp_path / "a.csv"), "-q")
     assert p.returncode == 1
     lines = stderr_lines(p)
     assert len(lines) == 1 and str(cut) in lines[0] and "stopped at" in lines[0], lines
@@ -274,7 +274,7 @@ def test_truncated_videos_keep_the_frames_that_decode(videos, tmp_path):
     src.close()
     half = tmp_path / "half.mp4"
     half.write_bytes(fast.read_bytes()[: fast.stat().st_size // 2])
-    p = run_cli("analyze", str(half), "--out", str(tmp_path / "b.csv"), "-q")
+    p = run_cli("analyze", str(half), "--modalities", "face", "--out", str(tmp_path / "b.csv"), "-q")
     assert p.returncode == 1 and "stopped at" in p.stderr and len(stderr_lines(p)) == 1
     assert 10 <= len(pd.read_csv(tmp_path / "b.csv")) < 72
 
@@ -307,7 +307,7 @@ def test_unreadable_video_is_one_line_error(videos, tmp_path, case):
         reason = "no video stream"
     else:
         path, reason = tmp_path / "nothing.mp4", "no such file"
-    p = run_cli("analyze", str(path), "-q")
+    p = run_cli("analyze", str(path), "--modalities", "face", "-q")  # (an audio-only file goes to voice by default)
     assert p.returncode == 1
     lines = stderr_lines(p)
     assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0], lines

@@ -22,6 +22,9 @@ class ExpressionModel:
     def __init__(self, cfg: ModelCfg, threads: int = 2):
         import onnxruntime as ort
 
+        if cfg.kind != "expression":
+            raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not an expression model; "
+                             "see 'affectlens models'")
         self.cfg = cfg
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads

@@ -20,7 +20,7 @@ from affectlens.models.text import TextResult, load_text_model
 
 
 @dataclass(frozen=True)
-class SegmentResult:
+class TextSegmentResult:
     """One transcript segment (times in ms, text, speaker) and the text model's answer for it."""
 
     segment: Segment
@@ -39,19 +39,19 @@ def analyze_texts(texts, contexts=None, model: str | None = None, check_language
 
 
 def analyze_segments(segments, model: str | None = None, check_language: bool = True,
-                     context: int = MELD_CONTEXT) -> list[SegmentResult]:
+                     context: int = MELD_CONTEXT) -> list[TextSegmentResult]:
     """Score transcript segments in order, each with the previous ``context`` segments as context."""
     segments = list(segments)
     texts = [s.text for s in segments]
     results = analyze_texts(texts, dialogue_contexts(texts, context), model, check_language)
-    return [SegmentResult(s, r) for s, r in zip(segments, results)]
+    return [TextSegmentResult(s, r) for s, r in zip(segments, results)]
 
 
 def analyze_transcript(path, model: str | None = None, check_language: bool = True,
-                       context: int = MELD_CONTEXT) -> list[SegmentResult]:
+                       context: int = MELD_CONTEXT) -> list[TextSegmentResult]:
     """Read a ``.srt``/``.vtt``/``.json`` transcript and score each segment (see module doc)."""
     return analyze_segments(read_transcript(path), model, check_language, context)
 
 
-__all__ = ["Segment", "SegmentResult", "analyze_segments", "analyze_texts", "analyze_transcript",
+__all__ = ["Segment", "TextSegmentResult", "analyze_segments", "analyze_texts", "analyze_transcript",
            "dialogue_contexts"]

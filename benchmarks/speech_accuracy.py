@@ -1,0 +1,159 @@
+"""Speaker-independent accuracy of the speech emotion recipe on RAVDESS (8 classes), and its speed.
+
+Protocol: k folds of whole actors (default 6 folds of 4 actors, 2 male + 2 female each); each
+fold trains the shipped recipe (:mod:`affectlens.train.speech`) on the other 20 actors and
+tests on the 4 held out, for both feature bands (full 0-8 kHz, narrow 0-4 kHz). Prints the per-fold table (accuracy, macro-F1, ECE), mean ± std, the
+confusion matrix pooled over folds, the accuracy on the canonical labels (calm → neutral), the
+held-out accuracy on degraded copies (8 kHz, clipped, noisy) of every 8th utterance and the
+shipped ONNX model's speed; writes benchmarks/results/speech.json.
+
+    python benchmarks/speech_accuracy.py --data ../shared/datasets/ravdess
+
+``--cache DIR`` reuses the acoustic features between runs (they take a few minutes per band).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from affectlens.eval.datasets.ravdess import load_ravdess  # noqa: E402
+from affectlens.eval.metrics import accuracy, confusion_matrix, macro_f1  # noqa: E402
+from affectlens.labels import CANONICAL  # noqa: E402
+from affectlens.models.speech import SPEECH_LABELS, to_canonical  # noqa: E402
+from affectlens.train.speech import crossvalidate, cv_report, extract_features, format_table  # noqa: E402
+
+
+def speed(paths: list[str]) -> dict:
+    """Milliseconds of CPU per second of audio: decoding, VAD, features and classifier (1 thread)."""
+    from affectlens.io.audio import load_audio
+    from affectlens.pipeline.speech import SpeechAnalyzer
+
+    an = SpeechAnalyzer()
+    an.analyze(load_audio(paths[0]))  # warm-up (numba compiles librosa's kernels)
+    t0, secs = time.process_time(), 0.0
+    for p in paths:
+        audio = load_audio(p)
+        an.analyze(audio)
+        secs += audio.duration_ms / 1000
+    return {"ms_cpu_per_audio_second": round(1000 * (time.process_time() - t0) / secs, 1), "clips": len(paths),
+            "audio_seconds": round(secs, 1)}
+
+
+DEGRADATIONS = ("clean", "8 kHz", "clipped x10", "white noise 10 dB SNR")
+
+
+def degrade(y: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """The same utterance as a telephone line, an overdriven microphone or a noisy room would give it."""
+    from scipy.signal import resample_poly
+
+    if kind == "8 kHz":  # down to 8 kHz and back up, as load_audio does for 8 kHz files
+        return resample_poly(resample_poly(y, 1, 2), 2, 1).astype(np.float32)
+    if kind == "clipped x10":
+        return np.clip(y * 10.0, -1.0, 1.0)
+    if kind == "white noise 10 dB SNR":
+        rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+        return np.clip(y + rng.normal(0, rms / np.sqrt(10.0), len(y)), -1, 1).astype(np.float32)
+    return y
+
+
+def robustness(xs: dict, data, n_folds: int, every: int) -> dict:
+    """Held-out accuracy on every ``every``-th utterance, clean and degraded: each fold's models
+    test their own held-out actors; the degraded audio goes through VAD, model choice (narrow
+    band for telephone-band audio, as :class:`~affectlens.pipeline.speech.SpeechAnalyzer` does)
+    and features as at inference. ``full only`` always uses the full-band model."""
+    from affectlens.detect.vad import SileroVAD
+    from affectlens.eval.datasets.ravdess import actor_folds
+    from affectlens.io.audio import load_audio
+    from affectlens.models.speech import acoustic_features, is_narrowband
+    from affectlens.train.speech import make_classifier, trim_to_speech
+
+    vad, rng = SileroVAD(), np.random.default_rng(0)
+    pred = {(k, m): [] for k in DEGRADATIONS for m in ("pipeline", "full only")}
+    truth = []
+    subset = np.zeros(len(data), bool)
+    subset[::every] = True
+    for held in actor_folds(data.actors, n_folds):
+        test = np.isin(data.actors, held)
+        clfs = {b: make_classifier().fit(x[~test], data.labels[~test]) for b, x in xs.items()}
+        for i in np.flatnonzero(test & subset):
+            y = load_audio(data.paths[i]).samples
+            truth.append(data.labels[i])
+            for k in DEGRADATIONS:
+                seg = trim_to_speech(degrade(y, k, rng), vad)
+                band = "narrow" if "narrow" in clfs and is_narrowband(seg) else "full"
+                f = {b: acoustic_features(seg, band=b) for b in {band, "full"}}
+                pred[(k, "pipeline")].append(int(clfs[band].predict_proba(f[band][None])[0].argmax()))
+                pred[(k, "full only")].append(int(clfs["full"].predict_proba(f["full"][None])[0].argmax()))
+    truth = np.array(truth)
+    return {f"{k} / {m}": {"accuracy": float((np.array(v) == truth).mean()), "n": len(truth)}
+            for (k, m), v in pred.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "ravdess"))
+    p.add_argument("--folds", type=int, default=6)
+    p.add_argument("--cache", default=None, metavar="DIR", help="folder for feature caches (ravdess-<band>.npz)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speech.json"))
+    p.add_argument("--robust-every", type=int, default=8, metavar="N",
+                   help="degraded-audio accuracy on every N-th utterance (0: skip; default 8)")
+    args = p.parse_args()
+    data = load_ravdess(args.data)
+    t0 = time.time()
+    print(f"RAVDESS speech, {len(data)} utterances, {len(np.unique(data.actors))} actors, "
+          f"{args.folds} folds of whole actors (speaker-independent), 8 classes (chance 0.125)")
+    report: dict = {}
+    xs = {}
+    for band in ("full", "narrow"):
+        cache = Path(args.cache) / f"ravdess-{band}.npz" if args.cache else None
+        x = xs[band] = extract_features(data, cache, band=band)
+        cv = crossvalidate(x, data, args.folds)
+        print(f"\n== {band} band ({'0-8' if band == 'full' else '0-4'} kHz features)\n")
+        print(format_table(cv))
+        r = report[band] = cv_report(cv)
+        canon = to_canonical(cv.probs, SPEECH_LABELS)
+        y_canon = np.array([CANONICAL.index(c) for c in to_canonical_names(data.labels)])
+        cm7 = confusion_matrix(y_canon, canon.argmax(axis=1), len(CANONICAL))
+        r["canonical"] = {"accuracy": accuracy(cm7), "macro_f1": macro_f1(cm7)}
+        print(f"\ncanonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "
+              f"macro-F1 {macro_f1(cm7):.3f}")
+        strong = data.intensity == 2
+        for name, m in (("normal intensity", ~strong), ("strong intensity", strong)):
+            cm = confusion_matrix(data.labels[m], cv.probs[m].argmax(axis=1), len(SPEECH_LABELS))
+            r[name.replace(" ", "_")] = {"accuracy": accuracy(cm), "macro_f1": macro_f1(cm)}
+            print(f"{name}: accuracy {accuracy(cm):.3f}, macro-F1 {macro_f1(cm):.3f} (pooled over folds)")
+    if args.robust_every:
+        report["robustness"] = rob = robustness(xs, data, args.folds, args.robust_every)
+        print(f"\nheld-out accuracy on degraded audio (every {args.robust_every}th utterance, "
+              f"n={rob['clean / pipeline']['n']}); pipeline = narrow-band model for telephone-band audio:")
+        for k, v in rob.items():
+            print(f"  {k:36s} {v['accuracy']:.3f}")
+    try:
+        report["speed"] = speed(list(data.paths[:: max(1, len(data) // 20)]))
+        print(f"\nspeed (shipped models, 1 thread): {report['speed']['ms_cpu_per_audio_second']} ms CPU per second of audio")
+    except LookupError as exc:
+        print(f"speed not measured: {exc}")
+    report["seconds"] = round(time.time() - t0, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def to_canonical_names(labels: np.ndarray) -> list[str]:
+    from affectlens.models.speech import RAVDESS_TO_CANONICAL
+
+    return [RAVDESS_TO_CANONICAL[SPEECH_LABELS[i]] for i in labels]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Voice activity detection: Silero VAD's ONNX weights, run with onnxruntime (needs ``[audio]``).
+
+The weights ship inside the ``silero-vad`` PyPI package (MIT licence); affectlens reads the ONNX
+file from the installed package and never imports the package itself (so torch, which it
+declares as a dependency, is not loaded at inference).
+
+The detector gives one speech probability per 32 ms window (512 samples at 16 kHz). They
+become utterances (:class:`SpeechSegment`) with hysteresis:
+
+- speech starts where the probability reaches ``threshold`` and ends where it stays below
+  ``threshold - 0.15`` for at least ``min_silence_ms`` (default 300 ms: shorter pauses are
+  kept inside one utterance);
+- segments shorter than ``min_speech_ms`` (default 250 ms) are dropped as clicks and noise;
+- each segment is widened by ``pad_ms`` (default 60 ms) on both sides, within the audio;
+- segments longer than ``max_segment_ms`` (default 10 s) are cut into equal parts, so every
+  record covers a stretch short enough for one emotion.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from affectlens.io.audio import SAMPLE_RATE
+
+WINDOW = 512  # samples per VAD window at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous window the model sees
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """How speech probabilities become utterances (see the module docstring)."""
+
+    threshold: float = 0.5
+    min_speech_ms: float = 250.0
+    min_silence_ms: float = 300.0
+    pad_ms: float = 60.0
+    max_segment_ms: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if not 0.15 < self.threshold < 1:
+            raise ValueError(f"VAD threshold must be in (0.15, 1), got {self.threshold}")
+        for name in ("min_speech_ms", "min_silence_ms", "pad_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"VAD {name} must be >= 0 ms, got {getattr(self, name)}")
+        if self.max_segment_ms < 500:
+            raise ValueError(f"VAD max_segment_ms must be >= 500 ms, got {self.max_segment_ms}")
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """One utterance: ``[start_ms, end_ms)`` from the start of the audio, and its mean VAD probability."""
+
+    start_ms: float
+    end_ms: float
+    speech_prob: float
+
+    @property
+    def duration_ms(self) -> float:
+        return self.end_ms - self.start_ms
+
+
+def silero_onnx_path() -> Path:
+    """The ONNX file inside the installed ``silero-vad`` package (found without importing it)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("voice activity detection needs the [audio] extra: pip install 'affectlens[audio]'")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
+    if not path.is_file():
+        raise ImportError(f"the installed silero-vad package has no {path.name}; reinstall it: "
+                          "pip install 'affectlens[audio]'")
+    return path
+
+
+class SileroVAD:
+    """Speech probabilities and utterances of 16 kHz mono audio. Stateless between calls."""
+
+    def __init__(self, options: VadOptions | None = None, threads: int = 1):
+        import onnxruntime as ort
+
+        self.options = options or VadOptions()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(str(silero_onnx_path()), so, providers=["CPUExecutionProvider"])
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """One speech probability per 512-sample window (the last partial window is zero-padded)."""
+        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        n = -(-len(x) // WINDOW)
+        if n == 0:
+            return np.zeros(0, np.float32)
+        x = np.concatenate([np.zeros(CONTEXT, np.float32), x, np.zeros(n * WINDOW - len(x), np.float32)])
+        state = np.zeros((2, 1, 128), np.float32)
+        sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        out = np.empty(n, np.float32)
+        for i in range(n):
+            chunk = x[i * WINDOW: i * WINDOW + WINDOW + CONTEXT][None, :]
+            p, state = self.session.run(None, {"input": chunk, "state": state, "sr": sr})
+            out[i] = p.reshape(-1)[0]
+        return out
+
+    def segments(self, samples: np.ndarray) -> list[SpeechSegment]:
+        """The utterances in ``samples`` (16 kHz mono float32); empty when there is no speech."""
+        return probs_to_segments(self.probabilities(samples), len(samples), self.options)
+
+
+def probs_to_segments(probs: np.ndarray, n_samples: int, options: VadOptions) -> list[SpeechSegment]:
+    """Utterances from per-window speech probabilities (pure function; see the module docstring)."""
+    win_ms = 1000.0 * WINDOW / SAMPLE_RATE
+    total_ms = 1000.0 * n_samples / SAMPLE_RATE
+    off = options.threshold - 0.15
+    raw: list[tuple[int, int]] = []
+    start, silent = None, 0
+    for i, p in enumerate(probs):
+        if start is None:
+            if p >= options.threshold:
+                start, silent = i, 0
+        elif p < off:
+            silent += 1
+            if silent * win_ms >= options.min_silence_ms:
+                raw.append((start, i - silent + 1))
+                start = None
+        else:
+            silent = 0
+    if start is not None:
+        raw.append((start, len(probs) - silent))
+    out: list[SpeechSegment] = []
+    for a, b in raw:
+        if (b - a) * win_ms < options.min_speech_ms:
+            continue
+        s = max(0.0, a * win_ms - options.pad_ms)
+        e = min(total_ms, b * win_ms + options.pad_ms)
+        mean_p = float(np.mean(probs[a:b]))
+        parts = max(1, int(np.ceil((e - s) / options.max_segment_ms)))
+        step = (e - s) / parts
+        out += [SpeechSegment(s + k * step, s + (k + 1) * step, mean_p) for k in range(parts)]
+    # padding can make neighbours overlap: split the overlap in the middle
+    for k in range(1, len(out)):
+        if out[k].start_ms < out[k - 1].end_ms:
+            mid = (out[k].start_ms + out[k - 1].end_ms) / 2
+            out[k - 1] = SpeechSegment(out[k - 1].start_ms, mid, out[k - 1].speech_prob)
+            out[k] = SpeechSegment(mid, out[k].end_ms, out[k].speech_prob)
+    return out

@@ -1,0 +1,60 @@
+"""Fusion weights: each modality's reliability, derived from its model's measured metrics.
+
+The weight of a modality is :func:`~affectlens.fusion.rule.reliability_weight` of the held-out
+accuracy and ECE its model reports in ``models.json`` (the first key pair of
+:data:`RELIABILITY_KEYS` the model has). Nothing is typed in by hand: a model without such
+metrics cannot be weighted, and :func:`modality_weight` says so. ``FusionOptions.weights``
+overrides any of them explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from affectlens.fusion.rule import MODALITIES, reliability_weight
+from affectlens.registry import ModelCfg
+
+#: Metric keys (accuracy, ECE) read from a model's ``metrics``, by model kind, first match wins.
+RELIABILITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "expression": (("ferplus_test_acc", "ferplus_test_ece"), ("fer2013_test_acc", "fer2013_test_ece")),
+    "speech": (("ravdess_actor_kfold_acc", "ravdess_actor_kfold_ece"),),
+    # text: MELD first, the dialogue domain that transcripts of recordings resemble most
+    "text": (("meld_test_acc", "meld_test_ece"), ("goemotions_ekman_test_acc", "goemotions_ekman_test_ece")),
+}
+
+
+def modality_weight(cfg: ModelCfg) -> float:
+    """Reliability weight of one registered model from its measured metrics."""
+    for acc_key, ece_key in RELIABILITY_KEYS.get(cfg.kind, ()):
+        if acc_key in cfg.metrics and ece_key in cfg.metrics:
+            return reliability_weight(float(cfg.metrics[acc_key]), float(cfg.metrics[ece_key]), len(cfg.labels))
+    keys = ", ".join(f"{a}+{e}" for a, e in RELIABILITY_KEYS.get(cfg.kind, ())) or "none known"
+    raise ValueError(f"model {cfg.name!r} has no measured accuracy and ECE to weight it in fusion "
+                     f"(looked for {keys}); give FusionOptions(weights={{...}}) explicitly")
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    """``weights``: explicit weight per modality (face, voice, text), overriding the measured
+    reliabilities; ``min_face_frames``: a face track needs at least this many analysed frames
+    inside a segment to vote."""
+
+    weights: dict = field(default_factory=dict)
+    min_face_frames: int = 1
+
+    def __post_init__(self) -> None:
+        bad = set(self.weights) - set(MODALITIES)
+        if bad:
+            raise ValueError(f"unknown modality {sorted(bad)} in fusion weights; valid: {', '.join(MODALITIES)}")
+        for m, w in self.weights.items():
+            if not w >= 0:
+                raise ValueError(f"fusion weight of {m} must be >= 0, got {w}")
+        if self.min_face_frames < 1:
+            raise ValueError(f"min_face_frames must be >= 1, got {self.min_face_frames}")
+
+    def weight(self, modality: str, cfg: ModelCfg | None) -> float:
+        if modality in self.weights:
+            return float(self.weights[modality])
+        if cfg is None:
+            raise ValueError(f"no model and no explicit weight for modality {modality!r}")
+        return modality_weight(cfg)

@@ -1,0 +1,207 @@
+"""Speech emotion: acoustic features (librosa) → a classifier exported to ONNX (onnxruntime).
+
+Staged public steps, each usable alone:
+
+1. :func:`acoustic_features` — one fixed-length vector per utterance (16 kHz mono float32):
+   loudness-normalised, then the mean and standard deviation over 10 ms frames of 64 log-mel
+   bands, 30 MFCCs with their first and second deltas, spectral contrast (7 bands), centroid,
+   bandwidth, roll-off, flatness, zero-crossing rate and RMS energy, plus statistics of the
+   pitch contour (YIN, 65–500 Hz, on voiced frames) and of the energy contour.
+2. :meth:`SpeechModel.predict` — the ONNX classifier's probabilities over its own labels.
+3. :func:`to_canonical` — those probabilities on the 8 canonical labels (see
+   :data:`RAVDESS_TO_CANONICAL`; ``calm`` folds into ``neutral``; ``contempt`` is outside
+   the voice model's label set and stays 0).
+
+Feature extraction needs the ``[audio]`` extra (librosa).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from affectlens.io.audio import SAMPLE_RATE
+from affectlens.labels import CANONICAL
+from affectlens.registry import ModelCfg, get_model_cfg, list_models
+
+#: The voice model's output labels (RAVDESS's 8 emotions with canonical names where one exists).
+SPEECH_LABELS = ("neutral", "calm", "happiness", "sadness", "anger", "fear", "disgust", "surprise")
+
+#: RAVDESS emotion code (third field of the file name) → (RAVDESS name, voice-model label).
+RAVDESS_CODES = {
+    "01": ("neutral", "neutral"),
+    "02": ("calm", "calm"),
+    "03": ("happy", "happiness"),
+    "04": ("sad", "sadness"),
+    "05": ("angry", "anger"),
+    "06": ("fearful", "fear"),
+    "07": ("disgust", "disgust"),
+    "08": ("surprised", "surprise"),
+}
+
+#: Voice-model label → canonical label. ``calm`` has no canonical equivalent: it is a low-arousal
+#: neutral state, so in the canonical (fused) space its probability is added to ``neutral``.
+#: The voice model keeps ``calm`` as its own output (``voice_calm`` in tables). The canonical
+#: ``contempt`` has no RAVDESS counterpart: the voice model never votes for or against it.
+RAVDESS_TO_CANONICAL = {
+    "neutral": "neutral",
+    "calm": "neutral",
+    "happiness": "happiness",
+    "sadness": "sadness",
+    "anger": "anger",
+    "fear": "fear",
+    "disgust": "disgust",
+    "surprise": "surprise",
+}
+
+BANDS = ("full", "narrow")
+N_MELS = 64
+N_MFCC = 30
+HOP = 160  # 10 ms
+N_FFT = 512  # 32 ms
+#: Shortest utterance the features are computed on; shorter ones are zero-padded to it.
+MIN_SAMPLES = SAMPLE_RATE // 4
+
+
+def _librosa():
+    try:
+        import librosa
+    except ImportError:
+        raise ImportError("speech emotion needs the [audio] extra: pip install 'affectlens[audio]'") from None
+    return librosa
+
+
+def _stats(x: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of each row of a (features, frames) matrix."""
+    return np.concatenate([x.mean(axis=1), x.std(axis=1)])
+
+
+def narrowband(samples: np.ndarray) -> np.ndarray:
+    """The audio as a telephone line carries it: down to 8 kHz and back up (nothing above 4 kHz)."""
+    from scipy.signal import resample_poly
+
+    y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    return resample_poly(resample_poly(y, 1, 2), 2, 1)[: len(y)].astype(np.float32)
+
+
+def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, band: str = "full") -> np.ndarray:
+    """One float32 feature vector (length :data:`N_FEATURES`) for an utterance of 16 kHz mono audio.
+
+    ``band="narrow"`` first removes everything above 4 kHz (:func:`narrowband`), so that
+    telephone-band audio and full-band audio give the same kind of features.
+    """
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"acoustic_features needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use io.audio.load_audio)")
+    if band not in BANDS:
+        raise ValueError(f"unknown band {band!r}; valid: {', '.join(BANDS)}")
+    librosa = _librosa()
+    y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if band == "narrow":
+        y = narrowband(y)
+    if len(y) < MIN_SAMPLES:
+        y = np.pad(y, (0, MIN_SAMPLES - len(y)))
+    rms_all = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+    y = y * (0.05 / rms_all) if rms_all > 1e-5 else y  # loudness normalisation (-26 dBFS)
+    spec = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2
+    mel = librosa.feature.melspectrogram(S=spec, sr=SAMPLE_RATE, n_mels=N_MELS, fmax=SAMPLE_RATE / 2)
+    logmel = librosa.power_to_db(mel, ref=1.0, top_db=80.0)
+    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=N_MFCC)
+    d1 = librosa.feature.delta(mfcc, width=9)
+    d2 = librosa.feature.delta(mfcc, order=2, width=9)
+    mag = np.sqrt(spec)
+    contrast = librosa.feature.spectral_contrast(S=mag, sr=SAMPLE_RATE, n_bands=6)
+    centroid = librosa.feature.spectral_centroid(S=mag, sr=SAMPLE_RATE) / 1000.0
+    bandwidth = librosa.feature.spectral_bandwidth(S=mag, sr=SAMPLE_RATE) / 1000.0
+    rolloff = librosa.feature.spectral_rolloff(S=mag, sr=SAMPLE_RATE) / 1000.0
+    flatness = librosa.feature.spectral_flatness(S=mag)
+    zcr = librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)
+    rms = librosa.feature.rms(S=mag, frame_length=N_FFT, hop_length=HOP)
+    frames = np.vstack([logmel, mfcc, d1, d2, contrast, centroid, bandwidth, rolloff, flatness, zcr])
+    n = min(frames.shape[1], rms.shape[1])
+    energy = 20 * np.log10(rms[0, :n] + 1e-6)
+    f0 = librosa.yin(y, fmin=65.0, fmax=500.0, sr=SAMPLE_RATE, frame_length=1024, hop_length=HOP)
+    m = min(len(f0), n)
+    voiced = energy[:m] > energy.max() - 30.0  # frames within 30 dB of the loudest
+    logf0 = np.log2(f0[:m][voiced]) if voiced.sum() >= 3 else np.zeros(3)
+    pitch = np.array([np.median(logf0), logf0.std(), np.percentile(logf0, 90) - np.percentile(logf0, 10),
+                      np.mean(np.abs(np.diff(logf0))), voiced.mean()])
+    loud = np.array([energy.max(), energy.std(), np.percentile(energy, 90) - np.percentile(energy, 10),
+                     np.mean(np.abs(np.diff(energy)))]) / 10.0
+    out = np.concatenate([_stats(frames[:, :n]), pitch, loud]).astype(np.float32)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+N_FEATURES = 2 * (N_MELS + 3 * N_MFCC + 7 + 5) + 5 + 4
+
+
+def to_canonical(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """(N, len(labels)) voice probabilities → (N, 8) over :data:`~affectlens.labels.CANONICAL`."""
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, len(labels))
+    out = np.zeros((len(p), len(CANONICAL)))
+    for j, name in enumerate(labels):
+        out[:, CANONICAL.index(RAVDESS_TO_CANONICAL[name])] += p[:, j]
+    return out
+
+
+#: Canonical labels the voice model can express (``contempt`` is not among them).
+VOICE_SUPPORT = tuple(c for c in CANONICAL if c in set(RAVDESS_TO_CANONICAL.values()))
+
+
+def default_speech_model_name(band: str = "full") -> str:
+    """The first registered speech model for ``band`` (any band when none matches)."""
+    cfgs = list_models("speech")
+    if not cfgs:
+        raise LookupError("no speech model is registered (affectlens/weights/*/models.json has none of kind 'speech')")
+    return next((c.name for c in cfgs if c.band == band), cfgs[0].name)
+
+
+#: Fraction of the energy above 4 kHz below which audio counts as telephone-band.
+NARROWBAND_RATIO = 1e-3
+
+
+def is_narrowband(samples: np.ndarray) -> bool:
+    """True when (almost) nothing is above 4 kHz: 8 kHz audio resampled to 16 kHz, or a phone line."""
+    y = np.asarray(samples, dtype=np.float64).reshape(-1)
+    if len(y) < 1024:
+        return False
+    power = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+    total = power.sum()
+    return bool(total > 0 and power[len(power) // 2:].sum() / total < NARROWBAND_RATIO)
+
+
+class SpeechModel:
+    """An ONNX speech-emotion classifier over :func:`acoustic_features` vectors."""
+
+    def __init__(self, cfg: ModelCfg | str | None = None, threads: int = 1):
+        import onnxruntime as ort
+
+        cfg = get_model_cfg(cfg or default_speech_model_name(), kind="speech") if not isinstance(cfg, ModelCfg) else cfg
+        if cfg.kind != "speech":
+            raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not 'speech'")
+        self.cfg = cfg
+        self.labels = cfg.labels
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(str(cfg.path), so, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """(N, N_FEATURES) float32 features → (N, len(labels)) probabilities."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != N_FEATURES:
+            raise ValueError(f"speech model {self.cfg.name!r} expects features of shape (N, {N_FEATURES}), got {x.shape}")
+        if len(x) == 0:
+            return np.zeros((0, len(self.labels)))
+        (p,) = self.session.run([self.cfg.output], {self.input: x})
+        p = np.asarray(p, dtype=np.float64)
+        if self.cfg.temperature != 1.0:
+            logp = np.log(np.clip(p, 1e-12, 1.0)) / self.cfg.temperature
+            p = np.exp(logp - logp.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, utterances: list[np.ndarray]) -> np.ndarray:
+        """Probabilities (N, len(labels)) for N utterances of 16 kHz mono float32 audio."""
+        if not utterances:
+            return np.zeros((0, len(self.labels)))
+        return self.predict_features(np.stack([acoustic_features(u, band=self.cfg.band) for u in utterances]))

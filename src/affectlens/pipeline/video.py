@@ -77,7 +77,11 @@ class VideoOptions:
 
 
 class VideoSession:
-    """Running mode over one video: detect → align → classify (one batch) → track → smooth."""
+    """Running mode over one video: detect → align → classify (one batch) → track → smooth → assess.
+
+    Each face's ``affect`` (valence, arousal, confidence, compound, ``ambiguous``) follows the
+    smoothed probabilities; the other ``uncertain`` reasons come from the frame itself.
+    """
 
     def __init__(self, analyzer: Analyzer, options: VideoOptions | None = None, source: str = "<video>"):
         self.analyzer = analyzer
@@ -110,7 +114,8 @@ class VideoSession:
             self.tracker.cut()
         faces, skipped = an.detect(rgb)
         crops = an.align(rgb, faces)
-        probs = an.classify(crops)
+        logits = an.logits(crops)
+        probs = an.model.postprocess(logits)
         labels = an.model.labels
         boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
         if faces:
@@ -121,11 +126,12 @@ class VideoSession:
         alive = set(self.tracker.active)
         for gone in [t for t in list(self.smoother._state) if t not in alive]:
             self.smoother.drop(gone)
+        smoothed = [self.smoother.update(tid, time_ms, p) for p, tid in zip(probs, ids)]
+        affects = an.assess(faces, crops, logits, np.array(smoothed).reshape(probs.shape))
         out = []
-        for i, (f, p, tid) in enumerate(zip(faces, probs, ids)):
+        for i, (f, p, tid, s, a) in enumerate(zip(faces, probs, ids, smoothed, affects)):
             raw = Expression(labels, tuple(float(v) for v in p))
-            s = self.smoother.update(tid, time_ms, p)
-            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw,
+            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, affect=a,
                                    expression=Expression(labels, tuple(float(v) for v in s))))
         return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
                            width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=tuple(out),

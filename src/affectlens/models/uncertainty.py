@@ -118,7 +118,7 @@ def yaw_from_landmarks(landmarks, depth_ratio: float = 0.5) -> float:
 def split_row(template, size: int) -> int:
     """The crop row separating the eye region (above) from the mouth region: 2 px above the nose tip."""
     nose_y = float(np.asarray(template, dtype=np.float64)[2, 1])
-    return int(min(size - 1, max(1, round(nose_y) - 2)))
+    return int(min(size - 1, max(1, math.floor(nose_y) - 2)))
 
 
 def mask_region(crops: np.ndarray, region: str, row: int, fill: int = 128) -> np.ndarray:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from affectlens.eval.abstention import fit_f1_threshold, fit_margin_threshold, fit_min_size
+from affectlens.eval.abstention import fit_margin_threshold, fit_min_size
 from affectlens.eval.metrics import risk_coverage, selective_accuracy
 from affectlens.labels import CANONICAL, FER2013_LABELS
 from affectlens.models.uncertainty import (
@@ -114,8 +114,6 @@ def test_threshold_rules_by_hand():
     assert t == pytest.approx((margin[k] + margin[k + 1]) / 2)
     assert fit_margin_threshold(margin, np.ones(100, bool), min_count=10) == 0.0
     assert fit_min_size([8, 12, 16, 24], [0.3, 0.6, 0.78, 0.8], 0.82) == 16.0
-    t, f1 = fit_f1_threshold([0.1, 0.2, 0.5, 0.9], [True, True, False, False], [0.15, 0.3, 0.6])
-    assert (t, f1) == (0.3, 1.0)
 
 
 def test_risk_coverage_by_hand():

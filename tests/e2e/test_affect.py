@@ -167,6 +167,7 @@ def test_rationale_of_the_record_is_carried_not_invented(photos):
     assert explanation_record(expl, {}, cfg.template, cfg.input_size, "x.png")["rationale"] == ""
 
 
+@pytest.mark.slow
 def test_video_records_carry_smoothed_and_raw_valence(videos):
     df = affectlens.analyze_video(videos / "smile_pyfeat_single_face.mp4", fps=5)
     for col in ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound",

@@ -97,6 +97,9 @@ def cmd_analyze(args) -> int:
     segments: list[dict] = []  # speech-segment records (audio files, videos with sound)
     summaries: list = []
     used: set[str] = set()
+    explained: set[str] = set()
+    if args.explain and videos:
+        log.info("--explain covers images only: the videos are not explained")
     try:
         for audio in audios:
             if not cli_speech.run_audio(audio, args, segments):
@@ -136,6 +139,11 @@ def cmd_analyze(args) -> int:
                 from affectlens.viz import annotate
 
                 annotate(loaded.pixels, result).save(_annotate_path(annotate_dir, path, used))
+            if args.explain:
+                from affectlens.viz.explain import write_explanations
+
+                stem = _annotate_path(Path(args.explain), path, explained).stem
+                write_explanations(analyzer, loaded.pixels, result, recs, Path(args.explain), stem)
     except KeyboardInterrupt:
         log.error("interrupted: writing the %d record(s) analysed so far", len(records))
         failures += 1
@@ -206,6 +214,9 @@ def _add_analyze_options(a: argparse.ArgumentParser) -> None:
     a.add_argument("--annotate", metavar="DIR|FILE",
                    help="write each image (and each video as <name>.mp4) with boxes and labels drawn into DIR; "
                         "or, for a video, to FILE (.mp4, .mov, .mkv, .webm, .avi)")
+    a.add_argument("--explain", metavar="DIR",
+                   help="write per face of each image a heatmap PNG of the regions that drove the prediction "
+                        "(occlusion sensitivity) and a JSON sidecar with its numbers into DIR")
     a.add_argument("--crop-mode", choices=("detect", "face"), default="detect",
                    help="detect: find faces (default); face: each image is one already-cropped face")
     a.add_argument("--model", default=None, help="expression model name (see 'affectlens models')")
@@ -243,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="one JSON object per model")
     m.set_defaults(func=cmd_models)
 
-    from affectlens.cli_eval import add_eval_parser, add_train_parser
+    from affectlens.cli_eval import add_calibrate_parser, add_eval_parser, add_train_parser
     from affectlens.cli_text import add_text_parser
     from affectlens.cli_video import add_live_parser
 
@@ -251,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_text_parser(sub)
 
     add_eval_parser(sub)
+    add_calibrate_parser(sub)
     add_train_parser(sub)
     return p
 

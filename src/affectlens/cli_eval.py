@@ -40,6 +40,27 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def add_calibrate_parser(sub) -> None:
+    c = sub.add_parser("calibrate", help="fit a model's abstention/compound thresholds on the validation split")
+    c.add_argument("--model", default=None, help="expression model name (default: the default model)")
+    c.add_argument("--data-root", default=None, help="data folder (default: $AFFECTLENS_DATA)")
+    c.add_argument("--write", action="store_true", help="store the thresholds in the model's models.json")
+    c.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    from affectlens.eval.abstention import fit_thresholds, write_thresholds
+    from affectlens.models.expression import ExpressionModel
+    from affectlens.registry import get_model_cfg
+
+    cfg = get_model_cfg(args.model)
+    thresholds = fit_thresholds(ExpressionModel(cfg), root=args.data_root)
+    sys.stdout.write(json.dumps({"model": cfg.name, "thresholds": thresholds}, indent=1) + "\n")
+    if args.write:
+        log.info("wrote %s", write_thresholds(cfg, thresholds))
+    return 0
+
+
 def add_train_parser(sub) -> None:
     t = sub.add_parser("train", help="train an expression model on FER2013 + FER+ (needs the [train] extra)")
     t.add_argument("--config", type=Path, help="JSON file with TrainConfig fields (defaults: the shipped recipe)")

@@ -38,6 +38,7 @@ class ModelCfg:
     description: str = ""
     card: str = ""  # model card file, relative to ``folder``
     metrics: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)  # abstention/compound, fitted on val (eval.abstention)
     folder: str = ""
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ Conventions:
   the image's right, the nose tip, the mouth corner on the image's left, the mouth corner on
   the image's right.
 - Probabilities are floats in [0, 1] that sum to 1 over a model's labels.
+- Valence and arousal are in [-1, 1] (see :mod:`affectlens.models.valence_arousal`).
 """
 
 from __future__ import annotations
@@ -56,12 +57,34 @@ class Expression:
 
 
 @dataclass(frozen=True)
+class Affect:
+    """What the expression distribution implies for one face, and how far to trust it.
+
+    - ``valence``, ``arousal``: in [-1, 1], the expression probabilities projected onto
+      circumplex prototypes (:mod:`affectlens.models.valence_arousal`), not a trained regressor.
+    - ``confidence``: the calibrated top probability.
+    - ``uncertain``: true when the answer should not be relied on; ``uncertain_reason`` says why
+      (``ambiguous``, ``small face``, ``turned``, ``occluded``, ``unknown class``, joined with
+      ``;``; empty when certain). See :mod:`affectlens.models.uncertainty`.
+    - ``compound``: ``"a+b"`` when the top two labels are close, else the top label.
+    """
+
+    valence: float = 0.0
+    arousal: float = 0.0
+    confidence: float = 0.0
+    uncertain: bool = False
+    uncertain_reason: str = ""
+    compound: str = ""
+
+
+@dataclass(frozen=True)
 class FaceResult:
-    """One face of one image: where (``face``) and what expression (``expression``)."""
+    """One face of one image: where (``face``), what expression (``expression``), ``affect``."""
 
     index: int
     face: Face
     expression: Expression
+    affect: Affect = field(default_factory=Affect)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,7 @@ class TrackedFace:
     face: Face
     expression: Expression  # after temporal smoothing (equal to ``raw`` with smoothing "none")
     raw: Expression  # the model's answer for this frame alone
+    affect: Affect = field(default_factory=Affect)  # from the smoothed ``expression``
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,35 @@ def weighted_f1(cm: np.ndarray) -> float:
     pc = per_class(cm)
     total = pc["support"].sum()
     return float((pc["f1"] * pc["support"]).sum() / total) if total else float("nan")
+
+
+def risk_coverage(confidence, correct, coverages=(0.5, 0.8, 1.0)) -> list[dict]:
+    """Accuracy when answering only the most confident fraction of samples, per coverage.
+
+    Samples are ranked by ``confidence`` (ties keep their order); coverage ``c`` answers the
+    first ``ceil(c * n)``. Each entry: ``coverage``, ``n`` answered, ``accuracy`` and
+    ``min_confidence`` (the confidence of the last answered sample).
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    order = np.argsort(-confidence, kind="stable")
+    out = []
+    for c in coverages:
+        if not 0 < c <= 1:
+            raise ValueError(f"coverage must be in (0, 1], got {c}")
+        k = int(np.ceil(c * len(order) - 1e-9))
+        kept = order[:k]
+        out.append({"coverage": float(c), "n": k,
+                    "accuracy": float(correct[kept].mean()) if k else float("nan"),
+                    "min_confidence": float(confidence[kept[-1]]) if k else float("nan")})
+    return out
+
+
+def selective_accuracy(correct, answered) -> tuple[float, float]:
+    """(coverage, accuracy over the answered samples) of an abstention rule."""
+    correct = np.asarray(correct, dtype=bool)
+    answered = np.asarray(answered, dtype=bool)
+    if len(correct) == 0:
+        return float("nan"), float("nan")
+    cov = float(answered.mean())
+    return cov, float(correct[answered].mean()) if answered.any() else float("nan")

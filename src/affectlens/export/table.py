@@ -3,14 +3,22 @@
 Record (JSON, one per face; an image without a face gives one record with ``face: null``)::
 
     {"source": str, "face": int | null, "box": [x, y, w, h] | null, "score": float | null,
-     "landmarks": [[x, y], ...], "expression": str | null, "probs": {label: p, ...}}
+     "landmarks": [[x, y], ...], "expression": str | null, "probs": {label: p, ...},
+     "valence": float | null, "arousal": float | null, "confidence": float | null,
+     "uncertain": bool | null, "uncertain_reason": str | null, "compound": str | null}
+
+``valence``/``arousal`` are in [-1, 1] (a projection of ``probs``, see
+:mod:`affectlens.models.valence_arousal`); ``uncertain_reason`` joins the reasons with ``;``
+and is empty when ``uncertain`` is false (see :mod:`affectlens.models.uncertainty`).
 
 Table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``: one row per face with
-``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, landmarks``
-(landmarks as a JSON string); rows for images without a face hold only ``source``.
+``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, valence,
+arousal, confidence, uncertain, uncertain_reason, compound, landmarks`` (landmarks as a JSON
+string); rows for images without a face hold only ``source``.
 Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track`` after
-``source`` and ``prob_raw_<label>…`` after the smoothed ``prob_<label>`` columns; these
-columns appear only when some record has them.
+``source``, ``prob_raw_<label>…`` after the smoothed ``prob_<label>`` columns and
+``valence_raw, arousal_raw`` after ``compound``; these columns appear only when some record
+has them.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from pathlib import Path
 
 from affectlens.types import ImageResult
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+AFFECT_FIELDS = ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound")
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
@@ -34,7 +43,7 @@ def image_records(result: ImageResult) -> list[dict]:
     if not result.faces:
         return [
             {"source": result.source, "face": None, "box": None, "score": None, "landmarks": [],
-             "expression": None, "probs": {}}
+             "expression": None, "probs": {}, **dict.fromkeys(AFFECT_FIELDS)}
         ]
     out = []
     for fr in result.faces:
@@ -48,9 +57,16 @@ def image_records(result: ImageResult) -> list[dict]:
                 "landmarks": [[_r(x), _r(y)] for x, y in f.landmarks],
                 "expression": fr.expression.top,
                 "probs": {k: round(v, 6) for k, v in fr.expression.as_dict().items()},
+                **affect_fields(fr.affect),
             }
         )
     return out
+
+
+def affect_fields(a) -> dict:
+    """The record fields of an :class:`~affectlens.types.Affect`."""
+    return {"valence": round(a.valence, 4), "arousal": round(a.arousal, 4), "confidence": round(a.confidence, 4),
+            "uncertain": bool(a.uncertain), "uncertain_reason": a.uncertain_reason, "compound": a.compound}
 
 
 def records_to_frame(records: Iterable[dict]):
@@ -72,19 +88,26 @@ def records_to_frame(records: Iterable[dict]):
             if label not in labels:
                 labels.append(label)
             row[f"prob_{label}"] = p
+        for name in AFFECT_FIELDS:
+            row[name] = rec.get(name)
+        if video:
+            row.update(valence_raw=rec.get("valence_raw"), arousal_raw=rec.get("arousal_raw"))
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
         rows.append(row)
     floats = ["box_x", "box_y", "box_w", "box_h", "score"] + [f"prob_{label}" for label in labels]
     columns = ["source", "face", "box_x", "box_y", "box_w", "box_h", "score", "expression"]
     columns += [f"prob_{label}" for label in labels]
+    columns += list(AFFECT_FIELDS)
+    floats += ["valence", "arousal", "confidence"]
     if video:
         columns[1:1] = ["frame", "time_ms", "track"]
-        columns += [f"prob_raw_{label}" for label in labels]
-        floats += ["time_ms"] + [f"prob_raw_{label}" for label in labels]
+        columns += [f"prob_raw_{label}" for label in labels] + ["valence_raw", "arousal_raw"]
+        floats += ["time_ms", "valence_raw", "arousal_raw"] + [f"prob_raw_{label}" for label in labels]
     columns += ["landmarks"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ["face", "frame", "track"] if video else ["face"]:
         frame[col] = frame[col].astype("Int64")
+    frame["uncertain"] = frame["uncertain"].astype("boolean")
     for col in floats:
         frame[col] = frame[col].astype("float64")
     frame.attrs["affectlens_schema"] = SCHEMA_VERSION

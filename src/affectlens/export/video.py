@@ -4,7 +4,9 @@ Frame record (one per face per analysed frame; a frame without a face gives one 
 ``face``, ``track`` and the face fields empty)::
 
     {"source", "frame": int, "time_ms": float, "track": int | null, "face", "box", "score",
-     "landmarks", "expression", "probs": {label: p} (smoothed), "probs_raw": {label: p}}
+     "landmarks", "expression", "probs": {label: p} (smoothed), the affect fields of
+     :mod:`affectlens.export.table` (from the smoothed probabilities), "probs_raw": {label: p},
+     "valence_raw", "arousal_raw" (from the raw probabilities)}
 
 Summary record (one per track): ``source, track, first_ms, last_ms, frames, dominant,
 mean_probs {label: p}, segments [{expression, start_ms, end_ms}, ...]``; in CSV the mean
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.export.table import image_records
+from affectlens.models.valence_arousal import valence_arousal
 from affectlens.types import FrameResult, ImageResult, Segment, TrackSummary
 
 SUMMARY_SUFFIXES = (".csv", ".json")
@@ -34,6 +37,11 @@ def frame_records(result: FrameResult) -> list[dict]:
                 "track": None if tf is None else tf.track}
         head.update(rec)
         head["probs_raw"] = {} if tf is None else {k: round(v, 6) for k, v in tf.raw.as_dict().items()}
+        if tf is None:
+            head["valence_raw"] = head["arousal_raw"] = None
+        else:
+            v, a = valence_arousal(tf.raw.probs, tf.raw.labels)
+            head["valence_raw"], head["arousal_raw"] = round(float(v), 4), round(float(a), 4)
         out.append(head)
     return out
 

@@ -12,8 +12,12 @@ from affectlens.align import crop_whole_image, warp_face
 from affectlens.detect import create_detector
 from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
 from affectlens.models.expression import load_expression_model
+from affectlens.models.uncertainty import assess_faces
 from affectlens.pipeline.options import AnalyzeOptions
-from affectlens.types import Expression, Face, FaceResult, ImageResult
+from affectlens.types import Affect, Expression, Face, FaceResult, ImageResult
+
+#: Side of the colour face crop that explanation heatmaps are drawn on.
+EXPLAIN_SIDE = 192
 
 
 class Analyzer:
@@ -53,16 +57,54 @@ class Analyzer:
         """Probabilities (N, K) over the model's labels."""
         return self.model.predict(crops)
 
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """Raw logits (N, K); ``classify`` is ``model.postprocess`` of these."""
+        return self.model.forward(self.model.preprocess(crops))
+
+    def assess(self, faces: list[Face], crops: np.ndarray, logits: np.ndarray, probs=None,
+               energies=None) -> list[Affect]:
+        """Valence/arousal, confidence, ``uncertain`` + reasons and compound label per face."""
+        return assess_faces(self.model, faces, crops, logits, probs, energies)
+
+    def explain(self, image, source: str | None = None, patch: int | None = None, stride: int | None = None) -> list:
+        """Occlusion-sensitivity :class:`~affectlens.models.explain.Explanation` per detected face.
+
+        Each ``heat`` is (S, S) over the face's aligned crop (the model's input); see
+        :func:`explain_overlay` for a picture.
+        """
+        from affectlens.models.explain import occlusion_sensitivity
+
+        _, rgb = as_rgb(image, source)
+        faces, _ = self.detect(rgb)
+        crops = self.align(rgb, faces)
+        return [occlusion_sensitivity(self.model, c, patch, stride) for c in crops]
+
+    def explain_overlay(self, rgb: np.ndarray, face: Face, heat: np.ndarray):
+        """PIL image: the face aligned like the model's crop, in colour at 192 px, with ``heat`` in red."""
+        from affectlens.models.explain import overlay
+
+        cfg = self.model.cfg
+        if self.detector is None or len(face.landmarks) != 5:
+            crop = crop_whole_image(rgb, EXPLAIN_SIDE, "rgb")
+        else:
+            scale = EXPLAIN_SIDE / cfg.input_size
+            template = [(x * scale, y * scale) for x, y in cfg.template]
+            crop = warp_face(rgb, face.landmark_array(), template, EXPLAIN_SIDE, "rgb")[0]
+        return overlay(crop, heat)
+
     # -- the convenience call ----------------------------------------------------------
     def analyze(self, image, source: str | None = None) -> ImageResult:
         """Analyse a path, a PIL image or an RGB numpy array."""
         name, rgb = as_rgb(image, source)
         faces, skipped = self.detect(rgb)
-        probs = self.classify(self.align(rgb, faces))
+        crops = self.align(rgb, faces)
+        logits = self.logits(crops)
+        probs = self.model.postprocess(logits)
+        affects = self.assess(faces, crops, logits, probs)
         labels = self.model.labels
         results = tuple(
-            FaceResult(index=i, face=f, expression=Expression(labels, tuple(float(v) for v in p)))
-            for i, (f, p) in enumerate(zip(faces, probs))
+            FaceResult(index=i, face=f, expression=Expression(labels, tuple(float(v) for v in p)), affect=a)
+            for i, (f, p, a) in enumerate(zip(faces, probs, affects))
         )
         return ImageResult(
             source=name,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.io.video import Sampling, VideoReader
+from affectlens.models.uncertainty import occlusion_energies
 from affectlens.pipeline.image import Analyzer, _analyzer
 from affectlens.pipeline.options import AnalyzeOptions
 from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
@@ -121,18 +122,24 @@ class VideoOptions:
 
 @dataclass(frozen=True)
 class FrameAnalysis:
-    """The stateless part of one frame: faces, aligned crops, raw probabilities (one classifier
-    call for all faces), appearance descriptors and the frame's colour histogram."""
+    """The stateless part of one frame: faces, raw logits and probabilities (one classifier call
+    for all faces), the occlusion energies used by ``uncertain``, appearance descriptors and the
+    frame's colour histogram."""
 
     faces: tuple[Face, ...]
     skipped_small: int
-    probs: np.ndarray  # (N, K)
+    logits: np.ndarray  # (N, K)
+    probs: np.ndarray  # (N, K), calibrated
+    energies: tuple[np.ndarray, np.ndarray]  # (eyes, mouth) per face, NaN when unused
     descriptors: np.ndarray  # (N, D)
     histogram: np.ndarray | None  # for shot cuts
 
 
 class VideoSession:
-    """Running mode over one video: detect → align → classify (one batch) → track → smooth.
+    """Running mode over one video: detect → align → classify (one batch) → track → smooth → assess.
+
+    Each face's ``affect`` (valence, arousal, confidence, compound, ``ambiguous``) follows the
+    smoothed probabilities; the other ``uncertain`` reasons come from the frame itself.
 
     :meth:`process` does one frame. It is :meth:`analyze_frame` (stateless: may run for several
     frames at once in other threads) followed by :meth:`update` (tracking and smoothing, in
@@ -171,13 +178,15 @@ class VideoSession:
         found = self.detector.detect(rgb)
         faces = [f for f in found if f.size >= an.options.min_face]
         crops = an.align(rgb, faces)
-        probs = an.classify(crops)
+        logits = an.logits(crops)
+        probs = an.model.postprocess(logits)
+        energies = occlusion_energies(an.model, crops)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)
         else:
             desc = np.zeros((0, 1))
         hist = ShotCutDetector.histogram(rgb) if self.cuts else None
-        return FrameAnalysis(tuple(faces), len(found) - len(faces), probs, desc, hist)
+        return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, energies, desc, hist)
 
     def update(self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float,
                frame: int | None = None) -> FrameResult:
@@ -194,11 +203,13 @@ class VideoSession:
         for gone in [t for t in list(self.smoother._state) if t not in alive]:
             self.smoother.drop(gone)
         labels = self.analyzer.model.labels
+        smoothed = np.array([self.smoother.update(tid, time_ms, p) for p, tid in zip(analysis.probs, ids)])
+        affects = self.analyzer.assess(list(faces), None, analysis.logits,
+                                       smoothed.reshape(analysis.probs.shape), analysis.energies)
         out = []
-        for i, (f, p, tid) in enumerate(zip(faces, analysis.probs, ids)):
+        for i, (f, p, tid, s, a) in enumerate(zip(faces, analysis.probs, ids, smoothed, affects)):
             raw = Expression(labels, tuple(float(v) for v in p))
-            s = self.smoother.update(tid, time_ms, p)
-            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw,
+            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, affect=a,
                                    expression=Expression(labels, tuple(float(v) for v in s))))
         return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
                            width=int(shape[1]), height=int(shape[0]), faces=tuple(out),

@@ -29,8 +29,17 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def affect_line(affect) -> str:
+    """Compact text for one face's affect: ``V+0.62 A+0.21`` and ``? reasons`` when uncertain."""
+    text = f"V{affect.valence:+.2f} A{affect.arousal:+.2f}"
+    return text + (f" ? {affect.uncertain_reason}" if affect.uncertain else "")
+
+
 def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, top_k: int = 3) -> Image.Image:
     """A copy of the image with each face's box, landmarks, top label and top-k probabilities.
+
+    The label is the compound (``happiness+surprise``) when the top two are close; under it a
+    line with valence/arousal and, for uncertain faces, ``? <reasons>``.
 
     Faces are named by their index in the image, or ``#<track>`` for tracked video faces.
     """
@@ -48,7 +57,9 @@ def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, top_k: int = 3)
         for px, py in fr.face.landmarks:
             draw.ellipse([px - r, py - r, px + r, py + r], fill=(0, 255, 0))
         name = f"#{fr.track}" if hasattr(fr, "track") else str(fr.index)
-        title = f"{name}: {label} {fr.expression.top_prob:.2f}"
+        affect = getattr(fr, "affect", None)
+        shown = affect.compound if affect is not None and "+" in affect.compound else label
+        title = f"{name}: {shown} {fr.expression.top_prob:.2f}"
         tb = draw.textbbox((x, y), title, font=font)
         ty = y - (tb[3] - tb[1]) - 2 * line
         if ty < 0:
@@ -57,6 +68,8 @@ def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, top_k: int = 3)
         draw.text((x + line, ty), title, fill=colour, font=font)
         ranked = sorted(fr.expression.as_dict().items(), key=lambda kv: -kv[1])[1:top_k]
         lines = "\n".join(f"{k} {v:.2f}" for k, v in ranked)
+        if affect is not None and affect.compound:  # analysed (not a hand-made record)
+            lines = "\n".join(filter(None, [affect_line(affect), lines]))
         if lines:
             oy = ty + (tb[3] - tb[1]) + 3 * line if ty > y else y + h + line + (tb[3] - tb[1]) + 3 * line
             draw.multiline_text((x + line, oy), lines, fill=(255, 255, 255), font=small, stroke_width=1, stroke_fill=(0, 0, 0))

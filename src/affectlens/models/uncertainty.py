@@ -1,0 +1,214 @@
+"""Confidence, abstention (``uncertain`` + reasons) and compound expressions: pure functions.
+
+Per face, from the model's logits, its calibrated probabilities, the aligned crop and the
+detected box/landmarks:
+
+- ``confidence``: the calibrated top probability (softmax of logits / the model's temperature).
+- ``uncertain`` is true when at least one reason applies; ``uncertain_reason`` joins them with
+  ``;`` in this order (empty when certain):
+
+  ``ambiguous``
+      top-two probability margin below ``margin`` (:func:`top2_margin`).
+  ``small face``
+      the box's shorter side below ``min_face_px`` pixels.
+  ``turned``
+      ``|yaw|`` estimated from the 5 landmarks (:func:`yaw_from_landmarks`) above ``max_yaw_deg``.
+  ``occluded``
+      the evidence left in the eye region or in the mouth region alone is unusually low
+      (:func:`region_energies`: the energy score of the crop with the *other* region replaced by
+      grey, above ``eyes_energy`` or ``mouth_energy``). A covered mouth or covered eyes leave
+      that region without expression evidence; measured on real test faces with synthetic
+      occluders in ``benchmarks/calibration.py``.
+  ``unknown class``
+      open-set check: the largest raw logit below ``min_max_logit`` (:func:`max_logit`); faces
+      showing none of the known expressions, or no face at all, give low logits.
+
+- ``compound``: ``"a+b"`` (top label first) when the top-two margin is below
+  ``compound_margin``, else the top label.
+
+Every threshold is fitted on the validation split by :mod:`affectlens.eval.abstention` (the
+rules are written there) and stored in the model's ``models.json`` entry under
+``thresholds``. A threshold missing from the config disables its reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+REASONS = ("ambiguous", "small face", "turned", "occluded", "unknown class")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Abstention and compound thresholds of one model (None = that check is off)."""
+
+    margin: float | None = None
+    min_face_px: float | None = None
+    max_yaw_deg: float | None = None
+    eyes_energy: float | None = None
+    mouth_energy: float | None = None
+    min_max_logit: float | None = None
+    compound_margin: float | None = None
+
+    @classmethod
+    def from_config(cls, data: dict | None) -> "Thresholds":
+        """From a ``models.json`` ``thresholds`` entry (extra keys such as ``rules`` are ignored)."""
+        data = data or {}
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: (None if v is None else float(v)) for k, v in data.items() if k in names})
+
+
+# -- signals (pure) ------------------------------------------------------------------------
+def top2_margin(probs) -> np.ndarray:
+    """Top probability minus the second one, per row (0 = a tie, 1 = all mass on one label)."""
+    p = np.sort(np.asarray(probs, dtype=np.float64), axis=-1)
+    return p[..., -1] - p[..., -2]
+
+
+def entropy(probs) -> np.ndarray:
+    """Shannon entropy in nats, per row."""
+    p = np.asarray(probs, dtype=np.float64)
+    return -(p * np.log(np.clip(p, 1e-12, None))).sum(axis=-1)
+
+
+def max_logit(logits) -> np.ndarray:
+    """The largest raw logit per row (open-set score: low = none of the known classes)."""
+    return np.asarray(logits, dtype=np.float64).max(axis=-1)
+
+
+def energy(logits) -> np.ndarray:
+    """Energy score ``-logsumexp(logits)`` per row (Liu et al. 2020): high = little evidence."""
+    z = np.asarray(logits, dtype=np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    return -(m[..., 0] + np.log(np.exp(z - m).sum(axis=-1)))
+
+
+def yaw_from_landmarks(landmarks, depth_ratio: float = 0.5) -> float:
+    """Head yaw in degrees from 5 landmarks (eyes, nose tip, mouth corners); + = nose to image right.
+
+    The midline runs from the midpoint of the eyes to the midpoint of the mouth corners. The
+    nose tip's signed distance ``d`` from that line, measured along the eye axis and divided by
+    the inter-ocular distance ``e``, grows like ``tan(yaw)`` for a nose tip that stands
+    ``depth_ratio * e`` in front of the eye/mouth plane (a rough anthropometric constant):
+    ``yaw = atan((d / e) / depth_ratio)``. Rough by design (a 5-point estimate, no 3D model);
+    returns ``nan`` without 5 landmarks or with coincident eyes.
+    """
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    if len(pts) != 5:
+        return float("nan")
+    le, re, nose, lm, rm = pts
+    axis = re - le
+    e = float(np.hypot(*axis))
+    if e <= 1e-9:
+        return float("nan")
+    eye_mid, mouth_mid = (le + re) / 2, (lm + rm) / 2
+    down = mouth_mid - eye_mid
+    if float(np.hypot(*down)) <= 1e-9:
+        down = np.array([-axis[1], axis[0]])
+    down = down / np.hypot(*down)
+    rel = nose - eye_mid
+    perp = rel - (rel @ down) * down  # the nose's offset from the midline
+    d = float(perp @ (axis / e))
+    return math.degrees(math.atan((d / e) / depth_ratio))
+
+
+def split_row(template, size: int) -> int:
+    """The crop row separating the eye region (above) from the mouth region: 2 px above the nose tip."""
+    nose_y = float(np.asarray(template, dtype=np.float64)[2, 1])
+    return int(min(size - 1, max(1, math.floor(nose_y) - 2)))
+
+
+def mask_region(crops: np.ndarray, region: str, row: int, fill: int = 128) -> np.ndarray:
+    """Copies of uint8 crops with the ``eyes`` (rows above ``row``) or ``mouth`` region set to grey."""
+    out = np.array(crops, copy=True)
+    if region == "eyes":
+        out[:, :row] = fill
+    elif region == "mouth":
+        out[:, row:] = fill
+    else:
+        raise ValueError(f"region {region!r} is not valid; valid: eyes, mouth")
+    return out
+
+
+def region_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(eyes-only energy, mouth-only energy) per crop: the energy of the crop with the other region grey.
+
+    ``model`` is an :class:`~affectlens.models.expression.ExpressionModel`. Two extra forward
+    passes per face.
+    """
+    if len(crops) == 0:
+        return np.zeros(0), np.zeros(0)
+    row = split_row(model.cfg.template, model.cfg.input_size)
+    both = np.concatenate([mask_region(crops, "mouth", row), mask_region(crops, "eyes", row)])
+    e = energy(model.forward(model.preprocess(both)))
+    return e[: len(crops)], e[len(crops):]
+
+
+def compound_label(probs, labels, compound_margin: float | None) -> str:
+    """``"top+second"`` when their probabilities differ by less than ``compound_margin``, else ``top``."""
+    p = np.asarray(probs, dtype=np.float64)
+    order = np.argsort(-p, kind="stable")
+    top = labels[int(order[0])]
+    if compound_margin is None or len(p) < 2 or p[order[0]] - p[order[1]] >= compound_margin:
+        return top
+    return f"{top}+{labels[int(order[1])]}"
+
+
+def uncertain_reasons(t: Thresholds, margin: float, size: float, yaw: float, eyes_energy: float,
+                      mouth_energy: float, top_logit: float) -> tuple[str, ...]:
+    """The reasons (in :data:`REASONS` order) that apply to one face's signals."""
+    out = []
+    if t.margin is not None and margin < t.margin:
+        out.append("ambiguous")
+    if t.min_face_px is not None and size < t.min_face_px:
+        out.append("small face")
+    if t.max_yaw_deg is not None and not math.isnan(yaw) and abs(yaw) > t.max_yaw_deg:
+        out.append("turned")
+    if (t.eyes_energy is not None and eyes_energy > t.eyes_energy) or (
+            t.mouth_energy is not None and mouth_energy > t.mouth_energy):
+        out.append("occluded")
+    if t.min_max_logit is not None and top_logit < t.min_max_logit:
+        out.append("unknown class")
+    return tuple(out)
+
+
+def occlusion_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`region_energies` when the model's thresholds use them, else NaNs (no extra passes)."""
+    t = Thresholds.from_config(model.cfg.thresholds)
+    if t.eyes_energy is not None or t.mouth_energy is not None:
+        return region_energies(model, crops)
+    return np.full(len(crops), np.nan), np.full(len(crops), np.nan)
+
+
+def assess_faces(model, faces, crops: np.ndarray | None, logits: np.ndarray, probs: np.ndarray | None = None,
+                 energies: tuple[np.ndarray, np.ndarray] | None = None) -> list:
+    """One :class:`~affectlens.types.Affect` per face.
+
+    ``probs`` defaults to the calibrated probabilities of ``logits``; video passes its smoothed
+    probabilities, so valence, arousal, confidence, compound and ``ambiguous`` follow them while
+    the other reasons come from the frame itself. ``energies`` are :func:`occlusion_energies`
+    of ``crops`` when already computed (video computes them in its parallel per-frame stage).
+    """
+    from affectlens.models.valence_arousal import valence_arousal
+    from affectlens.types import Affect
+
+    labels = model.cfg.labels
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(faces), len(labels))
+    probs = model.postprocess(logits) if probs is None else np.asarray(probs, dtype=np.float64).reshape(logits.shape)
+    t = Thresholds.from_config(model.cfg.thresholds)
+    va = valence_arousal(probs, labels)
+    margins = top2_margin(probs) if len(faces) else np.zeros(0)
+    top = max_logit(logits) if len(faces) else np.zeros(0)
+    eyes_e, mouth_e = occlusion_energies(model, crops) if energies is None else energies
+    out = []
+    for i, face in enumerate(faces):
+        yaw = yaw_from_landmarks(face.landmarks) if len(face.landmarks) == 5 else float("nan")
+        reasons = uncertain_reasons(t, float(margins[i]), face.size, yaw, float(eyes_e[i]), float(mouth_e[i]),
+                                    float(top[i]))
+        out.append(Affect(valence=float(va[i, 0]), arousal=float(va[i, 1]), confidence=float(probs[i].max()),
+                          uncertain=bool(reasons), uncertain_reason=";".join(reasons),
+                          compound=compound_label(probs[i], labels, t.compound_margin)))
+    return out

@@ -7,6 +7,15 @@ Conventions:
   the image's right, the nose tip, the mouth corner on the image's left, the mouth corner on
   the image's right.
 - Probabilities are floats in [0, 1] that sum to 1 over a model's labels.
+- Dense landmarks (the face mesh) are ``(x, y, z)`` points: ``x, y`` in original pixels, ``z``
+  depth in the same pixel scale, larger = farther from the camera.
+- Head pose is in degrees, 0/0/0 for a face looking straight into the camera: ``yaw`` > 0 when
+  the face turns toward the image's right (the subject's left), ``pitch`` > 0 when it tilts up,
+  ``roll`` > 0 when the line from the image-left eye to the image-right eye slopes downward on
+  the image (a clockwise tilt as seen). NaN when not measured.
+- Action units use FACS names (``AU12``) and intensities in [0, 1] (0 = a typical neutral face,
+  1 = strong; see :mod:`affectlens.models.action_units`); NaN when not measured. Tables name
+  them ``au01 … au43``.
 """
 
 from __future__ import annotations
@@ -55,13 +64,50 @@ class Expression:
         return dict(zip(self.labels, self.probs))
 
 
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Yaw, pitch and roll in degrees (conventions above); NaN when not measured."""
+
+    yaw: float = NAN
+    pitch: float = NAN
+    roll: float = NAN
+
+
+@dataclass(frozen=True)
+class ActionUnits:
+    """FACS action-unit intensities in [0, 1] (``values``) and the geometric measures they come
+    from (``raw``, in inter-ocular distances), one per name; empty when not computed."""
+
+    names: tuple[str, ...] = ()
+    values: tuple[float, ...] = ()
+    raw: tuple[float, ...] = ()
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.names, self.values))
+
+    def get(self, name: str) -> float:
+        """The intensity of ``name`` (e.g. ``"AU12"``), NaN when not estimated."""
+        return self.as_dict().get(name, NAN)
+
+
 @dataclass(frozen=True)
 class FaceResult:
-    """One face of one image: where (``face``) and what expression (``expression``)."""
+    """One face of one image: where (``face``) and what expression (``expression``).
+
+    ``mesh`` (468 ``(x, y, z)`` points), ``pose``, ``aus`` and ``rationale`` come from the
+    face mesh (``AnalyzeOptions(landmarks=...)``); empty / NaN when it is off or cannot fit.
+    """
 
     index: int
     face: Face
     expression: Expression
+    mesh: tuple[tuple[float, float, float], ...] = ()
+    pose: HeadPose = HeadPose()
+    aus: ActionUnits = ActionUnits()
+    rationale: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +139,10 @@ class TrackedFace:
     face: Face
     expression: Expression  # after temporal smoothing (equal to ``raw`` with smoothing "none")
     raw: Expression  # the model's answer for this frame alone
+    mesh: tuple[tuple[float, float, float], ...] = ()  # as in FaceResult
+    pose: HeadPose = HeadPose()
+    aus: ActionUnits = ActionUnits()  # per-track neutral baseline applied when enabled
+    rationale: str = ""
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,17 @@ def expected_calibration_error(probs, y_true, n_bins: int = 15) -> float:
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return float(ece)
+
+
+def cohens_d(a, b) -> float:
+    """Cohen's d of ``a`` over ``b``: difference of means over the pooled standard deviation
+    (NaN values ignored; NaN when either group has fewer than two values)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)
+    if pooled <= 0:
+        return float("nan")
+    return float((a.mean() - b.mean()) / np.sqrt(pooled))

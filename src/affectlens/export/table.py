@@ -8,6 +8,11 @@ Record (JSON, one per face; an image without a face gives one record with ``face
 Table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``: one row per face with
 ``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, landmarks``
 (landmarks as a JSON string); rows for images without a face hold only ``source``.
+Face-mesh fields (see :mod:`affectlens.models.action_units`), in records and tables alike:
+``pose_yaw, pose_pitch, pose_roll`` (degrees), ``au01 … au43`` (intensities in [0, 1], one per
+estimated action unit) and ``rationale`` (text); null / NaN / empty when the mesh is off or
+could not fit the face, but always present. The 468 mesh points themselves are in the Python
+API only (``FaceResult.mesh``).
 Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track`` after
 ``source`` and ``prob_raw_<label>…`` after the smoothed ``prob_<label>`` columns; these
 columns appear only when some record has them.
@@ -19,7 +24,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from affectlens.types import ImageResult
+from affectlens.models.action_units import AU_NAMES
+from affectlens.types import FaceResult, ImageResult
 
 SCHEMA_VERSION = "1"
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -29,12 +35,36 @@ def _r(v: float, nd: int = 2) -> float:
     return round(float(v), nd)
 
 
+def au_column(name: str) -> str:
+    """Table column of an action unit: ``AU1`` → ``au01``, ``AU43`` → ``au43``."""
+    return f"au{int(name[2:]):02d}"
+
+
+GEOMETRY_COLUMNS = ["pose_yaw", "pose_pitch", "pose_roll"] + [au_column(n) for n in AU_NAMES] + ["rationale"]
+
+
+def _num(v: float, nd: int):
+    """JSON-ready number: rounded, or None for NaN."""
+    return None if v != v else round(float(v), nd)
+
+
+def geometry_fields(fr: FaceResult | None) -> dict:
+    """The face-mesh fields of one face record (all None for no face)."""
+    if fr is None:
+        return dict.fromkeys(GEOMETRY_COLUMNS)
+    out = {"pose_yaw": _num(fr.pose.yaw, 1), "pose_pitch": _num(fr.pose.pitch, 1), "pose_roll": _num(fr.pose.roll, 1)}
+    for n in AU_NAMES:
+        out[au_column(n)] = _num(fr.aus.get(n), 3)
+    out["rationale"] = fr.rationale
+    return out
+
+
 def image_records(result: ImageResult) -> list[dict]:
     """JSON-ready records for one image, one per face (one with ``face: None`` if none)."""
     if not result.faces:
         return [
             {"source": result.source, "face": None, "box": None, "score": None, "landmarks": [],
-             "expression": None, "probs": {}}
+             "expression": None, "probs": {}, **geometry_fields(None)}
         ]
     out = []
     for fr in result.faces:
@@ -48,6 +78,7 @@ def image_records(result: ImageResult) -> list[dict]:
                 "landmarks": [[_r(x), _r(y)] for x, y in f.landmarks],
                 "expression": fr.expression.top,
                 "probs": {k: round(v, 6) for k, v in fr.expression.as_dict().items()},
+                **geometry_fields(fr),
             }
         )
     return out
@@ -72,6 +103,7 @@ def records_to_frame(records: Iterable[dict]):
             if label not in labels:
                 labels.append(label)
             row[f"prob_{label}"] = p
+        row.update({c: rec.get(c) for c in GEOMETRY_COLUMNS})
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
         rows.append(row)
     floats = ["box_x", "box_y", "box_w", "box_h", "score"] + [f"prob_{label}" for label in labels]
@@ -81,7 +113,8 @@ def records_to_frame(records: Iterable[dict]):
         columns[1:1] = ["frame", "time_ms", "track"]
         columns += [f"prob_raw_{label}" for label in labels]
         floats += ["time_ms"] + [f"prob_raw_{label}" for label in labels]
-    columns += ["landmarks"]
+    columns += GEOMETRY_COLUMNS + ["landmarks"]
+    floats += GEOMETRY_COLUMNS[:-1]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ["face", "frame", "track"] if video else ["face"]:
         frame[col] = frame[col].astype("Int64")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from affectlens.detect import create_detector
 from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
 from affectlens.models.expression import load_expression_model
 from affectlens.pipeline.options import AnalyzeOptions
-from affectlens.types import Expression, Face, FaceResult, ImageResult
+from affectlens.types import ActionUnits, Expression, Face, FaceResult, HeadPose, ImageResult
+
+log = logging.getLogger("affectlens")
 
 
 class Analyzer:
@@ -29,6 +32,7 @@ class Analyzer:
                 score_threshold=self.options.score_threshold,
                 max_side=self.options.detect_max_side,
             )
+        self.face_mesh = _load_mesh(self.options.landmarks)
 
     # -- stages -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> tuple[list[Face], int]:
@@ -53,26 +57,73 @@ class Analyzer:
         """Probabilities (N, K) over the model's labels."""
         return self.model.predict(crops)
 
+    def mesh(self, rgb: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+        """468x3 face-mesh points per face in original pixels; ``(0, 3)`` when the mesh is off
+        or cannot fit the face."""
+        if self.face_mesh is None:
+            return [np.zeros((0, 3)) for _ in faces]
+        return [self.face_mesh.run(rgb, f).points for f in faces]
+
     # -- the convenience call ----------------------------------------------------------
     def analyze(self, image, source: str | None = None) -> ImageResult:
         """Analyse a path, a PIL image or an RGB numpy array."""
         name, rgb = as_rgb(image, source)
         faces, skipped = self.detect(rgb)
         probs = self.classify(self.align(rgb, faces))
+        meshes = self.mesh(rgb, faces)
         labels = self.model.labels
-        results = tuple(
-            FaceResult(index=i, face=f, expression=Expression(labels, tuple(float(v) for v in p)))
-            for i, (f, p) in enumerate(zip(faces, probs))
-        )
+        results = []
+        for i, (f, p, pts) in enumerate(zip(faces, probs, meshes)):
+            expr = Expression(labels, tuple(float(v) for v in p))
+            pose, aus, why = describe_face(pts, expr.top, self.face_mesh is not None)
+            results.append(FaceResult(index=i, face=f, expression=expr, mesh=_mesh_tuple(pts), pose=pose, aus=aus,
+                                      rationale=why))
         return ImageResult(
             source=name,
             width=int(rgb.shape[1]),
             height=int(rgb.shape[0]),
-            faces=results,
+            faces=tuple(results),
             skipped_small=skipped,
             model=self.model.cfg.name,
             crop_mode=self.options.crop_mode,
         )
+
+
+def _load_mesh(mode: str):
+    if mode == "off":
+        return None
+    from affectlens.models.landmarks import FaceMesh
+
+    try:
+        return FaceMesh(threads=1)
+    except ImportError as exc:
+        if mode == "on":
+            raise
+        log.info("no face mesh (pose, action units, rationale stay empty): %s", exc)
+        return None
+
+
+def describe_face(points: np.ndarray, expression: str, enabled: bool = True,
+                  neutral: np.ndarray | None = None) -> tuple[HeadPose, ActionUnits, str]:
+    """Head pose, action units and the AU rationale of one face from its mesh points.
+
+    ``enabled=False`` (no face mesh) gives NaN pose, no action units and no rationale; a mesh
+    that could not fit (``points`` empty) gives NaN pose and NaN action units, and a rationale
+    that says so. ``neutral``: a per-person raw baseline (see
+    :class:`~affectlens.models.action_units.NeutralBaseline`).
+    """
+    if not enabled:
+        return HeadPose(), ActionUnits(), ""
+    from affectlens.models import action_units
+    from affectlens.models.landmarks import head_pose
+
+    yaw, pitch, roll = head_pose(points)
+    aus = action_units.estimate(points, neutral)
+    return HeadPose(yaw, pitch, roll), aus, action_units.rationale(aus, expression)
+
+
+def _mesh_tuple(points: np.ndarray) -> tuple:
+    return tuple((float(x), float(y), float(z)) for x, y, z in points) if len(points) else ()
 
 
 def as_rgb(image, source: str | None = None) -> tuple[str, np.ndarray]:

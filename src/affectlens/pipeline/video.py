@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.io.video import Sampling, VideoReader
-from affectlens.pipeline.image import Analyzer, _analyzer
+from affectlens.pipeline.image import Analyzer, _analyzer, _mesh_tuple, describe_face
 from affectlens.pipeline.options import AnalyzeOptions
 from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, box_histogram
@@ -45,6 +45,9 @@ class VideoOptions:
       (None: never).
     - ``live``: treat the source as live: drop frames the analysis cannot keep up with and play
       files at their real speed.
+    - ``au_baseline``: measure action units against each track's own neutral face (a
+      :class:`~affectlens.models.action_units.NeutralBaseline`) instead of the population's,
+      once the track has been seen with a face mesh in 10 frames.
     """
 
     fps: float | None = None
@@ -58,6 +61,7 @@ class VideoOptions:
     max_age_ms: float = 1000.0
     cut_threshold: float | None = 0.04
     live: bool = False
+    au_baseline: bool = False
 
     def __post_init__(self) -> None:
         if self.cut_threshold is not None and not 0 < self.cut_threshold <= 1:
@@ -86,6 +90,11 @@ class VideoSession:
         self.tracker = Tracker(self.options.tracking())
         self.smoother = Smoother(self.options.smoothing())
         self.cuts = ShotCutDetector(self.options.cut_threshold) if self.options.cut_threshold else None
+        self.baseline = None
+        if self.options.au_baseline and analyzer.face_mesh is not None:
+            from affectlens.models.action_units import NeutralBaseline
+
+            self.baseline = NeutralBaseline()
         self._last_ms: float | None = None
         self._frame = -1
 
@@ -93,6 +102,8 @@ class VideoSession:
         """Forget all tracks and smoothing state (before another video)."""
         self.tracker.reset()
         self.smoother.reset()
+        if self.baseline:
+            self.baseline.reset()
         if self.cuts:
             self.cuts.reset()
         self._last_ms = None
@@ -121,12 +132,22 @@ class VideoSession:
         alive = set(self.tracker.active)
         for gone in [t for t in list(self.smoother._state) if t not in alive]:
             self.smoother.drop(gone)
+            if self.baseline:
+                self.baseline.drop(gone)
+        meshes = an.mesh(rgb, faces)
         out = []
-        for i, (f, p, tid) in enumerate(zip(faces, probs, ids)):
+        for i, (f, p, tid, pts) in enumerate(zip(faces, probs, ids, meshes)):
             raw = Expression(labels, tuple(float(v) for v in p))
             s = self.smoother.update(tid, time_ms, p)
-            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw,
-                                   expression=Expression(labels, tuple(float(v) for v in s))))
+            expr = Expression(labels, tuple(float(v) for v in s))
+            neutral = None
+            if self.baseline:
+                from affectlens.models.action_units import raw_measures
+
+                neutral = self.baseline.update(tid, raw_measures(pts))
+            pose, aus, why = describe_face(pts, expr.top, an.face_mesh is not None, neutral)
+            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, expression=expr, mesh=_mesh_tuple(pts),
+                                   pose=pose, aus=aus, rationale=why))
         return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
                            width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=tuple(out),
                            skipped_small=skipped, model=an.model.cfg.name)

@@ -68,7 +68,8 @@ def cmd_analyze(args) -> int:
     from affectlens.viz.video import VIDEO_OUT_SUFFIXES
 
     options = AnalyzeOptions(
-        model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold
+        model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold,
+        landmarks=args.landmarks,
     )
     analyzer = Analyzer(options)
     paths, videos, missing = find_inputs(args.paths)

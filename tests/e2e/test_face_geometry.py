@@ -80,6 +80,11 @@ def test_turned_faces_read_large_yaw_with_the_documented_sign(whitehouse_frame):
     for f in turned[1:]:
         m = _near(mirrored, width - (f.face.box[0] + f.face.box[2] / 2), f.face.box[1] + f.face.box[3] / 2)
         assert m.pose.yaw > 30 and abs(m.pose.yaw + f.pose.yaw) < 20, (f.pose, m.pose)  # coarse at large yaw
+    woman = _near(mirrored, width - 423, 135)
+    assert woman.mesh == () and math.isnan(woman.pose.yaw) and all(math.isnan(v) for v in woman.aus.values)
+    assert woman.rationale == f"AUs not measured -> {woman.expression.top} (appearance only)"
+    rec = image_records(mirrored)[woman.index]
+    assert rec["pose_yaw"] is None and rec["au12"] is None
 
 
 def test_action_units_are_intensities_and_the_smile_shows(astronaut, hopper):
@@ -152,3 +157,64 @@ def test_tables_have_the_columns_and_off_means_empty(astronaut, photos, tmp_path
 def test_invalid_landmark_mode_lists_valid_values():
     with pytest.raises(ValueError, match="valid: auto, on, off"):
         affectlens.AnalyzeOptions(landmarks="yes")
+
+
+def test_annotation_shows_pose_and_strongest_action_units(astronaut):
+    from affectlens.viz.annotate import geometry_lines
+
+    f = astronaut.faces[0]
+    lines = geometry_lines(f)
+    assert lines[0] == f"yaw {f.pose.yaw:+.0f} pitch {f.pose.pitch:+.0f}"
+    for name, value in RATIONALE_AU.findall(lines[1]):
+        assert f"{f.aus.get(name):.2f}" == value and f.aus.get(name) >= 0.2
+    off = affectlens.analyze(load_image(astronaut.source).pixels, affectlens.AnalyzeOptions(landmarks="off"))
+    assert geometry_lines(off.faces[0]) == []
+
+
+# -- video -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smile_frames(videos):
+    pytest.importorskip("av")
+    frames = list(affectlens.analyze_video_iter(videos / "smile_pyfeat_single_face.mp4", every=3, smooth="none",
+                                                au_baseline=True, landmarks="on"))
+    assert all(len(f.faces) == 1 for f in frames)
+    return frames
+
+
+@pytest.mark.slow
+def test_video_frames_carry_the_fields_and_the_per_track_baseline(smile_frames):
+    from affectlens.export.video import frame_records
+    from affectlens.models.action_units import intensities
+
+    faces = [f.faces[0] for f in smile_frames]
+    assert all(len(f.mesh) == MESH_POINTS and abs(f.pose.yaw) < 20 for f in faces)
+    population = [intensities(np.array(f.aus.raw)) for f in faces]
+    # the first 9 frames with a mesh use the population reference, later ones the track's own
+    assert all(np.allclose(f.aus.values, p, equal_nan=True) for f, p in zip(faces[:9], population[:9]))
+    assert any(not np.allclose(f.aus.values, p) for f, p in zip(faces[10:], population[10:]))
+    # the man smiles after about half a second: AU12 grows and the rationale cites it
+    assert max(f.aus.get("AU12") for f in faces[-8:]) > faces[0].aus.get("AU12") + 0.3
+    assert faces[-1].expression.top == "happiness" and "AU12" in faces[-1].rationale
+    recs = [r for f in smile_frames for r in frame_records(f)]
+    assert all(set(GEOMETRY_COLUMNS) <= set(r) for r in recs)
+    assert recs[-1]["au12"] == pytest.approx(faces[-1].aus.get("AU12"), abs=1e-3)
+
+
+def test_neutral_baseline_on_real_measures(smile_frames):
+    from affectlens.models.action_units import NeutralBaseline, intensities
+
+    raw = [np.array(f.faces[0].aus.raw) for f in smile_frames]
+    j = AU_NAMES.index("AU12")
+    base = NeutralBaseline(min_frames=3)
+    assert np.isnan(base.update(7, raw[0])).all()  # too few frames yet: population reference
+    for r in raw[1:5]:  # the man's neutral start
+        b = base.update(7, r)
+    assert not np.isnan(b).any()
+    own_neutral = [intensities(r, b)[j] for r in raw[:5]]
+    assert max(own_neutral) < 0.15 < min(intensities(r)[j] for r in raw[:5])  # his own neutral reads 0
+    assert max(intensities(r, b)[j] for r in raw[-8:]) > 0.5
+    base.drop(7)
+    assert np.isnan(base.update(7, raw[5])).all()
+    base.reset()
+    with pytest.raises(ValueError, match="min_frames"):
+        NeutralBaseline(window=5, min_frames=10)

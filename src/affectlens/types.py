@@ -67,6 +67,18 @@ class Expression:
 NAN = float("nan")
 
 
+def no_mesh() -> np.ndarray:
+    """The empty (0, 3) mesh of a face without one."""
+    return as_mesh(np.zeros((0, 3)))
+
+
+def as_mesh(points) -> np.ndarray:
+    """Mesh points as the read-only float32 (N, 3) array stored in results."""
+    arr = np.array(points, dtype=np.float32).reshape(-1, 3)
+    arr.flags.writeable = False
+    return arr
+
+
 @dataclass(frozen=True)
 class HeadPose:
     """Yaw, pitch and roll in degrees (conventions above); NaN when not measured."""
@@ -97,14 +109,15 @@ class ActionUnits:
 class FaceResult:
     """One face of one image: where (``face``) and what expression (``expression``).
 
-    ``mesh`` (468 ``(x, y, z)`` points), ``pose``, ``aus`` and ``rationale`` come from the
-    face mesh (``AnalyzeOptions(landmarks=...)``); empty / NaN when it is off or cannot fit.
+    ``mesh`` (a read-only float32 array of 468 ``(x, y, z)`` points, shape (0, 3) when absent),
+    ``pose``, ``aus`` and ``rationale`` come from the face mesh (``AnalyzeOptions(landmarks=...)``);
+    empty / NaN when it is off or cannot fit.
     """
 
     index: int
     face: Face
     expression: Expression
-    mesh: tuple[tuple[float, float, float], ...] = ()
+    mesh: np.ndarray = field(default_factory=lambda: no_mesh(), compare=False, repr=False)
     pose: HeadPose = HeadPose()
     aus: ActionUnits = ActionUnits()
     rationale: str = ""
@@ -139,7 +152,7 @@ class TrackedFace:
     face: Face
     expression: Expression  # after temporal smoothing (equal to ``raw`` with smoothing "none")
     raw: Expression  # the model's answer for this frame alone
-    mesh: tuple[tuple[float, float, float], ...] = ()  # as in FaceResult
+    mesh: np.ndarray = field(default_factory=lambda: no_mesh(), compare=False, repr=False)  # as in FaceResult
     pose: HeadPose = HeadPose()
     aus: ActionUnits = ActionUnits()  # per-track neutral baseline applied when enabled
     rationale: str = ""

@@ -167,9 +167,19 @@ class FaceMesh:
             flag = float(self._it.get_tensor(self._flag).ravel()[0])
         return pts, 1.0 / (1.0 + math.exp(-flag))
 
-    def run(self, rgb: np.ndarray, face: Face) -> MeshResult:
+    def run(self, rgb: np.ndarray, face: Face, prior: np.ndarray | None = None) -> MeshResult:
         """The mesh of ``face`` in ``rgb`` (original pixels); ``points`` is empty when the score
-        is below :data:`MIN_MESH_SCORE` (not a face the model can fit, e.g. heavily covered)."""
+        is below :data:`MIN_MESH_SCORE` (not a face the model can fit, e.g. a profile).
+
+        ``prior``: the same person's mesh in the previous video frame. When it still lies on the
+        face's box, one pass in the region it gives replaces the two passes (as MediaPipe tracks
+        meshes between frames); otherwise, or if that pass fails, the two passes run.
+        """
+        if prior is not None and len(prior) == MESH_POINTS and _on_box(prior, face):
+            m = refine_roi(prior)
+            pts, score = self.forward(mesh_crop(rgb, m))
+            if score >= MIN_MESH_SCORE:
+                return MeshResult(points=project(pts, m), score=score)
         m = mesh_roi(face)
         pts, score = self.forward(mesh_crop(rgb, m))
         points = project(pts, m)
@@ -181,6 +191,14 @@ class FaceMesh:
         if score < MIN_MESH_SCORE:
             return MeshResult(points=np.zeros((0, 3)), score=score)
         return MeshResult(points=points, score=score)
+
+
+def _on_box(points: np.ndarray, face: Face) -> bool:
+    """Whether a previous mesh still matches a detected box: centre inside it, size within 25 %."""
+    x, y, w, h = face.box
+    cx, cy = points[:, 0].mean(), points[:, 1].mean()
+    span = float(np.ptp(points[:, 0]))
+    return x <= cx <= x + w and y <= cy <= y + h and 0.75 * w <= span <= 1.25 * w
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from affectlens.detect import create_detector
 from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
 from affectlens.models.expression import load_expression_model
 from affectlens.pipeline.options import AnalyzeOptions
-from affectlens.types import ActionUnits, Expression, Face, FaceResult, HeadPose, ImageResult
+from affectlens.types import ActionUnits, Expression, Face, FaceResult, HeadPose, ImageResult, as_mesh
 
 log = logging.getLogger("affectlens")
 
@@ -57,12 +57,14 @@ class Analyzer:
         """Probabilities (N, K) over the model's labels."""
         return self.model.predict(crops)
 
-    def mesh(self, rgb: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+    def mesh(self, rgb: np.ndarray, faces: list[Face], priors: list | None = None) -> list[np.ndarray]:
         """468x3 face-mesh points per face in original pixels; ``(0, 3)`` when the mesh is off
-        or cannot fit the face."""
+        or cannot fit the face. ``priors``: per face, the same person's previous mesh or None
+        (video; see :meth:`~affectlens.models.landmarks.FaceMesh.run`)."""
         if self.face_mesh is None:
             return [np.zeros((0, 3)) for _ in faces]
-        return [self.face_mesh.run(rgb, f).points for f in faces]
+        priors = priors or [None] * len(faces)
+        return [self.face_mesh.run(rgb, f, p).points for f, p in zip(faces, priors)]
 
     # -- the convenience call ----------------------------------------------------------
     def analyze(self, image, source: str | None = None) -> ImageResult:
@@ -76,7 +78,7 @@ class Analyzer:
         for i, (f, p, pts) in enumerate(zip(faces, probs, meshes)):
             expr = Expression(labels, tuple(float(v) for v in p))
             pose, aus, why = describe_face(pts, expr.top, self.face_mesh is not None)
-            results.append(FaceResult(index=i, face=f, expression=expr, mesh=_mesh_tuple(pts), pose=pose, aus=aus,
+            results.append(FaceResult(index=i, face=f, expression=expr, mesh=as_mesh(pts), pose=pose, aus=aus,
                                       rationale=why))
         return ImageResult(
             source=name,
@@ -120,10 +122,6 @@ def describe_face(points: np.ndarray, expression: str, enabled: bool = True,
     yaw, pitch, roll = head_pose(points)
     aus = action_units.estimate(points, neutral)
     return HeadPose(yaw, pitch, roll), aus, action_units.rationale(aus, expression)
-
-
-def _mesh_tuple(points: np.ndarray) -> tuple:
-    return tuple((float(x), float(y), float(z)) for x, y, z in points) if len(points) else ()
 
 
 def as_rgb(image, source: str | None = None) -> tuple[str, np.ndarray]:

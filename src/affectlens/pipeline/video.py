@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.io.video import Sampling, VideoReader
-from affectlens.pipeline.image import Analyzer, _analyzer, _mesh_tuple, describe_face
+from affectlens.pipeline.image import Analyzer, _analyzer, describe_face
 from affectlens.pipeline.options import AnalyzeOptions
 from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, box_histogram
-from affectlens.types import Expression, FrameResult, TrackedFace
+from affectlens.types import Expression, FrameResult, TrackedFace, as_mesh
 
 log = logging.getLogger("affectlens")
 
@@ -90,6 +90,7 @@ class VideoSession:
         self.tracker = Tracker(self.options.tracking())
         self.smoother = Smoother(self.options.smoothing())
         self.cuts = ShotCutDetector(self.options.cut_threshold) if self.options.cut_threshold else None
+        self._last_mesh: dict[int, np.ndarray] = {}  # per track: its mesh in the previous frame
         self.baseline = None
         if self.options.au_baseline and analyzer.face_mesh is not None:
             from affectlens.models.action_units import NeutralBaseline
@@ -102,6 +103,7 @@ class VideoSession:
         """Forget all tracks and smoothing state (before another video)."""
         self.tracker.reset()
         self.smoother.reset()
+        self._last_mesh.clear()
         if self.baseline:
             self.baseline.reset()
         if self.cuts:
@@ -134,19 +136,25 @@ class VideoSession:
             self.smoother.drop(gone)
             if self.baseline:
                 self.baseline.drop(gone)
-        meshes = an.mesh(rgb, faces)
+        for gone in [t for t in self._last_mesh if t not in alive]:
+            del self._last_mesh[gone]
+        meshes = an.mesh(rgb, faces, [self._last_mesh.get(t) for t in ids])
         out = []
         for i, (f, p, tid, pts) in enumerate(zip(faces, probs, ids, meshes)):
             raw = Expression(labels, tuple(float(v) for v in p))
             s = self.smoother.update(tid, time_ms, p)
             expr = Expression(labels, tuple(float(v) for v in s))
+            if len(pts):
+                self._last_mesh[tid] = pts
+            else:
+                self._last_mesh.pop(tid, None)
             neutral = None
             if self.baseline:
                 from affectlens.models.action_units import raw_measures
 
                 neutral = self.baseline.update(tid, raw_measures(pts))
             pose, aus, why = describe_face(pts, expr.top, an.face_mesh is not None, neutral)
-            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, expression=expr, mesh=_mesh_tuple(pts),
+            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, expression=expr, mesh=as_mesh(pts),
                                    pose=pose, aus=aus, rationale=why))
         return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
                            width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=tuple(out),

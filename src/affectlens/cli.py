@@ -41,6 +41,7 @@ def _print_table(records: list[dict]) -> None:
     import pandas as pd
 
     rows = []
+    why = any(rec.get("rationale") for rec in records)
     for r in records:
         ranked = sorted(r["probs"].items(), key=lambda kv: -kv[1])
         rows.append(
@@ -54,6 +55,8 @@ def _print_table(records: list[dict]) -> None:
                 "runner-up": f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "-",
             }
         )
+        if why:  # with the face mesh: what was measured
+            rows[-1]["why"] = r.get("rationale") or "-"
     if rows:
         sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
 

@@ -91,7 +91,8 @@ class HeadPose:
 @dataclass(frozen=True)
 class ActionUnits:
     """FACS action-unit intensities in [0, 1] (``values``) and the geometric measures they come
-    from (``raw``, in inter-ocular distances), one per name; empty when not computed."""
+    from (``raw``: inter-ocular distances; eye-width ratios for AU5 and AU43), one per name; empty
+    when not computed."""
 
     names: tuple[str, ...] = ()
     values: tuple[float, ...] = ()

@@ -2,7 +2,9 @@
 
 Prints a table and writes benchmarks/results/speed.json:
 - per image: median wall time of detect + align + classify (image already decoded), per photo;
-- per face: median time of one classifier call at batch 1 with 2 onnxruntime threads.
+- per face: median time of one classifier call at batch 1 with 2 onnxruntime threads, and of
+  the face mesh (both passes, 1 LiteRT thread; head pose and action units included) when the
+  [landmarks] extra is installed (per-image times then include it).
 
     python benchmarks/speed.py [--repeats 10] [--model NAME]
 """
@@ -58,11 +60,22 @@ def main() -> None:
     med = statistics.median(r["ms_per_image"] for r in rows)
     print(f"median per image (detect + align + classify): {med:.1f} ms")
     print(f"classifier per face (batch 1): {face_ms:.2f} ms")
+    mesh_ms = None
+    if analyzer.face_mesh is not None:
+        from affectlens.pipeline.image import describe_face
+
+        rgb = load_image(args.photos / "astronaut.png").pixels
+        face = analyzer.detect(rgb)[0][0]
+        mesh_ms = median_ms(lambda: describe_face(analyzer.face_mesh.run(rgb, face).points, "happiness"),
+                            max(100, args.repeats))
+        print(f"face mesh + pose + action units per face: {mesh_ms:.2f} ms")
+    else:
+        print("face mesh: off ([landmarks] extra not installed)")
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.json").write_text(json.dumps(
         {"model": analyzer.model.cfg.name, "photos": rows, "median_ms_per_image": med,
-         "classifier_ms_per_face": face_ms}, indent=2) + "\n")
+         "classifier_ms_per_face": face_ms, "mesh_ms_per_face": mesh_ms}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

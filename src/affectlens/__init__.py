@@ -19,10 +19,12 @@ from affectlens.pipeline.speech import AVOptions, SpeechAnalyzer, analyze_audio,
 from affectlens.pipeline.video import VideoOptions, VideoSession, analyze_video, analyze_video_iter
 from affectlens.registry import get_model_cfg, list_models, register_model
 from affectlens.types import (
+    ActionUnits,
     Expression,
     Face,
     FaceResult,
     FrameResult,
+    HeadPose,
     ImageResult,
     SegmentResult,
     SpeechResult,
@@ -35,12 +37,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AVOptions",
+    "ActionUnits",
     "AnalyzeOptions",
     "Analyzer",
     "Expression",
     "Face",
     "FaceResult",
     "FrameResult",
+    "HeadPose",
     "ImageResult",
     "InputError",
     "SegmentResult",

@@ -41,6 +41,7 @@ def _print_table(records: list[dict]) -> None:
     import pandas as pd
 
     rows = []
+    why = any(rec.get("rationale") for rec in records)
     for r in records:
         ranked = sorted(r["probs"].items(), key=lambda kv: -kv[1])
         rows.append(
@@ -54,6 +55,8 @@ def _print_table(records: list[dict]) -> None:
                 "runner-up": f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "-",
             }
         )
+        if why:  # with the face mesh: what was measured
+            rows[-1]["why"] = r.get("rationale") or "-"
     if rows:
         sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
 
@@ -69,7 +72,8 @@ def cmd_analyze(args) -> int:
     from affectlens.viz.video import VIDEO_OUT_SUFFIXES
 
     options = AnalyzeOptions(
-        model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold
+        model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold,
+        landmarks=args.landmarks,
     )
     analyzer = Analyzer(options)
     from affectlens import cli_speech

@@ -11,6 +11,9 @@ log = logging.getLogger("affectlens")
 
 
 def add_video_options(a) -> None:
+    a.add_argument("--landmarks", choices=("auto", "on", "off"), default="auto",
+                   help="face mesh -> head pose, action units, rationale (default auto: when the [landmarks] "
+                        "extra is installed)")
     g = a.add_argument_group("video")
     g.add_argument("--fps", type=float, default=None, metavar="F", help="analyse at most F frames per second")
     g.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")
@@ -26,6 +29,8 @@ def add_video_options(a) -> None:
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="threads that analyse frames in parallel (default: one per core, at most 4)")
     g.add_argument("--summary", metavar="FILE", help="write one row per track to FILE (.csv or .json)")
+    g.add_argument("--au-baseline", action="store_true",
+                   help="measure action units against each track's own neutral face instead of the population's")
     g.add_argument("--timeline", metavar="FILE", help="plot each track's probabilities over time (.png or .html)")
 
 
@@ -33,7 +38,8 @@ def video_options(args, live: bool = False):
     from affectlens.pipeline.video import VideoOptions
 
     return VideoOptions(fps=args.fps, every=args.every, start=args.start, end=args.end, smooth=args.smooth,
-                        max_age_ms=args.max_age, live=live, detect_size=args.detect_size, workers=args.workers)
+                        max_age_ms=args.max_age, live=live, detect_size=args.detect_size, workers=args.workers,
+                        au_baseline=args.au_baseline)
 
 
 def detect_size(args) -> int:
@@ -167,7 +173,7 @@ def cmd_live(args) -> int:
 
     check_outputs(args)
     _, analyze_options = split_options(None, None, {"model": args.model, "min_face": args.min_face,
-                                                    "score_threshold": args.threshold,
+                                                    "score_threshold": args.threshold, "landmarks": args.landmarks,
                                                     "detect_max_side": detect_size(args)})
     records: list[dict] = []
     summaries: list = []

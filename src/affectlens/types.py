@@ -8,6 +8,15 @@ Conventions:
   the image's right.
 - Probabilities are floats in [0, 1] that sum to 1 over a model's labels.
 - Valence and arousal are in [-1, 1] (see :mod:`affectlens.models.valence_arousal`).
+- Dense landmarks (the face mesh) are ``(x, y, z)`` points: ``x, y`` in original pixels, ``z``
+  depth in the same pixel scale, larger = farther from the camera.
+- Head pose is in degrees, 0/0/0 for a face looking straight into the camera: ``yaw`` > 0 when
+  the face turns toward the image's right (the subject's left), ``pitch`` > 0 when it tilts up,
+  ``roll`` > 0 when the line from the image-left eye to the image-right eye slopes downward on
+  the image (a clockwise tilt as seen). NaN when not measured.
+- Action units use FACS names (``AU12``) and intensities in [0, 1] (0 = a typical neutral face,
+  1 = strong; see :mod:`affectlens.models.action_units`); NaN when not measured. Tables name
+  them ``au01 … au43``.
 """
 
 from __future__ import annotations
@@ -56,6 +65,48 @@ class Expression:
         return dict(zip(self.labels, self.probs))
 
 
+NAN = float("nan")
+
+
+def no_mesh() -> np.ndarray:
+    """The empty (0, 3) mesh of a face without one."""
+    return as_mesh(np.zeros((0, 3)))
+
+
+def as_mesh(points) -> np.ndarray:
+    """Mesh points as the read-only float32 (N, 3) array stored in results."""
+    arr = np.array(points, dtype=np.float32).reshape(-1, 3)
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Yaw, pitch and roll in degrees (conventions above); NaN when not measured."""
+
+    yaw: float = NAN
+    pitch: float = NAN
+    roll: float = NAN
+
+
+@dataclass(frozen=True)
+class ActionUnits:
+    """FACS action-unit intensities in [0, 1] (``values``) and the geometric measures they come
+    from (``raw``: inter-ocular distances; eye-width ratios for AU5 and AU43), one per name; empty
+    when not computed."""
+
+    names: tuple[str, ...] = ()
+    values: tuple[float, ...] = ()
+    raw: tuple[float, ...] = ()
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.names, self.values))
+
+    def get(self, name: str) -> float:
+        """The intensity of ``name`` (e.g. ``"AU12"``), NaN when not estimated."""
+        return self.as_dict().get(name, NAN)
+
+
 @dataclass(frozen=True)
 class Affect:
     """What the expression distribution implies for one face, and how far to trust it.
@@ -79,12 +130,21 @@ class Affect:
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face of one image: where (``face``), what expression (``expression``), ``affect``."""
+    """One face of one image: where (``face``), what expression (``expression``), ``affect``.
+
+    ``mesh`` (a read-only float32 array of 468 ``(x, y, z)`` points, shape (0, 3) when absent),
+    ``pose``, ``aus`` and ``rationale`` come from the face mesh (``AnalyzeOptions(landmarks=...)``);
+    empty / NaN when it is off or cannot fit.
+    """
 
     index: int
     face: Face
     expression: Expression
     affect: Affect = field(default_factory=Affect)
+    mesh: np.ndarray = field(default_factory=lambda: no_mesh(), compare=False, repr=False)
+    pose: HeadPose = HeadPose()
+    aus: ActionUnits = ActionUnits()
+    rationale: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +177,10 @@ class TrackedFace:
     expression: Expression  # after temporal smoothing (equal to ``raw`` with smoothing "none")
     raw: Expression  # the model's answer for this frame alone
     affect: Affect = field(default_factory=Affect)  # from the smoothed ``expression``
+    mesh: np.ndarray = field(default_factory=lambda: no_mesh(), compare=False, repr=False)  # as in FaceResult
+    pose: HeadPose = HeadPose()
+    aus: ActionUnits = ActionUnits()  # per-track neutral baseline applied when enabled
+    rationale: str = ""
 
 
 @dataclass(frozen=True)

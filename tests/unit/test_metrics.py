@@ -54,3 +54,13 @@ def test_temperature_recovers_the_generating_temperature():
     labels = np.array([rng.choice(5, p=row) for row in p])
     # a model 3x over-confident: its logits are the true ones times 3
     assert fit_temperature(true_logits * 3.0, labels) == pytest.approx(3.0, rel=0.1)
+
+
+def test_cohens_d():
+    from affectlens.eval.metrics import cohens_d
+
+    a, b = np.array([2.0, 4.0, 6.0]), np.array([1.0, 2.0, 3.0, np.nan])
+    pooled = np.sqrt((2 * 4.0 + 2 * 1.0) / 4)  # variances 4 and 1, three values each
+    assert cohens_d(a, b) == pytest.approx(2.0 / pooled)
+    assert cohens_d(b, a) == pytest.approx(-2.0 / pooled)
+    assert np.isnan(cohens_d([1.0], b)) and np.isnan(cohens_d([1.0, 1.0], [1.0, 1.0]))

@@ -99,3 +99,17 @@ def selective_accuracy(correct, answered) -> tuple[float, float]:
         return float("nan"), float("nan")
     cov = float(answered.mean())
     return cov, float(correct[answered].mean()) if answered.any() else float("nan")
+
+
+def cohens_d(a, b) -> float:
+    """Cohen's d of ``a`` over ``b``: difference of means over the pooled standard deviation
+    (NaN values ignored; NaN when either group has fewer than two values)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)
+    if pooled <= 0:
+        return float("nan")
+    return float((a.mean() - b.mean()) / np.sqrt(pooled))

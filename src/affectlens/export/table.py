@@ -13,8 +13,14 @@ and is empty when ``uncertain`` is false (see :mod:`affectlens.models.uncertaint
 
 Table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``: one row per face with
 ``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, valence,
-arousal, confidence, uncertain, uncertain_reason, compound, landmarks`` (landmarks as a JSON
-string); rows for images without a face hold only ``source``.
+arousal, confidence, uncertain, uncertain_reason, compound, pose_yaw, pose_pitch, pose_roll,
+au01 … au43, rationale, landmarks`` (landmarks as a JSON string); rows for images without a face
+hold only ``source``.
+Face-mesh fields (see :mod:`affectlens.models.action_units`), in records and tables alike:
+``pose_yaw, pose_pitch, pose_roll`` (degrees), ``au01 … au43`` (intensities in [0, 1], one per
+estimated action unit) and ``rationale`` (text); null / NaN / empty when the mesh is off or
+could not fit the face, but always present. The 468 mesh points themselves are in the Python
+API only (``FaceResult.mesh``).
 Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track`` after
 ``source``, ``prob_raw_<label>…`` after the smoothed ``prob_<label>`` columns and
 ``valence_raw, arousal_raw`` after ``compound``; these columns appear only when some record
@@ -27,7 +33,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from affectlens.types import ImageResult
+from affectlens.models.action_units import AU_NAMES
+from affectlens.types import FaceResult, ImageResult
 
 SCHEMA_VERSION = "2"
 AFFECT_FIELDS = ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound")
@@ -38,12 +45,36 @@ def _r(v: float, nd: int = 2) -> float:
     return round(float(v), nd)
 
 
+def au_column(name: str) -> str:
+    """Table column of an action unit: ``AU1`` → ``au01``, ``AU43`` → ``au43``."""
+    return f"au{int(name[2:]):02d}"
+
+
+GEOMETRY_COLUMNS = ["pose_yaw", "pose_pitch", "pose_roll"] + [au_column(n) for n in AU_NAMES] + ["rationale"]
+
+
+def _num(v: float, nd: int):
+    """JSON-ready number: rounded, or None for NaN."""
+    return None if v != v else round(float(v), nd)
+
+
+def geometry_fields(fr: FaceResult | None) -> dict:
+    """The face-mesh fields of one face record (all None for no face)."""
+    if fr is None:
+        return dict.fromkeys(GEOMETRY_COLUMNS)
+    out = {"pose_yaw": _num(fr.pose.yaw, 1), "pose_pitch": _num(fr.pose.pitch, 1), "pose_roll": _num(fr.pose.roll, 1)}
+    for n in AU_NAMES:
+        out[au_column(n)] = _num(fr.aus.get(n), 3)
+    out["rationale"] = fr.rationale
+    return out
+
+
 def image_records(result: ImageResult) -> list[dict]:
     """JSON-ready records for one image, one per face (one with ``face: None`` if none)."""
     if not result.faces:
         return [
             {"source": result.source, "face": None, "box": None, "score": None, "landmarks": [],
-             "expression": None, "probs": {}, **dict.fromkeys(AFFECT_FIELDS)}
+             "expression": None, "probs": {}, **dict.fromkeys(AFFECT_FIELDS), **geometry_fields(None)}
         ]
     out = []
     for fr in result.faces:
@@ -58,6 +89,7 @@ def image_records(result: ImageResult) -> list[dict]:
                 "expression": fr.expression.top,
                 "probs": {k: round(v, 6) for k, v in fr.expression.as_dict().items()},
                 **affect_fields(fr.affect),
+                **geometry_fields(fr),
             }
         )
     return out
@@ -92,6 +124,7 @@ def records_to_frame(records: Iterable[dict]):
             row[name] = rec.get(name)
         if video:
             row.update(valence_raw=rec.get("valence_raw"), arousal_raw=rec.get("arousal_raw"))
+        row.update({c: rec.get(c) for c in GEOMETRY_COLUMNS})
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
         rows.append(row)
     floats = ["box_x", "box_y", "box_w", "box_h", "score"] + [f"prob_{label}" for label in labels]
@@ -103,7 +136,8 @@ def records_to_frame(records: Iterable[dict]):
         columns[1:1] = ["frame", "time_ms", "track"]
         columns += [f"prob_raw_{label}" for label in labels] + ["valence_raw", "arousal_raw"]
         floats += ["time_ms", "valence_raw", "arousal_raw"] + [f"prob_raw_{label}" for label in labels]
-    columns += ["landmarks"]
+    columns += GEOMETRY_COLUMNS + ["landmarks"]
+    floats += GEOMETRY_COLUMNS[:-1]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ["face", "frame", "track"] if video else ["face"]:
         frame[col] = frame[col].astype("Int64")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_arr
 from affectlens.models.expression import load_expression_model
 from affectlens.models.uncertainty import assess_faces
 from affectlens.pipeline.options import AnalyzeOptions
-from affectlens.types import Affect, Expression, Face, FaceResult, ImageResult
+from affectlens.types import ActionUnits, Affect, Expression, Face, FaceResult, HeadPose, ImageResult, as_mesh
 
 #: Side of the colour face crop that explanation heatmaps are drawn on.
 EXPLAIN_SIDE = 192
+
+log = logging.getLogger("affectlens")
 
 
 class Analyzer:
@@ -33,6 +36,7 @@ class Analyzer:
                 score_threshold=self.options.score_threshold,
                 max_side=self.options.detect_max_side,
             )
+        self.face_mesh = _load_mesh(self.options.landmarks)
 
     # -- stages -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> tuple[list[Face], int]:
@@ -92,6 +96,15 @@ class Analyzer:
             crop = warp_face(rgb, face.landmark_array(), template, EXPLAIN_SIDE, "rgb")[0]
         return overlay(crop, heat)
 
+    def mesh(self, rgb: np.ndarray, faces: list[Face], priors: list | None = None) -> list[np.ndarray]:
+        """468x3 face-mesh points per face in original pixels; ``(0, 3)`` when the mesh is off
+        or cannot fit the face. ``priors``: per face, the same person's previous mesh or None
+        (video; see :meth:`~affectlens.models.landmarks.FaceMesh.run`)."""
+        if self.face_mesh is None:
+            return [np.zeros((0, 3)) for _ in faces]
+        priors = priors or [None] * len(faces)
+        return [self.face_mesh.run(rgb, f, p).points for f, p in zip(faces, priors)]
+
     # -- the convenience call ----------------------------------------------------------
     def analyze(self, image, source: str | None = None) -> ImageResult:
         """Analyse a path, a PIL image or an RGB numpy array."""
@@ -101,20 +114,56 @@ class Analyzer:
         logits = self.logits(crops)
         probs = self.model.postprocess(logits)
         affects = self.assess(faces, crops, logits, probs)
+        meshes = self.mesh(rgb, faces)
         labels = self.model.labels
-        results = tuple(
-            FaceResult(index=i, face=f, expression=Expression(labels, tuple(float(v) for v in p)), affect=a)
-            for i, (f, p, a) in enumerate(zip(faces, probs, affects))
-        )
+        results = []
+        for i, (f, p, a, pts) in enumerate(zip(faces, probs, affects, meshes)):
+            expr = Expression(labels, tuple(float(v) for v in p))
+            pose, aus, why = describe_face(pts, expr.top, self.face_mesh is not None)
+            results.append(FaceResult(index=i, face=f, expression=expr, affect=a, mesh=as_mesh(pts), pose=pose,
+                                      aus=aus, rationale=why))
         return ImageResult(
             source=name,
             width=int(rgb.shape[1]),
             height=int(rgb.shape[0]),
-            faces=results,
+            faces=tuple(results),
             skipped_small=skipped,
             model=self.model.cfg.name,
             crop_mode=self.options.crop_mode,
         )
+
+
+def _load_mesh(mode: str):
+    if mode == "off":
+        return None
+    from affectlens.models.landmarks import FaceMesh
+
+    try:
+        return FaceMesh(threads=1)
+    except ImportError as exc:
+        if mode == "on":
+            raise
+        log.info("no face mesh (pose, action units, rationale stay empty): %s", exc)
+        return None
+
+
+def describe_face(points: np.ndarray, expression: str, enabled: bool = True,
+                  neutral: np.ndarray | None = None) -> tuple[HeadPose, ActionUnits, str]:
+    """Head pose, action units and the AU rationale of one face from its mesh points.
+
+    ``enabled=False`` (no face mesh) gives NaN pose, no action units and no rationale; a mesh
+    that could not fit (``points`` empty) gives NaN pose and NaN action units, and a rationale
+    that says so. ``neutral``: a per-person raw baseline (see
+    :class:`~affectlens.models.action_units.NeutralBaseline`).
+    """
+    if not enabled:
+        return HeadPose(), ActionUnits(), ""
+    from affectlens.models import action_units
+    from affectlens.models.landmarks import head_pose
+
+    yaw, pitch, roll = head_pose(points)
+    aus = action_units.estimate(points, neutral)
+    return HeadPose(yaw, pitch, roll), aus, action_units.rationale(aus, expression)
 
 
 def as_rgb(image, source: str | None = None) -> tuple[str, np.ndarray]:

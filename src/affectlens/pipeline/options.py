@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CROP_MODES = ("detect", "face")
+LANDMARK_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,9 @@ class AnalyzeOptions:
     - ``detector``, ``score_threshold``, ``detect_max_side``: face detector, its confidence
       threshold and the longest image side it sees (larger images are downscaled for detection).
     - ``threads``: onnxruntime intra-op threads.
+    - ``landmarks``: the face mesh → head pose, action units and rationale per face. ``auto``
+      (default) uses it when the ``[landmarks]`` extra is installed, ``on`` requires it (an
+      ImportError names the extra), ``off`` skips it (those fields stay empty / NaN).
     """
 
     model: str | None = None
@@ -27,6 +31,7 @@ class AnalyzeOptions:
     score_threshold: float = 0.7
     detect_max_side: int = 1280
     threads: int = 2
+    landmarks: str = "auto"
 
     def __post_init__(self) -> None:
         if self.crop_mode not in CROP_MODES:
@@ -37,5 +42,7 @@ class AnalyzeOptions:
             raise ValueError(f"score_threshold must be in [0, 1], got {self.score_threshold}")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.landmarks not in LANDMARK_MODES:
+            raise ValueError(f"landmarks {self.landmarks!r} is not valid; valid: {', '.join(LANDMARK_MODES)}")
         if self.detect_max_side < 320:
             raise ValueError(f"detect_max_side must be >= 320 pixels, got {self.detect_max_side}")

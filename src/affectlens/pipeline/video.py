@@ -27,12 +27,12 @@ import numpy as np
 
 from affectlens.io.video import Sampling, VideoReader
 from affectlens.models.uncertainty import occlusion_energies
-from affectlens.pipeline.image import Analyzer, _analyzer
+from affectlens.pipeline.image import Analyzer, _analyzer, describe_face
 from affectlens.pipeline.options import AnalyzeOptions
 from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
 from affectlens.detect import Detector, create_detector
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, box_histogram
-from affectlens.types import Expression, Face, FrameResult, TrackedFace
+from affectlens.types import Expression, Face, FrameResult, TrackedFace, as_mesh
 
 log = logging.getLogger("affectlens")
 
@@ -82,6 +82,9 @@ class VideoOptions:
       faster and misses small faces); None: half the frame's longest side, 320 to 640 px (see
       :func:`auto_detect_size`).
     - ``workers``: threads that analyse frames in parallel (None: one per core, at most 4).
+    - ``au_baseline``: measure action units against each track's own neutral face (a
+      :class:`~affectlens.models.action_units.NeutralBaseline`) instead of the population's,
+      once the track has been seen with a face mesh in 10 frames.
     """
 
     fps: float | None = None
@@ -97,6 +100,7 @@ class VideoOptions:
     live: bool = False
     detect_size: int | None = None
     workers: int | None = None
+    au_baseline: bool = False
 
     def __post_init__(self) -> None:
         if self.detect_size is not None and self.detect_size < VIDEO_DETECT_MIN_SIDE:
@@ -131,6 +135,7 @@ class FrameAnalysis:
     logits: np.ndarray  # (N, K)
     probs: np.ndarray  # (N, K), calibrated
     energies: tuple[np.ndarray, np.ndarray]  # (eyes, mouth) per face, NaN when unused
+    rgb: np.ndarray  # the frame itself, for the face mesh (run in frame order, see update)
     descriptors: np.ndarray  # (N, D)
     histogram: np.ndarray | None  # for shot cuts
 
@@ -155,6 +160,12 @@ class VideoSession:
         self.tracker = Tracker(self.options.tracking())
         self.smoother = Smoother(self.options.smoothing())
         self.cuts = ShotCutDetector(self.options.cut_threshold) if self.options.cut_threshold else None
+        self._last_mesh: dict[int, np.ndarray] = {}  # per track: its mesh in the previous frame
+        self.baseline = None
+        if self.options.au_baseline and analyzer.face_mesh is not None:
+            from affectlens.models.action_units import NeutralBaseline
+
+            self.baseline = NeutralBaseline()
         self._last_ms: float | None = None
         self._frame = -1
 
@@ -162,6 +173,9 @@ class VideoSession:
         """Forget all tracks and smoothing state (before another video)."""
         self.tracker.reset()
         self.smoother.reset()
+        self._last_mesh.clear()
+        if self.baseline:
+            self.baseline.reset()
         if self.cuts:
             self.cuts.reset()
         self._last_ms = None
@@ -186,7 +200,7 @@ class VideoSession:
         else:
             desc = np.zeros((0, 1))
         hist = ShotCutDetector.histogram(rgb) if self.cuts else None
-        return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, energies, desc, hist)
+        return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, energies, rgb, desc, hist)
 
     def update(self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float,
                frame: int | None = None) -> FrameResult:
@@ -202,15 +216,33 @@ class VideoSession:
         alive = set(self.tracker.active)
         for gone in [t for t in list(self.smoother._state) if t not in alive]:
             self.smoother.drop(gone)
-        labels = self.analyzer.model.labels
+            if self.baseline:
+                self.baseline.drop(gone)
+        for gone in [t for t in self._last_mesh if t not in alive]:
+            del self._last_mesh[gone]
+        an = self.analyzer
+        labels = an.model.labels
         smoothed = np.array([self.smoother.update(tid, time_ms, p) for p, tid in zip(analysis.probs, ids)])
-        affects = self.analyzer.assess(list(faces), None, analysis.logits,
-                                       smoothed.reshape(analysis.probs.shape), analysis.energies)
+        affects = an.assess(list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape),
+                            analysis.energies)
+        # the face mesh runs here, in frame order, because it starts from each track's previous mesh
+        meshes = an.mesh(analysis.rgb, list(faces), [self._last_mesh.get(t) for t in ids])
         out = []
-        for i, (f, p, tid, s, a) in enumerate(zip(faces, analysis.probs, ids, smoothed, affects)):
+        for i, (f, p, tid, s, a, pts) in enumerate(zip(faces, analysis.probs, ids, smoothed, affects, meshes)):
             raw = Expression(labels, tuple(float(v) for v in p))
-            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, affect=a,
-                                   expression=Expression(labels, tuple(float(v) for v in s))))
+            expr = Expression(labels, tuple(float(v) for v in s))
+            if len(pts):
+                self._last_mesh[tid] = pts
+            else:
+                self._last_mesh.pop(tid, None)
+            neutral = None
+            if self.baseline:
+                from affectlens.models.action_units import raw_measures
+
+                neutral = self.baseline.update(tid, raw_measures(pts))
+            pose, aus, why = describe_face(pts, expr.top, an.face_mesh is not None, neutral)
+            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, expression=expr, affect=a, mesh=as_mesh(pts),
+                                   pose=pose, aus=aus, rationale=why))
         return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
                            width=int(shape[1]), height=int(shape[0]), faces=tuple(out),
                            skipped_small=analysis.skipped_small, model=self.analyzer.model.cfg.name)

@@ -35,8 +35,18 @@ def affect_line(affect) -> str:
     return text + (f" ? {affect.uncertain_reason}" if affect.uncertain else "")
 
 
+def geometry_lines(fr, top_aus: int = 2) -> list[str]:
+    """Compact head pose and strongest action units of one face (nothing when not measured)."""
+    pose = getattr(fr, "pose", None)
+    if pose is None or pose.yaw != pose.yaw:
+        return []
+    aus = sorted(((v, n) for n, v in fr.aus.as_dict().items() if v == v and v >= 0.2), reverse=True)[:top_aus]
+    return [f"yaw {pose.yaw:+.0f} pitch {pose.pitch:+.0f}"] + ([" ".join(f"{n} {v:.2f}" for v, n in aus)] if aus else [])
+
+
 def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, top_k: int = 3) -> Image.Image:
-    """A copy of the image with each face's box, landmarks, top label and top-k probabilities.
+    """A copy of the image with each face's box, landmarks, top label and top-k probabilities,
+    and (with the face mesh) its yaw/pitch and two strongest action units.
 
     The label is the compound (``happiness+surprise``) when the top two are close; under it a
     line with valence/arousal and, for uncertain faces, ``? <reasons>``.
@@ -67,7 +77,7 @@ def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, top_k: int = 3)
         draw.rectangle([x, ty, x + (tb[2] - tb[0]) + 2 * line, ty + (tb[3] - tb[1]) + 2 * line], fill=(0, 0, 0))
         draw.text((x + line, ty), title, fill=colour, font=font)
         ranked = sorted(fr.expression.as_dict().items(), key=lambda kv: -kv[1])[1:top_k]
-        lines = "\n".join(f"{k} {v:.2f}" for k, v in ranked)
+        lines = "\n".join([f"{k} {v:.2f}" for k, v in ranked] + geometry_lines(fr))
         if affect is not None and affect.compound:  # analysed (not a hand-made record)
             lines = "\n".join(filter(None, [affect_line(affect), lines]))
         if lines:

@@ -150,7 +150,11 @@ def test_explain_writes_heatmaps_and_numbers(photos, tmp_path):
     png, side = out / "astronaut_face0.png", out / "astronaut_face0.json"
     assert Image.open(png).size == (192, 192)
     d = json.loads(side.read_text())
-    assert d["label"] == "happiness" and d["rationale"] == "" and d["heatmap"] == png.name
+    assert d["label"] == "happiness" and d["heatmap"] == png.name
+    record = affectlens.analyze(photos / "astronaut.png").faces[0]
+    assert d["rationale"] == record.rationale  # the record's own AU rationale, never other text
+    if affectlens.Analyzer().face_mesh is not None:  # the [landmarks] extra: AU6 + AU12 drive the smile
+        assert d["rationale"].endswith("-> happiness") and "AU12" in d["rationale"]
     assert np.asarray(d["drop_grid"]).shape == (len(d["positions"]), len(d["positions"]))
     assert d["mean_drop_mouth_region"] > d["mean_drop_eyes_region"]  # the smile drives "happiness"
 

@@ -162,7 +162,8 @@ def test_parallel_workers_give_the_same_results_in_frame_order(videos):
     three = list(run)
     one = list(affectlens.analyze_video_iter(videos / HAMILTON, end=2.5, workers=1))
     assert len(one) >= 50 and sum(len(r.faces) for r in one) >= 50
-    assert three == one
+    assert repr(three) == repr(one)  # repr: unmeasured (NaN) action units and pose compare equal
+    assert all(np.array_equal(a.mesh, b.mesh) for x, y in zip(three, one) for a, b in zip(x.faces, y.faces))
     assert [r.frame for r in three] == sorted(r.frame for r in three)
 
 

@@ -73,7 +73,7 @@ def _srt(path: Path) -> list[Segment]:
     try:
         subs = list(srt.parse(_read_text(path)))
     except srt.SRTParseError as exc:
-        bad = " / ".join(exc.unmatched_content.split())[:60]
+        bad = " / ".join(line.strip() for line in exc.unmatched_content.strip().splitlines())[:60]
         raise TranscriptError(f"{path}: malformed srt file (cannot parse {bad!r} at character {exc.expected_start})") from None
     return [_segment(path, i, int(sub.start.total_seconds() * 1000 + 0.5), int(sub.end.total_seconds() * 1000 + 0.5),
                      _join_lines(sub.content), None) for i, sub in enumerate(subs)]

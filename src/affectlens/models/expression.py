@@ -30,6 +30,9 @@ class ExpressionModel:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # no busy-waiting between runs: on a small CPU a spinning pool steals the cores the face
+        # detector (OpenMP) and the other pipeline threads need next
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if not cfg.path.is_file():
             raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
         self.session = ort.InferenceSession(str(cfg.path), sess_options=opts, providers=["CPUExecutionProvider"])

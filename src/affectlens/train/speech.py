@@ -71,40 +71,9 @@ def trim_to_speech(samples: np.ndarray, vad) -> np.ndarray:
     return samples[a:b]
 
 
-def perturb_speed(samples: np.ndarray, factor: float) -> np.ndarray:
-    """Play ``factor`` times faster (tempo and pitch together, as a tape would): polyphase resampling."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
-    if factor == 1.0:
-        return samples
-    f = Fraction(factor).limit_denominator(20)
-    return resample_poly(samples, f.denominator, f.numerator).astype(np.float32)
-
-
-def add_pink_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """``samples`` plus pink (1/f) noise at ``snr_db`` below the signal's power (augmentation)."""
-    n = len(samples)
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n)
-    spec[1:] /= np.sqrt(f[1:])
-    spec[0] = 0.0
-    noise = np.fft.irfft(spec, n)
-    p_sig = float(np.mean(samples.astype(np.float64) ** 2))
-    p_noise = float(np.mean(noise ** 2))
-    if p_sig <= 0 or p_noise <= 0:
-        return samples
-    noise *= np.sqrt(p_sig / p_noise / 10 ** (snr_db / 10))
-    return np.clip(samples + noise, -1, 1).astype(np.float32)
-
-
 def extract_features(data: SpeechSet, cache: str | Path | None = None, progress: bool = True,
-                     speed: float = 1.0, band: str = "full", noise: bool = False) -> np.ndarray:
-    """(N, N_FEATURES) features of every utterance; cached in ``cache`` (.npz) when given.
-
-    Augmentations: played ``speed`` times faster; ``noise``: pink noise added at a signal-to-noise
-    ratio drawn uniformly from 5-20 dB (seeded by the utterance's index, so reproducible)."""
+                     band: str = "full") -> np.ndarray:
+    """(N, N_FEATURES) ``band`` features of every utterance; cached in ``cache`` (.npz) when given."""
     from tqdm.auto import tqdm
 
     from affectlens.detect.vad import SileroVAD
@@ -113,23 +82,15 @@ def extract_features(data: SpeechSet, cache: str | Path | None = None, progress:
     if cache and Path(cache).is_file():
         z = np.load(cache, allow_pickle=False)
         if (tuple(z["paths"]) == tuple(Path(p).name for p in data.paths) and z["x"].shape[1] == N_FEATURES
-                and str(z["band"]) == band and float(z["speed"]) == speed and bool(z.get("noise", False)) == noise):
+                and str(z["band"]) == band):
             return z["x"]
         log.info("feature cache %s does not match the data; recomputing", cache)
     vad = SileroVAD()
     bar = tqdm(data.paths, desc="features", unit="clip", disable=not (progress and sys.stderr.isatty()), leave=False)
-    def one(i: int, path: str) -> np.ndarray:
-        y = perturb_speed(trim_to_speech(load_audio(path).samples, vad), speed)
-        if noise:
-            rng = np.random.default_rng(i)
-            y = add_pink_noise(y, rng.uniform(5.0, 20.0), rng)
-        return acoustic_features(y, band=band)
-
-    x = np.stack([one(i, p) for i, p in enumerate(bar)])
+    x = np.stack([acoustic_features(trim_to_speech(load_audio(p).samples, vad), band=band) for p in bar])
     if cache:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, x=x, paths=np.array([Path(p).name for p in data.paths]), band=np.array(band),
-                            speed=np.array(speed), noise=np.array(noise))
+        np.savez_compressed(cache, x=x, paths=np.array([Path(p).name for p in data.paths]), band=np.array(band))
     return x
 
 

@@ -71,22 +71,9 @@ def trim_to_speech(samples: np.ndarray, vad) -> np.ndarray:
     return samples[a:b]
 
 
-def perturb_speed(samples: np.ndarray, factor: float) -> np.ndarray:
-    """Play ``factor`` times faster (tempo and pitch together, as a tape would): polyphase resampling."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
-    if factor == 1.0:
-        return samples
-    f = Fraction(factor).limit_denominator(20)
-    return resample_poly(samples, f.denominator, f.numerator).astype(np.float32)
-
-
 def extract_features(data: SpeechSet, cache: str | Path | None = None, progress: bool = True,
-                     speed: float = 1.0, band: str = "full") -> np.ndarray:
-    """(N, N_FEATURES) features of every utterance (played ``speed`` times faster, for
-    augmentation); cached in ``cache`` (.npz) when given."""
+                     band: str = "full") -> np.ndarray:
+    """(N, N_FEATURES) ``band`` features of every utterance; cached in ``cache`` (.npz) when given."""
     from tqdm.auto import tqdm
 
     from affectlens.detect.vad import SileroVAD
@@ -95,17 +82,15 @@ def extract_features(data: SpeechSet, cache: str | Path | None = None, progress:
     if cache and Path(cache).is_file():
         z = np.load(cache, allow_pickle=False)
         if (tuple(z["paths"]) == tuple(Path(p).name for p in data.paths) and z["x"].shape[1] == N_FEATURES
-                and str(z["band"]) == band and float(z["speed"]) == speed):
+                and str(z["band"]) == band):
             return z["x"]
         log.info("feature cache %s does not match the data; recomputing", cache)
     vad = SileroVAD()
     bar = tqdm(data.paths, desc="features", unit="clip", disable=not (progress and sys.stderr.isatty()), leave=False)
-    x = np.stack([acoustic_features(perturb_speed(trim_to_speech(load_audio(p).samples, vad), speed), band=band)
-                  for p in bar])
+    x = np.stack([acoustic_features(trim_to_speech(load_audio(p).samples, vad), band=band) for p in bar])
     if cache:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, x=x, paths=np.array([Path(p).name for p in data.paths]), band=np.array(band),
-                            speed=np.array(speed))
+        np.savez_compressed(cache, x=x, paths=np.array([Path(p).name for p in data.paths]), band=np.array(band))
     return x
 
 

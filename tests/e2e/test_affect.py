@@ -182,3 +182,16 @@ def test_video_records_carry_smoothed_and_raw_valence(videos):
     faces = df.dropna(subset=["face"])
     assert faces["valence"].between(-1, 1).all() and faces["valence_raw"].between(-1, 1).all()
     assert faces["valence"].max() > 0.3  # the broad smile
+
+
+@pytest.mark.slow
+def test_calibrate_fits_every_threshold_on_val(capsys):
+    assert main(["calibrate", "--model", "ferplus-lite0", "--limit", "40"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    t = out["thresholds"]
+    fitted = Thresholds.from_config(t)
+    assert None not in (fitted.margin, fitted.min_face_px, fitted.max_yaw_deg, fitted.eyes_energy,
+                        fitted.mouth_energy, fitted.min_max_logit, fitted.compound_margin)
+    assert set(t["rules"]) == {"margin", "min_face_px", "max_yaw_deg", "eyes_energy", "mouth_energy",
+                               "min_max_logit", "compound_margin"}
+    assert "40 faces" in t["fitted_on"] and 0 < t["val_measured"]["accuracy"] <= 1

@@ -124,8 +124,10 @@ def _yaw_and_box_ratio(images: np.ndarray) -> tuple[np.ndarray, float]:
     return np.abs(np.asarray(yaws)), float(np.median(ratios)) if ratios else 1.0
 
 
-def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool = False) -> dict:
+def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | None = None) -> dict:
     """All thresholds for ``model`` (an ExpressionModel) from its data set's validation split.
+
+    ``limit`` uses only the first N validation faces (quick checks; the stored thresholds use all).
 
     Returns the ``thresholds`` dict for ``models.json``: the values, ``rules`` and what was
     measured on the way (``fitted_on``, ``val_*``).
@@ -139,7 +141,7 @@ def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool 
     images = np.asarray(fs.images)
     true = np.array([labels.index(fs.label_names[i]) if fs.label_names[i] in labels else -1 for i in fs.labels])
     known = true >= 0
-    images, true = images[known], true[known]
+    images, true = images[known][:limit], true[known][:limit]
     log.info("fitting thresholds for %s on %s val (%d faces)", model.cfg.name, dataset, len(true))
     logits = _logits(model, images)
     probs = model.postprocess(logits)
@@ -159,11 +161,12 @@ def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool 
     out["mouth_energy"] = round(float(np.quantile(mouth_e, OCCLUSION_QUANTILE)), 4)
     out["min_max_logit"] = round(float(np.quantile(max_logit(logits), UNKNOWN_QUANTILE)), 4)
 
-    fer_logits = logits if dataset == "ferplus" else None
-    out["compound_margin"], compound_info = fit_compound(model, root, fer_logits)
+    fer_logits = logits if dataset == "ferplus" and limit is None else None
+    out["compound_margin"], compound_info = fit_compound(model, root, fer_logits, limit)
 
     out["rules"] = RULES
-    out["fitted_on"] = f"{dataset} val (PublicTest), {len(true)} faces; yaw and box ratio on the first {YAW_FACES}"
+    out["fitted_on"] = (f"{dataset} val (PublicTest), {len(true)} faces; yaw and box ratio on the first "
+                        f"{min(YAW_FACES, len(true))}")
     out["val_measured"] = {
         "accuracy": round(float(correct.mean()), 4),
         "accuracy_by_face_side": {str(s): round(a, 4) for s, a in zip(SMALL_FACE_SIZES, accs)},
@@ -177,7 +180,7 @@ def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool 
     return out
 
 
-def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None) -> tuple[float, dict]:
+def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None, limit: int | None = None) -> tuple[float, dict]:
     """(compound_margin, what was measured): the crowd-compound rate matched on FER+ val.
 
     ``ferplus_logits`` (the model's logits of the FER+ val faces, in loader order) saves a pass.
@@ -189,11 +192,11 @@ def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None) -> 
     labels = model.cfg.labels
     fs = load_ferplus(root, "val")
     votes, _, _ = read_ferplus_votes(root)
-    rows = np.array([int(r[3:]) for r in fs.ids])
+    rows = np.array([int(r[3:]) for r in fs.ids])[:limit]
     emo = votes[rows][:, [CANONICAL.index(lab) for lab in labels if lab in CANONICAL]].astype(np.float64)
     share = np.sort(emo / np.clip(emo.sum(1, keepdims=True), 1, None), axis=1)
     crowd = share[:, -2] >= COMPOUND_VOTE_SHARE
-    logits = ferplus_logits if ferplus_logits is not None else _logits(model, np.asarray(fs.images))
+    logits = ferplus_logits if ferplus_logits is not None else _logits(model, np.asarray(fs.images)[:limit])
     margin = top2_margin(model.postprocess(logits))
     t = float(np.quantile(margin, crowd.mean()))
     pred = margin < t

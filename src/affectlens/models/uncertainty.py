@@ -133,7 +133,7 @@ def mask_region(crops: np.ndarray, region: str, row: int, fill: int = 128) -> np
     return out
 
 
-def region_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def region_energies(model, crops: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """(eyes-only energy, mouth-only energy) per crop: the energy of the crop with the other region grey.
 
     ``model`` is an :class:`~affectlens.models.expression.ExpressionModel`. Two extra forward
@@ -142,9 +142,14 @@ def region_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(crops) == 0:
         return np.zeros(0), np.zeros(0)
     row = split_row(model.cfg.template, model.cfg.input_size)
-    both = np.concatenate([mask_region(crops, "mouth", row), mask_region(crops, "eyes", row)])
-    e = energy(model.forward(model.preprocess(both)))
-    return e[: len(crops)], e[len(crops):]
+    eyes, mouth = [], []
+    for i in range(0, len(crops), batch):  # bounded batches: memory stays flat for big face sets
+        part = crops[i:i + batch]
+        both = np.concatenate([mask_region(part, "mouth", row), mask_region(part, "eyes", row)])
+        e = energy(model.forward(model.preprocess(both)))
+        eyes.append(e[: len(part)])
+        mouth.append(e[len(part):])
+    return np.concatenate(eyes), np.concatenate(mouth)
 
 
 def compound_label(probs, labels, compound_margin: float | None) -> str:

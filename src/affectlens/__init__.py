@@ -12,11 +12,12 @@ from affectlens.io.image import InputError
 from affectlens.pipeline import Analyzer, AnalyzeOptions, analyze
 from affectlens.pipeline.video import VideoOptions, VideoSession, analyze_video, analyze_video_iter
 from affectlens.registry import get_model_cfg, list_models, register_model
-from affectlens.types import Expression, Face, FaceResult, FrameResult, ImageResult, TrackedFace, TrackSummary
+from affectlens.types import Affect, Expression, Face, FaceResult, FrameResult, ImageResult, TrackedFace, TrackSummary
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Affect",
     "AnalyzeOptions",
     "Analyzer",
     "Expression",

@@ -51,7 +51,7 @@ def test_thresholds_are_stored_with_the_model():
     for name in ("ferplus-lite0", "fer2013-lite0"):
         t = Thresholds.from_config(get_model_cfg(name).thresholds)
         assert None not in (t.margin, t.min_face_px, t.max_yaw_deg, t.eyes_energy, t.mouth_energy,
-                            t.min_max_logit, t.compound_margin), name
+                            t.eyes_texture, t.mouth_texture, t.min_max_logit, t.compound_margin), name
         assert "rules" in get_model_cfg(name).thresholds
 
 
@@ -191,7 +191,8 @@ def test_calibrate_fits_every_threshold_on_val(capsys):
     t = out["thresholds"]
     fitted = Thresholds.from_config(t)
     assert None not in (fitted.margin, fitted.min_face_px, fitted.max_yaw_deg, fitted.eyes_energy,
-                        fitted.mouth_energy, fitted.min_max_logit, fitted.compound_margin)
+                        fitted.mouth_energy, fitted.eyes_texture, fitted.mouth_texture, fitted.min_max_logit,
+                        fitted.compound_margin)
     assert set(t["rules"]) == {"margin", "min_face_px", "max_yaw_deg", "eyes_energy", "mouth_energy",
-                               "min_max_logit", "compound_margin"}
+                               "eyes_texture", "mouth_texture", "min_max_logit", "compound_margin"}
     assert "40 faces" in t["fitted_on"] and 0 < t["val_measured"]["accuracy"] <= 1

@@ -22,6 +22,9 @@ Every threshold comes from the validation split (``PublicTest``) of the model's 
 ``eyes_energy``, ``mouth_energy`` (occluded)
     the 95th percentile of the eyes-only and mouth-only energy over validation faces: 5 % of
     the (unoccluded) validation faces exceed each.
+``eyes_texture``, ``mouth_texture`` (occluded)
+    the 1st percentile of each region's median local contrast over validation faces: 1 % of
+    the validation faces are flatter.
 ``min_max_logit`` (unknown class)
     the 5th percentile of the largest logit over validation faces with a known label (the usual
     "95 % of known faces pass" open-set rule).
@@ -49,6 +52,7 @@ SMALL_FACE_MAX_DROP = 0.05
 SMALL_FACE_SIZES = (8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40)
 YAW_QUANTILE = 0.95
 OCCLUSION_QUANTILE = 0.95
+TEXTURE_QUANTILE = 0.01
 UNKNOWN_QUANTILE = 0.05
 COMPOUND_VOTE_SHARE = 0.3
 YAW_FACES = 300  # detecting faces in 48 px crops is slow; the first N validation faces suffice
@@ -59,6 +63,8 @@ RULES = {
     "max_yaw_deg": f"{YAW_QUANTILE:.0%} quantile of |yaw| on val faces",
     "eyes_energy": f"{OCCLUSION_QUANTILE:.0%} quantile of eyes-only energy on val faces",
     "mouth_energy": f"{OCCLUSION_QUANTILE:.0%} quantile of mouth-only energy on val faces",
+    "eyes_texture": f"{TEXTURE_QUANTILE:.0%} quantile of the eye region's median local contrast on val faces",
+    "mouth_texture": f"{TEXTURE_QUANTILE:.0%} quantile of the mouth region's median local contrast on val faces",
     "min_max_logit": f"{UNKNOWN_QUANTILE:.0%} quantile of the max logit on known-class val faces",
     "compound_margin": f"margin quantile giving as many compounds as the FER+ crowd on val (second emotion >= {COMPOUND_VOTE_SHARE:.0%} of votes)",
 }
@@ -159,6 +165,7 @@ def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | No
     eyes_e, mouth_e = region_energies(model, images)
     out["eyes_energy"] = round(float(np.quantile(eyes_e, OCCLUSION_QUANTILE)), 4)
     out["mouth_energy"] = round(float(np.quantile(mouth_e, OCCLUSION_QUANTILE)), 4)
+    out.update(fit_texture(model, images))
     out["min_max_logit"] = round(float(np.quantile(max_logit(logits), UNKNOWN_QUANTILE)), 4)
 
     fer_logits = logits if dataset == "ferplus" and limit is None else None
@@ -178,6 +185,15 @@ def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | No
         "mean_energy": round(float(energy(logits).mean()), 4),
     }
     return out
+
+
+def fit_texture(model, images: np.ndarray) -> dict:
+    """``eyes_texture`` and ``mouth_texture``: the TEXTURE_QUANTILE of each region's contrast on ``images``."""
+    from affectlens.models.uncertainty import region_texture
+
+    eyes, mouth = region_texture(images, model.cfg.template, model.cfg.input_size)
+    return {"eyes_texture": round(float(np.quantile(eyes, TEXTURE_QUANTILE)), 3),
+            "mouth_texture": round(float(np.quantile(mouth, TEXTURE_QUANTILE)), 3)}
 
 
 def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None, limit: int | None = None) -> tuple[float, dict]:

@@ -83,6 +83,25 @@ def test_half_covered_face_is_uncertain(photos):
     assert covered[0].affect.uncertain and "occluded" in covered[0].affect.uncertain_reason.split(";")
 
 
+@pytest.mark.parametrize("name", ["grace_hopper.jpg", "astronaut.png"])
+@pytest.mark.parametrize("part", ["mouth", "eyes"])
+def test_plain_cover_over_mouth_or_eyes_is_occluded(photos, name, part):
+    rgb = np.asarray(Image.open(photos / name).convert("RGB")).copy()
+    clean = affectlens.analyze(rgb).faces[0]
+    assert "occluded" not in clean.affect.uncertain_reason
+    lm = clean.face.landmark_array()
+    x, y, w, h = clean.face.box
+    eye_y, nose_y = lm[:2, 1].mean(), lm[2, 1]
+    if part == "mouth":  # a skin-coloured cover from the nose tip down, like a scarf
+        rows = slice(int(nose_y), int(y + h) + 10)
+    else:  # a band over the eyes, like dark glasses
+        rows = slice(int(eye_y - 0.3 * (nose_y - eye_y) - 0.1 * h), int(eye_y + 0.45 * (nose_y - eye_y)))
+    rgb[rows, int(x) - 10:int(x + w) + 10] = (90, 60, 50)
+    covered = affectlens.analyze(rgb).faces
+    assert covered, "the detector still finds the covered face"
+    assert "occluded" in covered[0].affect.uncertain_reason.split(";")
+
+
 #: FER2013 PrivateTest rows showing faces turned well away from the camera (profiles and
 #: three-quarter views, checked by eye), found among the first 200 test rows by their yaw.
 TURNED_ROWS = (32367, 32317, 32489, 32311, 32370, 32481, 32423)

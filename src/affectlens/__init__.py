@@ -20,6 +20,7 @@ from affectlens.pipeline.video import VideoOptions, VideoSession, analyze_video,
 from affectlens.registry import get_model_cfg, list_models, register_model
 from affectlens.types import (
     ActionUnits,
+    Affect,
     Expression,
     Face,
     FaceResult,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AVOptions",
     "ActionUnits",
+    "Affect",
     "AnalyzeOptions",
     "Analyzer",
     "Expression",

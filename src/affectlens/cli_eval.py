@@ -45,6 +45,7 @@ def add_calibrate_parser(sub) -> None:
     c.add_argument("--model", default=None, help="expression model name (default: the default model)")
     c.add_argument("--data-root", default=None, help="data folder (default: $AFFECTLENS_DATA)")
     c.add_argument("--write", action="store_true", help="store the thresholds in the model's models.json")
+    c.add_argument("--limit", type=int, default=None, help="use only the first N validation faces (a quick check)")
     c.set_defaults(func=cmd_calibrate)
 
 
@@ -54,7 +55,7 @@ def cmd_calibrate(args) -> int:
     from affectlens.registry import get_model_cfg
 
     cfg = get_model_cfg(args.model)
-    thresholds = fit_thresholds(ExpressionModel(cfg), root=args.data_root)
+    thresholds = fit_thresholds(ExpressionModel(cfg), root=args.data_root, limit=args.limit)
     sys.stdout.write(json.dumps({"model": cfg.name, "thresholds": thresholds}, indent=1) + "\n")
     if args.write:
         log.info("wrote %s", write_thresholds(cfg, thresholds))

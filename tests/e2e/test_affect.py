@@ -51,7 +51,7 @@ def test_thresholds_are_stored_with_the_model():
     for name in ("ferplus-lite0", "fer2013-lite0"):
         t = Thresholds.from_config(get_model_cfg(name).thresholds)
         assert None not in (t.margin, t.min_face_px, t.max_yaw_deg, t.eyes_energy, t.mouth_energy,
-                            t.min_max_logit, t.compound_margin), name
+                            t.eyes_texture, t.mouth_texture, t.min_max_logit, t.compound_margin), name
         assert "rules" in get_model_cfg(name).thresholds
 
 
@@ -81,6 +81,25 @@ def test_half_covered_face_is_uncertain(photos):
     covered = affectlens.analyze(rgb).faces
     assert covered, "the detector still finds the half-covered face"
     assert covered[0].affect.uncertain and "occluded" in covered[0].affect.uncertain_reason.split(";")
+
+
+@pytest.mark.parametrize("name", ["grace_hopper.jpg", "astronaut.png"])
+@pytest.mark.parametrize("part", ["mouth", "eyes"])
+def test_plain_cover_over_mouth_or_eyes_is_occluded(photos, name, part):
+    rgb = np.asarray(Image.open(photos / name).convert("RGB")).copy()
+    clean = affectlens.analyze(rgb).faces[0]
+    assert "occluded" not in clean.affect.uncertain_reason
+    lm = clean.face.landmark_array()
+    x, y, w, h = clean.face.box
+    eye_y, nose_y = lm[:2, 1].mean(), lm[2, 1]
+    if part == "mouth":  # a skin-coloured cover from the nose tip down, like a scarf
+        rows = slice(int(nose_y), int(y + h) + 10)
+    else:  # a band over the eyes, like dark glasses
+        rows = slice(int(eye_y - 0.3 * (nose_y - eye_y) - 0.1 * h), int(eye_y + 0.45 * (nose_y - eye_y)))
+    rgb[rows, int(x) - 10:int(x + w) + 10] = (90, 60, 50)
+    covered = affectlens.analyze(rgb).faces
+    assert covered, "the detector still finds the covered face"
+    assert "occluded" in covered[0].affect.uncertain_reason.split(";")
 
 
 #: FER2013 PrivateTest rows showing faces turned well away from the camera (profiles and
@@ -186,3 +205,17 @@ def test_video_records_carry_smoothed_and_raw_valence(videos):
     faces = df.dropna(subset=["face"])
     assert faces["valence"].between(-1, 1).all() and faces["valence_raw"].between(-1, 1).all()
     assert faces["valence"].max() > 0.3  # the broad smile
+
+
+@pytest.mark.slow
+def test_calibrate_fits_every_threshold_on_val(capsys):
+    assert main(["calibrate", "--model", "ferplus-lite0", "--limit", "40"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    t = out["thresholds"]
+    fitted = Thresholds.from_config(t)
+    assert None not in (fitted.margin, fitted.min_face_px, fitted.max_yaw_deg, fitted.eyes_energy,
+                        fitted.mouth_energy, fitted.eyes_texture, fitted.mouth_texture, fitted.min_max_logit,
+                        fitted.compound_margin)
+    assert set(t["rules"]) == {"margin", "min_face_px", "max_yaw_deg", "eyes_energy", "mouth_energy",
+                               "eyes_texture", "mouth_texture", "min_max_logit", "compound_margin"}
+    assert "40 faces" in t["fitted_on"] and 0 < t["val_measured"]["accuracy"] <= 1

@@ -17,6 +17,8 @@ from affectlens.models.uncertainty import (
     entropy,
     mask_region,
     max_logit,
+    region_boxes,
+    region_texture,
     split_row,
     top2_margin,
     uncertain_reasons,
@@ -90,6 +92,9 @@ def test_uncertain_reasons_in_order():
     assert uncertain_reasons(t, 0.1, 20, -50.0, -5.0, -1.0, 0.5) == (
         "ambiguous", "small face", "turned", "occluded", "unknown class")
     assert uncertain_reasons(t, 0.5, 100, float("nan"), -2.5, -5.0, 4.0) == ("occluded",)
+    tex = Thresholds(eyes_texture=5.0, mouth_texture=5.0)
+    assert uncertain_reasons(tex, 0.5, 100, 0.0, -5.0, -5.0, 4.0, 20.0, 20.0) == ()
+    assert uncertain_reasons(tex, 0.5, 100, 0.0, -5.0, -5.0, 4.0, 20.0, 1.0) == ("occluded",)
     assert uncertain_reasons(Thresholds(), 0.0, 1, 90.0, 9.0, 9.0, -9.0) == ()  # no thresholds, no reasons
     assert Thresholds.from_config({"margin": 0.2, "rules": {"margin": "text"}}).margin == 0.2
 
@@ -126,3 +131,20 @@ def test_risk_coverage_by_hand():
     assert selective_accuracy([1, 0, 1, 1], [True, False, True, False]) == (0.5, 1.0)
     with pytest.raises(ValueError, match="coverage"):
         risk_coverage(conf, correct, coverages=(0.0,))
+
+
+def test_region_texture_by_hand():
+    template = ((14.875, 18.125), (33.125, 18.125), (24.0, 28.5), (16.75, 36.125), (31.25, 36.125))
+    boxes = region_boxes(template, 48)
+    assert boxes["eyes"] == (slice(13, 26), slice(10, 38)) and boxes["mouth"] == (slice(26, 43), slice(10, 38))
+    flat = np.full((1, 48, 48), 90, np.uint8)
+    checker = ((np.indices((48, 48)).sum(0) % 2) * 255).astype(np.uint8)[None]  # std 127.5 in every tile
+    assert [float(v[0]) for v in region_texture(flat, template, 48)] == [0.0, 0.0]
+    eyes, mouth = region_texture(checker, template, 48)
+    assert eyes[0] == pytest.approx(127.5) and mouth[0] == pytest.approx(127.5)
+    half = checker.copy()
+    half[:, 26:] = 90  # mouth region plain: a cover
+    eyes, mouth = region_texture(half, template, 48)
+    assert eyes[0] == pytest.approx(127.5) and mouth[0] == 0.0
+    rgb = np.repeat(checker[..., None], 3, axis=3)
+    assert region_texture(rgb, template, 48)[0][0] == pytest.approx(127.5)

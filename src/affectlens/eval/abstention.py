@@ -22,6 +22,9 @@ Every threshold comes from the validation split (``PublicTest``) of the model's 
 ``eyes_energy``, ``mouth_energy`` (occluded)
     the 95th percentile of the eyes-only and mouth-only energy over validation faces: 5 % of
     the (unoccluded) validation faces exceed each.
+``eyes_texture``, ``mouth_texture`` (occluded)
+    the 1st percentile of each region's median local contrast over validation faces: 1 % of
+    the validation faces are flatter.
 ``min_max_logit`` (unknown class)
     the 5th percentile of the largest logit over validation faces with a known label (the usual
     "95 % of known faces pass" open-set rule).
@@ -49,6 +52,7 @@ SMALL_FACE_MAX_DROP = 0.05
 SMALL_FACE_SIZES = (8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 40)
 YAW_QUANTILE = 0.95
 OCCLUSION_QUANTILE = 0.95
+TEXTURE_QUANTILE = 0.01
 UNKNOWN_QUANTILE = 0.05
 COMPOUND_VOTE_SHARE = 0.3
 YAW_FACES = 300  # detecting faces in 48 px crops is slow; the first N validation faces suffice
@@ -59,6 +63,8 @@ RULES = {
     "max_yaw_deg": f"{YAW_QUANTILE:.0%} quantile of |yaw| on val faces",
     "eyes_energy": f"{OCCLUSION_QUANTILE:.0%} quantile of eyes-only energy on val faces",
     "mouth_energy": f"{OCCLUSION_QUANTILE:.0%} quantile of mouth-only energy on val faces",
+    "eyes_texture": f"{TEXTURE_QUANTILE:.0%} quantile of the eye region's median local contrast on val faces",
+    "mouth_texture": f"{TEXTURE_QUANTILE:.0%} quantile of the mouth region's median local contrast on val faces",
     "min_max_logit": f"{UNKNOWN_QUANTILE:.0%} quantile of the max logit on known-class val faces",
     "compound_margin": f"margin quantile giving as many compounds as the FER+ crowd on val (second emotion >= {COMPOUND_VOTE_SHARE:.0%} of votes)",
 }
@@ -124,22 +130,25 @@ def _yaw_and_box_ratio(images: np.ndarray) -> tuple[np.ndarray, float]:
     return np.abs(np.asarray(yaws)), float(np.median(ratios)) if ratios else 1.0
 
 
-def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool = False) -> dict:
+def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | None = None) -> dict:
     """All thresholds for ``model`` (an ExpressionModel) from its data set's validation split.
+
+    ``limit`` uses only the first N validation faces (quick checks; the stored thresholds use all).
 
     Returns the ``thresholds`` dict for ``models.json``: the values, ``rules`` and what was
     measured on the way (``fitted_on``, ``val_*``).
     """
     from affectlens.eval.datasets import load_fer2013, load_ferplus
+    from affectlens.eval.datasets.fer2013 import VALIDATION_RULE
     from affectlens.models.uncertainty import energy, max_logit, region_energies, top2_margin
 
     labels = model.cfg.labels
     dataset = dataset or _own_dataset(labels)
-    fs = (load_ferplus if dataset == "ferplus" else load_fer2013)(root, "val")
+    fs = load_ferplus(root, "val", rule=VALIDATION_RULE) if dataset == "ferplus" else load_fer2013(root, "val")
     images = np.asarray(fs.images)
     true = np.array([labels.index(fs.label_names[i]) if fs.label_names[i] in labels else -1 for i in fs.labels])
     known = true >= 0
-    images, true = images[known], true[known]
+    images, true = images[known][:limit], true[known][:limit]
     log.info("fitting thresholds for %s on %s val (%d faces)", model.cfg.name, dataset, len(true))
     logits = _logits(model, images)
     probs = model.postprocess(logits)
@@ -157,13 +166,15 @@ def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool 
     eyes_e, mouth_e = region_energies(model, images)
     out["eyes_energy"] = round(float(np.quantile(eyes_e, OCCLUSION_QUANTILE)), 4)
     out["mouth_energy"] = round(float(np.quantile(mouth_e, OCCLUSION_QUANTILE)), 4)
+    out.update(fit_texture(model, images))
     out["min_max_logit"] = round(float(np.quantile(max_logit(logits), UNKNOWN_QUANTILE)), 4)
 
-    fer_logits = logits if dataset == "ferplus" else None
-    out["compound_margin"], compound_info = fit_compound(model, root, fer_logits)
+    fer_logits = logits if dataset == "ferplus" and limit is None else None
+    out["compound_margin"], compound_info = fit_compound(model, root, fer_logits, limit)
 
     out["rules"] = RULES
-    out["fitted_on"] = f"{dataset} val (PublicTest), {len(true)} faces; yaw and box ratio on the first {YAW_FACES}"
+    out["fitted_on"] = (f"{dataset} val (PublicTest), {len(true)} faces; yaw and box ratio on the first "
+                        f"{min(YAW_FACES, len(true))}")
     out["val_measured"] = {
         "accuracy": round(float(correct.mean()), 4),
         "accuracy_by_face_side": {str(s): round(a, 4) for s, a in zip(SMALL_FACE_SIZES, accs)},
@@ -177,23 +188,32 @@ def fit_thresholds(model, root=None, dataset: str | None = None, progress: bool 
     return out
 
 
-def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None) -> tuple[float, dict]:
+def fit_texture(model, images: np.ndarray) -> dict:
+    """``eyes_texture`` and ``mouth_texture``: the TEXTURE_QUANTILE of each region's contrast on ``images``."""
+    from affectlens.models.uncertainty import region_texture
+
+    eyes, mouth = region_texture(images, model.cfg.template, model.cfg.input_size)
+    return {"eyes_texture": round(float(np.quantile(eyes, TEXTURE_QUANTILE)), 3),
+            "mouth_texture": round(float(np.quantile(mouth, TEXTURE_QUANTILE)), 3)}
+
+
+def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None, limit: int | None = None) -> tuple[float, dict]:
     """(compound_margin, what was measured): the crowd-compound rate matched on FER+ val.
 
     ``ferplus_logits`` (the model's logits of the FER+ val faces, in loader order) saves a pass.
     """
     from affectlens.eval.datasets import load_ferplus
-    from affectlens.eval.datasets.fer2013 import read_ferplus_votes
+    from affectlens.eval.datasets.fer2013 import VALIDATION_RULE, read_ferplus_votes
     from affectlens.models.uncertainty import top2_margin
 
     labels = model.cfg.labels
-    fs = load_ferplus(root, "val")
+    fs = load_ferplus(root, "val", rule=VALIDATION_RULE)
     votes, _, _ = read_ferplus_votes(root)
-    rows = np.array([int(r[3:]) for r in fs.ids])
+    rows = np.array([int(r[3:]) for r in fs.ids])[:limit]
     emo = votes[rows][:, [CANONICAL.index(lab) for lab in labels if lab in CANONICAL]].astype(np.float64)
     share = np.sort(emo / np.clip(emo.sum(1, keepdims=True), 1, None), axis=1)
     crowd = share[:, -2] >= COMPOUND_VOTE_SHARE
-    logits = ferplus_logits if ferplus_logits is not None else _logits(model, np.asarray(fs.images))
+    logits = ferplus_logits if ferplus_logits is not None else _logits(model, np.asarray(fs.images)[:limit])
     margin = top2_margin(model.postprocess(logits))
     t = float(np.quantile(margin, crowd.mean()))
     pred = margin < t

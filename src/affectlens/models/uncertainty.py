@@ -16,9 +16,11 @@ detected box/landmarks:
   ``occluded``
       the evidence left in the eye region or in the mouth region alone is unusually low
       (:func:`region_energies`: the energy score of the crop with the *other* region replaced by
-      grey, above ``eyes_energy`` or ``mouth_energy``). A covered mouth or covered eyes leave
-      that region without expression evidence; measured on real test faces with synthetic
-      occluders in ``benchmarks/calibration.py``.
+      grey, above ``eyes_energy`` or ``mouth_energy``), or that region is unusually flat
+      (:func:`region_texture`: median local contrast below ``eyes_texture`` or
+      ``mouth_texture``). A covered mouth or covered eyes leave that region without expression
+      evidence, and plain covers (masks, scarves, sunglasses, paper) without texture; measured
+      on real test faces with synthetic occluders in ``benchmarks/calibration.py``.
   ``unknown class``
       open-set check: the largest raw logit below ``min_max_logit`` (:func:`max_logit`); faces
       showing none of the known expressions, or no face at all, give low logits.
@@ -50,6 +52,8 @@ class Thresholds:
     max_yaw_deg: float | None = None
     eyes_energy: float | None = None
     mouth_energy: float | None = None
+    eyes_texture: float | None = None
+    mouth_texture: float | None = None
     min_max_logit: float | None = None
     compound_margin: float | None = None
 
@@ -133,7 +137,7 @@ def mask_region(crops: np.ndarray, region: str, row: int, fill: int = 128) -> np
     return out
 
 
-def region_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def region_energies(model, crops: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """(eyes-only energy, mouth-only energy) per crop: the energy of the crop with the other region grey.
 
     ``model`` is an :class:`~affectlens.models.expression.ExpressionModel`. Two extra forward
@@ -142,9 +146,54 @@ def region_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(crops) == 0:
         return np.zeros(0), np.zeros(0)
     row = split_row(model.cfg.template, model.cfg.input_size)
-    both = np.concatenate([mask_region(crops, "mouth", row), mask_region(crops, "eyes", row)])
-    e = energy(model.forward(model.preprocess(both)))
-    return e[: len(crops)], e[len(crops):]
+    eyes, mouth = [], []
+    for i in range(0, len(crops), batch):  # bounded batches: memory stays flat for big face sets
+        part = crops[i:i + batch]
+        both = np.concatenate([mask_region(part, "mouth", row), mask_region(part, "eyes", row)])
+        e = energy(model.forward(model.preprocess(both)))
+        eyes.append(e[: len(part)])
+        mouth.append(e[len(part):])
+    return np.concatenate(eyes), np.concatenate(mouth)
+
+
+def region_boxes(template, size: int) -> dict[str, tuple[slice, slice]]:
+    """Eye and mouth boxes (rows, cols) of the aligned crop, from the template.
+
+    Columns: from 0.1 * size left of the left eye to 0.1 * size right of the right eye. Eyes:
+    rows from 0.1 * size above the eyes to :func:`split_row`; mouth: from there to 0.15 * size
+    below the mouth corners.
+    """
+    t = np.asarray(template, dtype=np.float64)
+    row = split_row(template, size)
+    c0, c1 = max(0, round(t[0, 0] - 0.1 * size)), min(size, round(t[1, 0] + 0.1 * size))
+    eye_top = max(0, round(min(t[0, 1], t[1, 1]) - 0.1 * size))
+    mouth_bottom = min(size, round(max(t[3, 1], t[4, 1]) + 0.15 * size))
+    return {"eyes": (slice(eye_top, row), slice(c0, c1)), "mouth": (slice(row, mouth_bottom), slice(c0, c1))}
+
+
+def tile_contrast(region: np.ndarray, tile: int) -> np.ndarray:
+    """Median over ``tile`` x ``tile`` tiles of the pixel standard deviation, per image of (N, H, W)."""
+    a = np.asarray(region, dtype=np.float64)
+    h, w = a.shape[1] // tile * tile, a.shape[2] // tile * tile
+    if h == 0 or w == 0:
+        return np.full(len(a), np.nan)
+    a = a[:, :h, :w].reshape(len(a), h // tile, tile, w // tile, tile).transpose(0, 1, 3, 2, 4)
+    return np.median(a.reshape(len(a), -1, tile * tile).std(axis=2), axis=1)
+
+
+def region_texture(crops: np.ndarray, template, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(eyes, mouth) median local contrast of uint8 crops (grey, or RGB averaged), in grey levels.
+
+    Tiles are ``size // 12`` pixels (4 px on a 48 px crop). A plain cover gives values near 0.
+    """
+    c = np.asarray(crops, dtype=np.float64)
+    if c.ndim == 4:
+        c = c.mean(axis=3)
+    if len(c) == 0:
+        return np.zeros(0), np.zeros(0)
+    tile = max(2, size // 12)
+    boxes = region_boxes(template, size)
+    return tuple(tile_contrast(c[:, rows, cols], tile) for rows, cols in (boxes["eyes"], boxes["mouth"]))
 
 
 def compound_label(probs, labels, compound_margin: float | None) -> str:
@@ -158,7 +207,8 @@ def compound_label(probs, labels, compound_margin: float | None) -> str:
 
 
 def uncertain_reasons(t: Thresholds, margin: float, size: float, yaw: float, eyes_energy: float,
-                      mouth_energy: float, top_logit: float) -> tuple[str, ...]:
+                      mouth_energy: float, top_logit: float, eyes_texture: float = float("nan"),
+                      mouth_texture: float = float("nan")) -> tuple[str, ...]:
     """The reasons (in :data:`REASONS` order) that apply to one face's signals."""
     out = []
     if t.margin is not None and margin < t.margin:
@@ -167,30 +217,37 @@ def uncertain_reasons(t: Thresholds, margin: float, size: float, yaw: float, eye
         out.append("small face")
     if t.max_yaw_deg is not None and not math.isnan(yaw) and abs(yaw) > t.max_yaw_deg:
         out.append("turned")
-    if (t.eyes_energy is not None and eyes_energy > t.eyes_energy) or (
-            t.mouth_energy is not None and mouth_energy > t.mouth_energy):
+    if ((t.eyes_energy is not None and eyes_energy > t.eyes_energy)
+            or (t.mouth_energy is not None and mouth_energy > t.mouth_energy)
+            or (t.eyes_texture is not None and eyes_texture < t.eyes_texture)
+            or (t.mouth_texture is not None and mouth_texture < t.mouth_texture)):
         out.append("occluded")
     if t.min_max_logit is not None and top_logit < t.min_max_logit:
         out.append("unknown class")
     return tuple(out)
 
 
-def occlusion_energies(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`region_energies` when the model's thresholds use them, else NaNs (no extra passes)."""
+def occlusion_signals(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(eyes energy, mouth energy, eyes texture, mouth texture) per crop, the inputs of the
+    ``occluded`` reason: :func:`region_energies` (NaN, without the extra passes, when the model's
+    thresholds do not use them) and :func:`region_texture`."""
     t = Thresholds.from_config(model.cfg.thresholds)
     if t.eyes_energy is not None or t.mouth_energy is not None:
-        return region_energies(model, crops)
-    return np.full(len(crops), np.nan), np.full(len(crops), np.nan)
+        eyes_e, mouth_e = region_energies(model, crops)
+    else:
+        eyes_e = mouth_e = np.full(len(crops), np.nan)
+    eyes_t, mouth_t = region_texture(crops, model.cfg.template, model.cfg.input_size)
+    return eyes_e, mouth_e, eyes_t, mouth_t
 
 
 def assess_faces(model, faces, crops: np.ndarray | None, logits: np.ndarray, probs: np.ndarray | None = None,
-                 energies: tuple[np.ndarray, np.ndarray] | None = None) -> list:
+                 signals: tuple[np.ndarray, ...] | None = None) -> list:
     """One :class:`~affectlens.types.Affect` per face.
 
     ``probs`` defaults to the calibrated probabilities of ``logits``; video passes its smoothed
     probabilities, so valence, arousal, confidence, compound and ``ambiguous`` follow them while
-    the other reasons come from the frame itself. ``energies`` are :func:`occlusion_energies`
-    of ``crops`` when already computed (video computes them in its parallel per-frame stage).
+    the other reasons come from the frame itself. ``signals`` are :func:`occlusion_signals` of
+    ``crops`` when already computed (video computes them in its parallel per-frame stage).
     """
     from affectlens.models.valence_arousal import valence_arousal
     from affectlens.types import Affect
@@ -202,12 +259,12 @@ def assess_faces(model, faces, crops: np.ndarray | None, logits: np.ndarray, pro
     va = valence_arousal(probs, labels)
     margins = top2_margin(probs) if len(faces) else np.zeros(0)
     top = max_logit(logits) if len(faces) else np.zeros(0)
-    eyes_e, mouth_e = occlusion_energies(model, crops) if energies is None else energies
+    eyes_e, mouth_e, eyes_t, mouth_t = occlusion_signals(model, crops) if signals is None else signals
     out = []
     for i, face in enumerate(faces):
         yaw = yaw_from_landmarks(face.landmarks) if len(face.landmarks) == 5 else float("nan")
         reasons = uncertain_reasons(t, float(margins[i]), face.size, yaw, float(eyes_e[i]), float(mouth_e[i]),
-                                    float(top[i]))
+                                    float(top[i]), float(eyes_t[i]), float(mouth_t[i]))
         out.append(Affect(valence=float(va[i, 0]), arousal=float(va[i, 1]), confidence=float(probs[i].max()),
                           uncertain=bool(reasons), uncertain_reason=";".join(reasons),
                           compound=compound_label(probs[i], labels, t.compound_margin)))

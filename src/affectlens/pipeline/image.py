@@ -66,9 +66,9 @@ class Analyzer:
         return self.model.forward(self.model.preprocess(crops))
 
     def assess(self, faces: list[Face], crops: np.ndarray, logits: np.ndarray, probs=None,
-               energies=None) -> list[Affect]:
+               signals=None) -> list[Affect]:
         """Valence/arousal, confidence, ``uncertain`` + reasons and compound label per face."""
-        return assess_faces(self.model, faces, crops, logits, probs, energies)
+        return assess_faces(self.model, faces, crops, logits, probs, signals)
 
     def explain(self, image, source: str | None = None, patch: int | None = None, stride: int | None = None) -> list:
         """Occlusion-sensitivity :class:`~affectlens.models.explain.Explanation` per detected face.

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.io.video import Sampling, VideoReader
-from affectlens.models.uncertainty import occlusion_energies
+from affectlens.models.uncertainty import occlusion_signals
 from affectlens.pipeline.image import Analyzer, _analyzer, describe_face
 from affectlens.pipeline.options import AnalyzeOptions
 from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
@@ -127,14 +127,14 @@ class VideoOptions:
 @dataclass(frozen=True)
 class FrameAnalysis:
     """The stateless part of one frame: faces, raw logits and probabilities (one classifier call
-    for all faces), the occlusion energies used by ``uncertain``, appearance descriptors and the
+    for all faces), the occlusion signals used by ``uncertain``, appearance descriptors and the
     frame's colour histogram."""
 
     faces: tuple[Face, ...]
     skipped_small: int
     logits: np.ndarray  # (N, K)
     probs: np.ndarray  # (N, K), calibrated
-    energies: tuple[np.ndarray, np.ndarray]  # (eyes, mouth) per face, NaN when unused
+    signals: tuple[np.ndarray, ...]  # occlusion signals per face (models.uncertainty.occlusion_signals)
     rgb: np.ndarray  # the frame itself, for the face mesh (run in frame order, see update)
     descriptors: np.ndarray  # (N, D)
     histogram: np.ndarray | None  # for shot cuts
@@ -194,13 +194,13 @@ class VideoSession:
         crops = an.align(rgb, faces)
         logits = an.logits(crops)
         probs = an.model.postprocess(logits)
-        energies = occlusion_energies(an.model, crops)
+        signals = occlusion_signals(an.model, crops)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)
         else:
             desc = np.zeros((0, 1))
         hist = ShotCutDetector.histogram(rgb) if self.cuts else None
-        return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, energies, rgb, desc, hist)
+        return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, signals, rgb, desc, hist)
 
     def update(self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float,
                frame: int | None = None) -> FrameResult:
@@ -224,7 +224,7 @@ class VideoSession:
         labels = an.model.labels
         smoothed = np.array([self.smoother.update(tid, time_ms, p) for p, tid in zip(analysis.probs, ids)])
         affects = an.assess(list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape),
-                            analysis.energies)
+                            analysis.signals)
         # the face mesh runs here, in frame order, because it starts from each track's previous mesh
         meshes = an.mesh(analysis.rgb, list(faces), [self._last_mesh.get(t) for t in ids])
         out = []

@@ -15,15 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.eval.datasets.fer2013 import USAGE, ferplus_labels, ferplus_soft, read_fer2013, read_ferplus_votes
+from affectlens.eval.datasets.fer2013 import USAGE, VALIDATION_RULE, ferplus_labels, ferplus_soft, read_fer2013, read_ferplus_votes
 from affectlens.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 MEAN, STD = 127.5, 128.0  # pixel normalisation (0..255 units), stored in the model config
-#: FER+ hard labels for training without soft labels and for validation accuracy (model
-#: selection): the plurality rule keeps more images than the stricter FER+ majority rule.
-VAL_RULE = "plurality"
 
 
 def _torch():
@@ -51,7 +48,7 @@ class FerData:
         self.fer2013 = emotion[rows].astype(np.int64)
         self.soft = ferplus_soft(votes)[rows]
         self.soft_ok = (has_name & (self.soft_total(votes) > 0) & (nf < votes.max(axis=1)))[rows]
-        self.majority = ferplus_labels(votes, has_name, VAL_RULE)[rows]
+        self.majority = ferplus_labels(votes, has_name, VALIDATION_RULE)[rows]
 
     @staticmethod
     def soft_total(votes):

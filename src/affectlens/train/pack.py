@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.eval.calibration import fit_temperature
-from affectlens.eval.datasets.fer2013 import USAGE, ferplus_labels, read_fer2013, read_ferplus_votes
+from affectlens.eval.datasets.fer2013 import USAGE, VALIDATION_RULE, ferplus_labels, read_fer2013, read_ferplus_votes
 from affectlens.models.expression import ExpressionModel
 from affectlens.registry import ModelCfg
-from affectlens.train.loop import VAL_RULE
 from affectlens.train.export import export_onnx, model_configs, write_models_json
 from affectlens.train.template import estimate_template
 
@@ -51,7 +50,7 @@ def calibrate_entries(entries: list[dict], folder: Path, root, allow_flip: bool 
     emotion, pixels, usage = read_fer2013(root)
     votes, has_name, _ = read_ferplus_votes(root)
     val = usage == USAGE["val"]
-    targets = [ferplus_labels(votes, has_name, VAL_RULE)[val], emotion[val].astype(np.int64)]
+    targets = [ferplus_labels(votes, has_name, VALIDATION_RULE)[val], emotion[val].astype(np.int64)]
     crops = pixels[val]
     flip = choose_flip(entries[0], folder, crops, targets[0]) if allow_flip else False
     for entry, y in zip(entries, targets):

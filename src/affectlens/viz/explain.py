@@ -49,7 +49,7 @@ def write_explanations(analyzer, rgb: np.ndarray, result, records: list[dict], f
     folder.mkdir(parents=True, exist_ok=True)
     cfg = analyzer.model.cfg
     faces = [fr.face for fr in result.faces]
-    crops = analyzer.align(rgb, faces) if analyzer.detector is not None else analyzer.align(rgb, [])
+    crops = analyzer.align(rgb, faces)
     written = []
     for fr, crop, rec in zip(result.faces, crops, records):
         expl = occlusion_sensitivity(analyzer.model, crop)

@@ -111,6 +111,11 @@ FERPLUS_RULES = {
 }
 
 
+#: The rule of every choice made on FER+ validation labels (model selection, temperatures,
+#: abstention thresholds): it keeps more images than the stricter majority rule.
+VALIDATION_RULE = "plurality"
+
+
 def ferplus_labels(votes: np.ndarray, has_name: np.ndarray, rule: str = "majority") -> np.ndarray:
     """Label index into CANONICAL per row under ``rule`` (see module docstring), -1 where excluded."""
     if rule not in FERPLUS_RULES:

@@ -257,6 +257,7 @@ def test_video_without_audio_is_face_only_with_a_note(photos, tmp_path):
     assert p.returncode == 0 and "no audio stream: face only" in p.stderr
 
 
+@pytest.mark.slow
 def test_bad_audio_does_not_lose_the_good_ones(ravdess, tmp_path):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
@@ -267,3 +268,31 @@ def test_bad_audio_does_not_lose_the_good_ones(ravdess, tmp_path):
     assert len(lines) == 2 and any(str(bad) in line for line in lines) and any("none.flac" in line for line in lines)
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == 1 and recs[0]["status"] == "speech" and recs[0]["source"].endswith(".flac")
+
+
+@pytest.mark.slow
+def test_training_recipe_folds_by_actor_and_exports_faithfully(ravdess, tmp_path):
+    """The training code on a small real subset (4 actors: their neutral clips and every other
+    clip of the rest, 32 each): folds hold out whole actors and the ONNX export gives the fitted
+    classifier's probabilities."""
+    import onnxruntime as ort
+
+    from affectlens.eval.datasets.ravdess import SpeechSet, actor_folds, load_ravdess
+    from affectlens.train.speech import crossvalidate, export_onnx, extract_features, make_classifier
+
+    full = load_ravdess(ravdess)
+    idx = np.arange(len(full))
+    keep = idx[np.isin(full.actors, [1, 2, 3, 4]) & ((full.labels == 0) | (idx % 2 == 0))]
+    data = SpeechSet("ravdess", tuple(full.paths[i] for i in keep), full.labels[keep], full.label_names,
+                     full.actors[keep], full.intensity[keep])
+    assert [list(f) for f in actor_folds(data.actors, 2)] == [[1, 2], [3, 4]]
+    x = extract_features(data, tmp_path / "f.npz", progress=False)
+    assert x.shape == (128, 341) and np.isfinite(x).all()
+    np.testing.assert_array_equal(extract_features(data, tmp_path / "f.npz"), x)  # read back from the cache
+    cv = crossvalidate(x, data, n_folds=2, progress=False)
+    assert [f.actors for f in cv.folds] == [(1, 2), (3, 4)] and cv.confusion.sum() == 128
+    clf = make_classifier().fit(x, data.labels)
+    export_onnx(clf, tmp_path / "m.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (p,) = sess.run(["probabilities"], {"features": x})
+    np.testing.assert_allclose(p, clf.predict_proba(x), atol=1e-4)

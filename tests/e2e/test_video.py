@@ -196,7 +196,8 @@ def test_shot_cuts_end_tracks(videos):
 
 def test_cli_video_outputs(videos, tmp_path):
     out, summary, png, html, ann = (tmp_path / n for n in ("rows.csv", "tracks.csv", "t.png", "t.html", "ann.mp4"))
-    code = main(["analyze", str(videos / GRID), "--modalities", "face", "--fps", "10", "--out", str(out), "--summary", str(summary),
+    code = main(["analyze", str(videos / GRID), "--modalities", "face", "--fps", "10", "--out", str(out),
+                 "--summary", str(summary),
                  "--timeline", str(png), "--annotate", str(ann), "-q"])
     assert code == 0
     rows = pd.read_csv(out)
@@ -210,7 +211,8 @@ def test_cli_video_outputs(videos, tmp_path):
     with av.open(str(ann)) as c:  # annotated frames with the speech kept
         assert c.streams.audio and c.streams.video
         assert sum(1 for _ in c.decode(video=0)) == 30
-    assert main(["analyze", str(videos / GRID), "--modalities", "face", "--every", "5", "--timeline", str(html), "--summary",
+    assert main(["analyze", str(videos / GRID), "--modalities", "face", "--every", "5", "--timeline", str(html),
+                 "--summary",
                  str(tmp_path / "s.json"), "-q"]) == 0
     text = html.read_text()
     assert "<html" in text and "Plotly.newPlot" in text

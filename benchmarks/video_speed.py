@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -111,6 +112,34 @@ def stage_costs(path: Path, frames: int = 150, sizes=(320, 640)) -> dict:
     return {k: round(v * 1000, 2) for k, v in out.items()}
 
 
+def detector_growth(calls: int = 200) -> dict:
+    """RSS growth in KB per detection call of the wheel's ``yuface.detect`` and of our binding
+    (320x240 frame of the real clip, after a warm-up)."""
+    import av
+    from yuface.yuface import detect as wheel_detect
+
+    from affectlens.detect.yunet import native_yunet
+
+    with av.open(str(CLIP)) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    bgr = np.ascontiguousarray(np.asarray(Image.fromarray(rgb).resize((320, 240), Image.BILINEAR))[:, :, ::-1])
+    native, out = native_yunet(), {}
+
+    def measure():  # in a thread of its own whose OpenMP thread count the binding sets to 1
+        for name, fn in (("affectlens binding", lambda img: native.raw(img, threads=1)), ("yuface.detect", wheel_detect)):
+            for _ in range(20):
+                fn(bgr)
+            before = rss_mb()
+            for _ in range(calls):
+                fn(bgr)
+            out[name] = round((rss_mb() - before) * 1024 / calls, 2)
+
+    t = threading.Thread(target=measure)
+    t.start()
+    t.join()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the test video (default 10)")
@@ -129,6 +158,8 @@ def main() -> None:
         total = build_video(path, args.minutes)
         print(f"built {path.name}: {total} frames 640x480 at {FPS} fps ({total / FPS / 60:.1f} min) "
               f"in {time.perf_counter() - t0:.0f} s")
+        growth = detector_growth()
+        print("RSS growth per detector call (KB): " + ", ".join(f"{k} {v}" for k, v in growth.items()))
         stages = stage_costs(path)
         print("CPU ms per frame by stage (one thread, first 150 frames): "
               + ", ".join(f"{k} {v}" for k, v in stages.items()))
@@ -169,6 +200,7 @@ def main() -> None:
          "size": f"{W}x{H}", "minutes": args.minutes, "records": records, "tracks": len(tracks),
          "rss_start_mb": round(rss0, 1), "rss_end_mb": round(rss1, 1), "rss_peak_mb": round(peak, 1),
          "rss_slope_mb_per_1000_frames": round(slope, 4), "stage_cpu_ms_one_thread": stages,
+         "rss_kb_per_detector_call": growth,
          "rss_samples": samples}, indent=2) + "\n")
 
 

@@ -212,8 +212,7 @@ def test_cli_video_outputs(videos, tmp_path):
         assert c.streams.audio and c.streams.video
         assert sum(1 for _ in c.decode(video=0)) == 30
     assert main(["analyze", str(videos / GRID), "--modalities", "face", "--every", "5", "--timeline", str(html),
-                 "--summary",
-                 str(tmp_path / "s.json"), "-q"]) == 0
+                 "--summary", str(tmp_path / "s.json"), "--workers", "1", "--detect-size", "360", "-q"]) == 0
     text = html.read_text()
     assert "<html" in text and "Plotly.newPlot" in text
     assert '<script src="http' not in text and len(text) > 1_000_000  # self-contained: plotly.js inside

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.image import InputError, check_file
+from affectlens.io.video import import_av
 
 log = logging.getLogger("affectlens")
 
@@ -51,15 +52,6 @@ class Audio:
         return 1000.0 * len(self.samples) / self.sample_rate
 
 
-def import_av():
-    """The ``av`` module, or an ImportError naming the extra that provides it."""
-    try:
-        import av
-    except ImportError:
-        raise ImportError("audio input needs the [audio] extra: pip install 'affectlens[audio]'") from None
-    return av
-
-
 def sniff_audio(path: str | os.PathLike) -> bool:
     """True when the file's first bytes are those of a common audio-only format.
 
@@ -86,7 +78,7 @@ def sniff_audio(path: str | os.PathLike) -> bool:
 
 def stream_kinds(path: str | os.PathLike) -> tuple[bool, bool]:
     """``(has_video, has_audio)`` of a media file (both False when FFmpeg cannot open it)."""
-    av = import_av()
+    av = import_av("audio")
     try:
         with av.open(os.fspath(path)) as c:
             return bool(c.streams.video), bool(c.streams.audio)
@@ -96,7 +88,7 @@ def stream_kinds(path: str | os.PathLike) -> tuple[bool, bool]:
 
 def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> Audio:
     """Decode the first audio stream of ``path`` (an audio file or a video) to mono float32."""
-    av = import_av()
+    av = import_av("audio")
     name = os.fspath(path)
     check_file(name, "an audio or video file", AudioError)
     try:

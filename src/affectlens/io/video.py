@@ -34,12 +34,12 @@ class VideoError(InputError):
     """A video, camera or stream that cannot be read; the message names it and the reason."""
 
 
-def import_av():
-    """The ``av`` module, or an ImportError naming the extra that provides it."""
+def import_av(extra: str = "video") -> object:
+    """The ``av`` module (PyAV), or an ImportError naming the extra that provides it."""
     try:
         import av
     except ImportError:
-        raise ImportError("video input needs the [video] extra: pip install 'affectlens[video]'") from None
+        raise ImportError(f"{extra} input needs the [{extra}] extra: pip install 'affectlens[{extra}]'") from None
     return av
 
 

@@ -16,22 +16,19 @@ UPSCALE = 4
 
 def estimate_template(crops: np.ndarray, sample: int = 2000, seed: int = 0, min_score: float = 0.7) -> tuple[np.ndarray, int]:
     """(template (5, 2) in crop pixels, number of crops it was measured on) for grey crops (N, S, S)."""
-    import warnings
-
-    import yuface
+    from affectlens.detect.yunet import YuNetDetector
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(crops), size=min(sample, len(crops)), replace=False)
     side = crops.shape[1]
+    big_side = side * UPSCALE
+    detector = YuNetDetector(score_threshold=min_score, min_side=big_side, max_side=big_side)  # no rescaling
     points = []
     for i in idx:
-        big = np.asarray(Image.fromarray(crops[i]).resize((side * UPSCALE,) * 2, Image.BICUBIC))
-        bgr = np.ascontiguousarray(np.repeat(big[:, :, None], 3, axis=2))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            conf, _, marks = yuface.detect(bgr, conf=min_score)
-        if len(conf):
-            points.append(marks[int(np.argmax(conf))].reshape(5, 2).astype(np.float64) / UPSCALE)
+        big = np.asarray(Image.fromarray(crops[i]).resize((big_side,) * 2, Image.BICUBIC))
+        faces = detector.detect(np.repeat(big[:, :, None], 3, axis=2))  # sorted by score
+        if faces:
+            points.append(np.asarray(faces[0].landmarks, dtype=np.float64) / UPSCALE)
     if not points:
         raise RuntimeError("no face found in any sampled crop; cannot estimate a template")
     med = np.median(np.stack(points), axis=0)

@@ -63,7 +63,7 @@ def test_reliability_weight_from_measured_metrics():
     assert reliability_weight(0.10, 0.0, 8) == 0.0  # below chance: no weight
     cfg = get_model_cfg("ferplus-lite0")
     assert modality_weight(cfg) == pytest.approx(
-        reliability_weight(cfg.metrics["ferplus_test_acc"], cfg.metrics["ferplus_test_ece"], 8))
+        reliability_weight(cfg.metrics["ferplus_plurality_test_acc"], cfg.metrics["ferplus_plurality_test_ece"], 8))
     with pytest.raises(ValueError, match="unknown modality.*valid: face, voice, text"):
         FusionOptions(weights={"smell": 1.0})
 

@@ -16,7 +16,9 @@ from affectlens.registry import ModelCfg
 
 #: Metric keys (accuracy, ECE) read from a model's ``metrics``, by model kind, first match wins.
 RELIABILITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
-    "expression": (("ferplus_test_acc", "ferplus_test_ece"), ("fer2013_test_acc", "fer2013_test_ece")),
+    # face: FER+ test under the plurality rule, which keeps the ambiguous faces the stricter
+    # majority rule drops (a more conservative reliability than the headline accuracy)
+    "expression": (("ferplus_plurality_test_acc", "ferplus_plurality_test_ece"), ("fer2013_test_acc", "fer2013_test_ece")),
     "speech": (("ravdess_actor_kfold_acc", "ravdess_actor_kfold_ece"),),
     # text: MELD first, the dialogue domain that transcripts of recordings resemble most
     "text": (("meld_test_acc", "meld_test_ece"), ("goemotions_ekman_test_acc", "goemotions_ekman_test_ece")),

@@ -107,6 +107,7 @@ def test_plain_cover_over_mouth_or_eyes_is_occluded(photos, name, part):
 TURNED_ROWS = (32367, 32317, 32489, 32311, 32370, 32481, 32423)
 
 
+@pytest.mark.slow
 def test_turned_faces_are_uncertain_and_frontal_ones_are_not(fer, photos):
     from affectlens.models.uncertainty import yaw_from_landmarks
 

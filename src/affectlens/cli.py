@@ -202,7 +202,7 @@ def cmd_models(args) -> int:
     for c in cfgs:
         row = {"name": c.name + (" (default)" if c.name in defaults else ""), "kind": c.kind, "labels": len(c.labels),
                "input": {"expression": f"{c.input_size}x{c.input_size} {c.colour}",
-                         "speech": f"16 kHz speech, {c.band} band"}.get(c.kind, c.kind)}
+                         "speech": f"16 kHz speech, {c.band} band, {c.input}"}.get(c.kind, c.kind)}
         for key, value in c.metrics.items():  # accuracies, F1 and speed; all metrics: --json
             headline = key.endswith(("_acc", "_macro_f1", "_weighted_f1")) and "dedup" not in key and "single" not in key
             if isinstance(value, (int, float)) and (headline or key in ("ms_per_face", "ms_per_text")):

@@ -11,10 +11,16 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-#: Model kinds: ``expression`` (face crops, ONNX), ``speech`` (acoustic feature vectors of
-#: 16 kHz utterances, ONNX) and ``text`` (TF-IDF + linear weights, npz).
+#: Model kinds: ``expression`` (face crops, ONNX), ``speech`` (16 kHz utterances, as acoustic
+#: feature vectors or power spectrograms, ONNX) and ``text`` (TF-IDF + linear weights, npz).
 KINDS = ("expression", "speech", "text")
 COLOURS = ("gray", "rgb")
+#: Speech models' audio band: full (0-8 kHz), narrow (0-4 kHz, telephone) or any (both).
+BANDS = ("full", "narrow", "any")
+#: What a speech model's ONNX file takes: ``features`` (one acoustic feature vector per utterance,
+#: :func:`~affectlens.models.speech.acoustic_features`) or ``spectrogram`` (the utterance's power
+#: spectrogram, :func:`~affectlens.models.speech.power_spectrogram`).
+SPEECH_INPUTS = ("features", "spectrogram")
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,8 @@ class ModelCfg:
     template: tuple[tuple[float, float], ...] = ()  # expression: 5 landmarks in crop pixels
     temperature: float = 1.0  # logits are divided by this before softmax
     flip_tta: bool = False  # average the logits of the crop and its mirror image
-    band: str = ""  # speech: "full" (0-8 kHz) or "narrow" (0-4 kHz, telephone) acoustic features
+    band: str = ""  # speech: one of BANDS
+    input: str = "features"  # speech: one of SPEECH_INPUTS
     licence: str = ""
     description: str = ""
     card: str = ""  # model card file, relative to ``folder``
@@ -48,8 +55,11 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
         if self.kind == "expression":
             self._check_expression()
-        if self.kind == "speech" and self.band not in ("full", "narrow"):
-            raise ValueError(f"model {self.name!r}: speech band must be 'full' or 'narrow', got {self.band!r}")
+        if self.kind == "speech" and self.band not in BANDS:
+            raise ValueError(f"model {self.name!r}: speech band must be one of {', '.join(BANDS)}, got {self.band!r}")
+        if self.kind == "speech" and self.input not in SPEECH_INPUTS:
+            raise ValueError(f"model {self.name!r}: speech input must be one of {', '.join(SPEECH_INPUTS)}, "
+                             f"got {self.input!r}")
 
     def _check_expression(self) -> None:
         if not self.output or self.input_size <= 0:

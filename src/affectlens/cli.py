@@ -75,12 +75,12 @@ def cmd_analyze(args) -> int:
         model=args.model, crop_mode=args.crop_mode, min_face=args.min_face, score_threshold=args.threshold,
         landmarks=args.landmarks,
     )
-    analyzer = Analyzer(options)
     from affectlens import cli_speech
 
     paths, videos, missing = find_inputs(args.paths)
     paths, audios = cli_speech.split_audio(args.paths, paths) if paths or any(Path(p).is_dir() for p in args.paths) \
         else (paths, [])
+    analyzer = Analyzer(options) if paths else None  # images only: audio and video build their own
     check_outputs(args)
     failures = 0
     for m in missing:

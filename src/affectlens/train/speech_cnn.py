@@ -11,7 +11,7 @@ Recipe (fixed a priori, nothing tuned on the held-out actors):
   itself holds the rest of the front end: 64 mel bands (50 Hz-8 kHz), decibels, and a per-band
   standardisation measured on the training clips. So the ONNX file takes the power spectrogram
   and inference needs numpy only.
-- **Network** (:class:`SpeechNet`, 0.4 M parameters). A 2-D convolution stem over the
+- **Network** (``SpeechNet``, built by :func:`build_net`; 0.53 M parameters). A 2-D convolution stem over the
   mel-time plane (16 channels, frequency halved), then a time-delay network: four 1-D
   convolutions over time (kernel 5, then 3 with dilation 2 and 3, then 1). Mean and standard
   deviation are pooled over the utterance's frames, followed by two fully connected layers.
@@ -134,6 +134,10 @@ def add_noise(y: np.ndarray, snr_db: float, noise: np.ndarray) -> np.ndarray:
     return y + noise * np.float32(rms / 10 ** (snr_db / 20))
 
 
+#: Clipping level of the clipping augmentation, after loudness normalisation (RMS 0.05): -14 dBFS.
+CLIP_AT = 0.2
+
+
 def augment(y: np.ndarray, recipe: CnnRecipe, rng: np.random.Generator) -> np.ndarray:
     """One random training view of a clip (crop, speed, noise, telephone band, clipping)."""
     speed = rng.uniform(*recipe.speed)
@@ -152,11 +156,8 @@ def augment(y: np.ndarray, recipe: CnnRecipe, rng: np.random.Generator) -> np.nd
         y = np.fft.irfft(spec, len(y)).astype(np.float32)
     if rng.random() < recipe.clip_p:
         g = rng.uniform(2, 10)
-        y = np.clip(y * g, -TARGET, TARGET)
+        y = np.clip(y * g, -CLIP_AT, CLIP_AT)
     return y
-
-
-TARGET = 0.2  # clipping level after loudness normalisation (RMS 0.05): peaks above -14 dBFS are cut
 
 
 def batch_spectrograms(clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -324,9 +325,16 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, recipe: CnnRecipe = CnnRecipe(),
-                  state: str | Path | None = None, progress: bool = True) -> dict:
-    """Held-out logits of every fold in every :data:`CONDITIONS`; resumes from ``state`` (.npz)."""
+                  state: str | Path | None = None, progress: bool = True, train_on: np.ndarray | None = None,
+                  test_on: np.ndarray | None = None) -> dict:
+    """Held-out logits of every fold in every :data:`CONDITIONS`; resumes from ``state`` (.npz).
+
+    ``train_on`` / ``test_on`` (boolean, one per utterance) narrow what each fold trains on and
+    tests (e.g. one sentence for training, the other for testing); rows never tested stay NaN.
+    """
     y = data.labels
+    train_on = np.ones(len(y), bool) if train_on is None else np.asarray(train_on, bool)
+    test_on = np.ones(len(y), bool) if test_on is None else np.asarray(test_on, bool)
     logits = {c: np.full((len(y), len(SPEECH_LABELS)), np.nan) for c in CONDITIONS}
     done: list[int] = []
     if state and Path(state).is_file():
@@ -339,8 +347,9 @@ def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, re
         if k in done:
             continue
         t0 = time.time()
-        test = np.isin(data.actors, held)
-        net = train_net([clips[i] for i in np.flatnonzero(~test)], y[~test], recipe, progress,
+        held_out = np.isin(data.actors, held)
+        train, test = ~held_out & train_on, held_out & test_on
+        net = train_net([clips[i] for i in np.flatnonzero(train)], y[train], recipe, progress,
                         desc=f"fold {k + 1}/{n_folds}")
         rng = np.random.default_rng(1000 + k)
         for c in CONDITIONS:

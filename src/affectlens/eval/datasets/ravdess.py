@@ -2,7 +2,7 @@
 
 The file name ``MM-VV-EE-II-SS-RR-AA`` holds the emotion code ``EE`` (01 neutral, 02 calm,
 03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised), the intensity ``II``
-(01 normal, 02 strong) and the actor ``AA`` (odd = male). There is no official split:
+(01 normal, 02 strong), the sentence ``SS`` and the actor ``AA`` (odd = male). There is no official split:
 evaluation must hold out whole actors (:func:`actor_folds`).
 """
 
@@ -31,6 +31,11 @@ class SpeechSet:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def statements(self) -> np.ndarray:
+        """The sentence of each utterance: 1 "Kids are talking by the door", 2 "Dogs are sitting by the door"."""
+        return np.array([int(Path(p).stem.split("-")[4]) for p in self.paths])
 
 
 def parse_ravdess_name(name: str) -> tuple[str, int, int]:

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from affectlens.eval.datasets.ravdess import load_ravdess  # noqa: E402
 from affectlens.eval.metrics import accuracy, confusion_matrix, macro_f1  # noqa: E402
 from affectlens.labels import CANONICAL  # noqa: E402
+from affectlens.models.expression import softmax  # noqa: E402
 from affectlens.models.speech import SPEECH_LABELS, to_canonical  # noqa: E402
 from affectlens.train.speech import crossvalidate, cv_report, extract_features, format_table  # noqa: E402
 
@@ -105,8 +106,7 @@ def views(scores: np.ndarray, data) -> dict:
     """Pooled held-out accuracy on the canonical labels (calm counted as neutral) and by intensity."""
     out = {}
     y_canon = np.array([CANONICAL.index(c) for c in to_canonical_names(data.labels)])
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    canon = to_canonical(e / e.sum(axis=1, keepdims=True), SPEECH_LABELS)
+    canon = to_canonical(softmax(scores), SPEECH_LABELS)
     cm7 = confusion_matrix(y_canon, canon.argmax(axis=1), len(CANONICAL))
     out["canonical"] = {"accuracy": accuracy(cm7), "macro_f1": macro_f1(cm7)}
     print(f"canonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "

@@ -24,6 +24,7 @@ import numpy as np
 
 from affectlens.io.audio import SAMPLE_RATE
 from affectlens.labels import CANONICAL
+from affectlens.models.expression import softmax
 from affectlens.registry import ModelCfg, default_model_name, get_model_cfg, list_models
 
 #: The voice model's output labels (RAVDESS's 8 emotions with canonical names where one exists).
@@ -103,8 +104,7 @@ def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, band:
         y = narrowband(y)
     if len(y) < MIN_SAMPLES:
         y = np.pad(y, (0, MIN_SAMPLES - len(y)))
-    rms_all = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
-    y = y * (0.05 / rms_all) if rms_all > 1e-5 else y  # loudness normalisation (-26 dBFS)
+    y = loudness_normalise(y)
     spec = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2
     mel = librosa.feature.melspectrogram(S=spec, sr=SAMPLE_RATE, n_mels=N_MELS, fmax=SAMPLE_RATE / 2)
     logmel = librosa.power_to_db(mel, ref=1.0, top_db=80.0)
@@ -239,8 +239,7 @@ class SpeechModel:
         (p,) = self.session.run([self.cfg.output], {self.input: x})
         p = np.asarray(p, dtype=np.float64)
         if self.cfg.temperature != 1.0:
-            logp = np.log(np.clip(p, 1e-12, 1.0)) / self.cfg.temperature
-            p = np.exp(logp - logp.max(axis=1, keepdims=True))
+            return softmax(np.log(np.clip(p, 1e-12, 1.0)), self.cfg.temperature)
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, utterances: list[np.ndarray]) -> np.ndarray:
@@ -259,6 +258,4 @@ class SpeechModel:
         if x.ndim != 2 or x.shape[0] != N_BINS:
             raise ValueError(f"speech model {self.cfg.name!r} expects a ({N_BINS}, frames) spectrogram, got {x.shape}")
         (z,) = self.session.run([self.cfg.output], {self.input: x[None]})
-        z = np.asarray(z, dtype=np.float64) / self.cfg.temperature
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(z, self.cfg.temperature)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.labels import CANONICAL
+from affectlens.models.expression import softmax
 from affectlens.registry import ModelCfg, get_model_cfg
 
 STATUSES = ("ok", "empty", "unsupported language")
@@ -115,13 +116,6 @@ class _Block:
     offset: int
 
 
-def _softmax(z: np.ndarray, temperature: float) -> np.ndarray:
-    z = np.asarray(z, np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def is_empty(text: str) -> bool:
     """True when ``text`` has no letter or digit (empty, whitespace, punctuation only)."""
     return not any(ch.isalnum() for ch in text)
@@ -190,7 +184,7 @@ class TextEmotionModel:
 
     def postprocess(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities (N, 8) over the canonical labels (labels the model lacks get 0)."""
-        p = _softmax(logits, self.cfg.temperature)
+        p = softmax(logits, self.cfg.temperature)
         full = np.zeros((len(p), len(CANONICAL)))
         full[:, self._to_canonical] = p
         return full

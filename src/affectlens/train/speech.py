@@ -34,6 +34,7 @@ import numpy as np
 from affectlens.eval.calibration import fit_temperature
 from affectlens.eval.datasets.ravdess import SpeechSet, actor_folds, load_ravdess
 from affectlens.eval.metrics import accuracy, confusion_matrix, expected_calibration_error, macro_f1
+from affectlens.models.expression import softmax
 from affectlens.models.speech import BANDS, N_FEATURES, SPEECH_LABELS, acoustic_features
 
 log = logging.getLogger("affectlens")
@@ -44,6 +45,9 @@ MODEL_NAME = "ravdess-svm"
 def model_name(band: str) -> str:
     return MODEL_NAME if band == "full" else f"{MODEL_NAME}-{band}"
 OUTPUT = "probabilities"
+#: The licence of every speech model trained on RAVDESS (its data licence carries over).
+RAVDESS_WEIGHTS_LICENCE = ("CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; "
+                           "see model card)")
 
 
 @dataclass(frozen=True)
@@ -161,9 +165,7 @@ def crossvalidate(x: np.ndarray, data: SpeechSet, n_folds: int = 6, recipe: Spee
     for held, f in zip(groups, folds):
         test = np.isin(data.actors, held)
         t = fit_temperature(logp[~test], y[~test])
-        z = logp[test] / t
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        p = softmax(logp[test], t)
         scaled.append(dataclasses.replace(f, temperature=t, ece_scaled=expected_calibration_error(p, y[test])))
     cm = confusion_matrix(y, probs.argmax(axis=1), k)
     return CrossValidation(tuple(scaled), cm, probs, data.label_names, fit_temperature(logp, y))
@@ -201,8 +203,7 @@ def model_entry(cv: CrossValidation, file: str, n_folds: int, band: str = "full"
         "output": OUTPUT,
         "labels": list(SPEECH_LABELS),
         "description": f"8 RAVDESS voice emotions (acoustic statistics + RBF SVM, {what})",
-        "licence": "CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; "
-                   "see model card)",
+        "licence": RAVDESS_WEIGHTS_LICENCE,
         "card": "MODEL_CARD.md",
         "temperature": round(cv.temperature, 4),
         "metrics": {

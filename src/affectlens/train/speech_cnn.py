@@ -52,8 +52,10 @@ from affectlens.eval.calibration import fit_temperature
 from affectlens.eval.datasets.ravdess import SpeechSet, actor_folds, load_ravdess
 from affectlens.eval.metrics import accuracy, confusion_matrix, expected_calibration_error, macro_f1
 from affectlens.io.audio import SAMPLE_RATE
-from affectlens.models.speech import (HOP, N_BINS, N_FFT, SPEECH_LABELS, loudness_normalise, narrowband,
-                                      power_spectrogram)
+from affectlens.models.expression import softmax
+from affectlens.models.speech import N_BINS, N_FFT, SPEECH_LABELS, loudness_normalise, narrowband, power_spectrogram
+from affectlens.train.loop import _torch
+from affectlens.train.speech import RAVDESS_WEIGHTS_LICENCE
 
 log = logging.getLogger("affectlens")
 
@@ -82,14 +84,6 @@ class CnnRecipe:
     clip_p: float = 0.1
     speed: tuple[float, float] = (0.9, 1.1)
     seed: int = 0
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("training the speech network needs the [train] extra: pip install 'affectlens[train]'") from None
-    return torch
 
 
 # ---------------------------------------------------------------- data
@@ -182,11 +176,17 @@ def degrade(y: np.ndarray, condition: str, rng: np.random.Generator) -> np.ndarr
 # ---------------------------------------------------------------- network
 
 
-def build_net(recipe: CnnRecipe, mean: np.ndarray, std: np.ndarray):
-    """A :class:`SpeechNet` whose front end standardises each mel band by ``mean`` and ``std`` (dB)."""
-    torch = _torch()
+def mel_filterbank(recipe: CnnRecipe) -> np.ndarray:
+    """(n_mels, N_BINS) mel filter bank of the network's front end (librosa, fmin to 8 kHz)."""
     import librosa
 
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=recipe.n_mels, fmin=recipe.fmin,
+                               fmax=SAMPLE_RATE / 2)
+
+
+def build_net(recipe: CnnRecipe, mean: np.ndarray, std: np.ndarray):
+    """A ``SpeechNet`` whose front end standardises each mel band by ``mean`` and ``std`` (dB)."""
+    torch = _torch()
     nn = torch.nn
 
     class SpeechNet(nn.Module):
@@ -194,9 +194,7 @@ def build_net(recipe: CnnRecipe, mean: np.ndarray, std: np.ndarray):
 
         def __init__(self):
             super().__init__()
-            fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=recipe.n_mels, fmin=recipe.fmin,
-                                     fmax=SAMPLE_RATE / 2)
-            self.register_buffer("fb", torch.tensor(fb, dtype=torch.float32))
+            self.register_buffer("fb", torch.tensor(mel_filterbank(recipe), dtype=torch.float32))
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1))
             self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1))
             self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
@@ -256,10 +254,7 @@ def specaugment_fn(rng: np.random.Generator):
 
 def band_stats(clips: list[np.ndarray], recipe: CnnRecipe) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (dB) of each mel band over the frames of ``clips``."""
-    import librosa
-
-    fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=recipe.n_mels, fmin=recipe.fmin,
-                             fmax=SAMPLE_RATE / 2)
+    fb = mel_filterbank(recipe)
     db = np.concatenate([10 * np.log10(fb @ power_spectrogram(c) + 1e-6) for c in clips], axis=1)
     return db.mean(axis=1), np.maximum(db.std(axis=1), 1e-3)
 
@@ -316,11 +311,6 @@ def predict_logits(net, clips: list[np.ndarray]) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 # ---------------------------------------------------------------- evaluation
 
 
@@ -339,7 +329,9 @@ def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, re
     done: list[int] = []
     if state and Path(state).is_file():
         z = np.load(state, allow_pickle=False)
-        if json.loads(str(z["recipe"])) == _recipe_json(recipe):
+        same_split = ("train_on" in z and np.array_equal(z["train_on"], train_on)
+                      and np.array_equal(z["test_on"], test_on))
+        if json.loads(str(z["recipe"])) == _recipe_json(recipe) and same_split:
             done = list(z["done"])
             for i, c in enumerate(CONDITIONS):
                 logits[c] = z["logits"][i]
@@ -361,7 +353,7 @@ def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, re
         if state:
             Path(state).parent.mkdir(parents=True, exist_ok=True)
             np.savez(state, logits=np.stack([logits[c] for c in CONDITIONS]), done=np.array(done),
-                     recipe=np.array(json.dumps(_recipe_json(recipe))))
+                     recipe=np.array(json.dumps(_recipe_json(recipe))), train_on=train_on, test_on=test_on)
     return logits
 
 
@@ -380,7 +372,7 @@ def fold_report(logits: dict, data: SpeechSet, n_folds: int) -> dict:
         for held in groups:
             test = np.isin(data.actors, held)
             t = fit_temperature(logits["clean"][~test], y[~test])
-            p = softmax(logits[c][test] / t)
+            p = softmax(logits[c][test], t)
             cm = confusion_matrix(y[test], p.argmax(1), len(SPEECH_LABELS))
             folds.append({"actors": [int(a) for a in held], "n": int(test.sum()), "accuracy": accuracy(cm),
                           "macro_f1": macro_f1(cm), "ece": expected_calibration_error(p, y[test]),
@@ -438,8 +430,7 @@ def model_entry(report: dict, file: str, n_folds: int) -> dict:
         "labels": list(SPEECH_LABELS),
         "description": "8 RAVDESS voice emotions (mel-spectrogram CNN trained with noise and telephone-band "
                        "augmentation; full-band and 8 kHz speech)",
-        "licence": "CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; "
-                   "see model card)",
+        "licence": RAVDESS_WEIGHTS_LICENCE,
         "card": "MODEL_CARD.md",
         "temperature": round(report["temperature"], 4),
         "metrics": {

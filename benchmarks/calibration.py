@@ -1,8 +1,8 @@
 """Calibration, abstention, valence and occlusion on the real FER+ / FER2013 test split.
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/calibration.py
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/calibration.py [--write]
 
-Prints tables and writes benchmarks/results/calibration.json. Everything is measured on the
+Prints tables; ``--write`` also writes benchmarks/results/calibration.json (``--out PATH``: there). Everything is measured on the
 test split (PrivateTest); every threshold used was fitted on the validation split
 (PublicTest) by ``affectlens calibrate`` and is read from the model's ``models.json``.
 
@@ -125,7 +125,8 @@ def open_set_row(analyzer, root, known_affects) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "calibration.json"))
+    ap.add_argument("--out", default=None, help="write the results here instead")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/calibration.json (default: print only)")
     args = ap.parse_args()
     results: dict = {"calibration": [], "notes": __doc__.strip().splitlines()[0]}
 
@@ -162,9 +163,11 @@ def main() -> None:
     o = results["open_set"]
     print(f"\nopen set: {o['n_unknown_or_not_face']} FER+ test images voted unknown / not a face: 'unknown class' "
           f"{o['unknown_class_rate_on_them']:.3f} (known faces {o['unknown_class_rate_on_known']:.3f})")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwrote {args.out}")
+    out = args.out or (str(ROOT / "benchmarks" / "results" / "calibration.json") if args.write else None)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(results, indent=1) + "\n")
+        print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

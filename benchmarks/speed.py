@@ -1,12 +1,12 @@
 """Speed of the photo pipeline on the real photos, and of the expression classifier alone.
 
-Prints a table and writes benchmarks/results/speed.json:
+Prints a table (``--write`` also writes benchmarks/results/speed.json):
 - per image: median wall time of detect + align + classify (image already decoded), per photo;
 - per face: median time of one classifier call at batch 1 with 2 onnxruntime threads, and of
-  the face mesh (both passes, 1 LiteRT thread; head pose and action units included) when the
-  [landmarks] extra is installed (per-image times then include it).
+  the face mesh (both passes, 1 onnxruntime thread; head pose and action units included; the
+  per-image times include it too).
 
-    python benchmarks/speed.py [--repeats 10] [--model NAME]
+    python benchmarks/speed.py [--repeats 10] [--model NAME] [--write]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--model", default=None)
     ap.add_argument("--photos", type=Path, default=PHOTOS)
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/speed.json (default: print only)")
     args = ap.parse_args()
     analyzer = Analyzer(AnalyzeOptions(model=args.model, threads=2))
     rows = []
@@ -70,12 +71,14 @@ def main() -> None:
                             max(100, args.repeats))
         print(f"face mesh + pose + action units per face: {mesh_ms:.2f} ms")
     else:
-        print("face mesh: off ([landmarks] extra not installed)")
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "speed.json").write_text(json.dumps(
-        {"model": analyzer.model.cfg.name, "photos": rows, "median_ms_per_image": med,
-         "classifier_ms_per_face": face_ms, "mesh_ms_per_face": mesh_ms}, indent=2) + "\n")
+        print("face mesh: off")
+    if args.write:
+        out = ROOT / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "speed.json").write_text(json.dumps(
+            {"model": analyzer.model.cfg.name, "photos": rows, "median_ms_per_image": med,
+             "classifier_ms_per_face": face_ms, "mesh_ms_per_face": mesh_ms}, indent=2) + "\n")
+        print(f"wrote {out / 'speed.json'}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Accuracy of the text emotion model on GoEmotions, dair-ai emotion and MELD test splits.
 
-Prints one table and writes benchmarks/results/text.json:
+Prints one table; ``--write`` also writes benchmarks/results/text.json (``--out PATH``: there):
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/text_accuracy.py
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/text_accuracy.py [--write]
 
 Scorings (see affectlens/eval/text_protocol.py): GoEmotions 7 Ekman groups macro-F1 on the
 single-label rows and on all rows ("any": a multi-label row counts as hit when the prediction
@@ -106,7 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--models-json", default=None, help="register the models in this models.json first")
     p.add_argument("--split", default="test", choices=("val", "test"))
     p.add_argument("--data-root", default=None, help="folder holding text/ (default $AFFECTLENS_DATA)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "text.json"))
+    p.add_argument("--out", default=None, help="write the results here instead")
+    p.add_argument("--write", action="store_true", help="write benchmarks/results/text.json (default: print only)")
     p.add_argument("--write-metrics", action="store_true", help="store the headline numbers in models.json")
     args = p.parse_args(argv)
     if args.models_json:
@@ -116,10 +117,12 @@ def main(argv=None) -> int:
     results, _ = evaluate(model, args.split, args.data_root)
     print_table(cfg.name, results)
     summary = headline(results, args.split)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": cfg.name, "split": args.split, "headline": summary, "results": results},
-                              indent=1) + "\n")
+    out = args.out or (str(ROOT / "benchmarks" / "results" / "text.json") if args.write else None)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"model": cfg.name, "split": args.split, "headline": summary,
+                                         "results": results}, indent=1) + "\n")
+        print(f"wrote {out}")
     if args.write_metrics:
         path = Path(cfg.folder) / "models.json"
         data = json.loads(path.read_text())

@@ -3,11 +3,11 @@
 For each held-out data set, the shipped recipe (C = 3, the same features) is trained on the
 train splits of the other two and scored on the held-out test split with the same scoring as
 benchmarks/text_accuracy.py; the in-domain row is the shipped model. With MELD held out there
-is no dialogue data in training, hence no context features. Prints a table and writes
-benchmarks/results/text_domain_shift.json. Needs the [train] extra; about 2 CPU minutes per
+is no dialogue data in training, hence no context features. Prints a table; ``--write`` also writes
+benchmarks/results/text_domain_shift.json (``--out PATH``: there). Needs the [train] extra; about 2 CPU minutes per
 held-out set.
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/text_domain_shift.py --holdout meld dair
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/text_domain_shift.py --holdout meld dair [--write]
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def main(argv=None) -> int:
     p.add_argument("--holdout", nargs="+", default=list(TEXT_DATASETS), choices=TEXT_DATASETS)
     p.add_argument("--data-root", default=None)
     p.add_argument("--c", type=float, default=3.0)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "text_domain_shift.json"))
+    p.add_argument("--out", default=None, help="write the results here instead")
+    p.add_argument("--write", action="store_true", help="write benchmarks/results/text_domain_shift.json (default: print only)")
     args = p.parse_args(argv)
     in_domain = json.loads((ROOT / "benchmarks" / "results" / "text.json").read_text())["results"]
     cfg = TextTrainConfig()
@@ -82,7 +83,10 @@ def main(argv=None) -> int:
     import pandas as pd
 
     sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    path = args.out or (str(ROOT / "benchmarks" / "results" / "text_domain_shift.json") if args.write else None)
+    if path:
+        Path(path).write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {path}")
     return 0
 
 

@@ -7,13 +7,13 @@ repeated (packet copy) to the requested length. The whole pipeline then runs on 
 ``affectlens analyze`` does: decode (background thread) → detect on a downscaled frame → align
 → classify (one call per frame) in a pool of worker threads → track → smooth → records.
 
-Prints and writes to benchmarks/results/video_speed.json: analysed frames per second (wall
+Prints (and with ``--write`` writes to benchmarks/results/video_speed.json): analysed frames per second (wall
 clock), CPU seconds per frame (all threads), and the resident memory (RSS) at the start, at the
 end and its slope over the run (least squares over samples taken every 1 % of the frames,
 after the first 10 %; flat means no leak). The machine's load average is recorded too: fps
 measured on a busy machine is lower than on an idle one.
 
-    python benchmarks/video_speed.py [--minutes 10] [--detect-size PX] [--workers N]
+    python benchmarks/video_speed.py [--minutes 10] [--detect-size PX] [--workers N] [--write]
 """
 
 from __future__ import annotations
@@ -176,6 +176,7 @@ def main() -> None:
                     help="detector input size, longest side (default: the video default, half the frame: 320)")
     ap.add_argument("--workers", type=int, default=None, help="analysis threads (default: one per core, at most 4)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the built video at this path")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/results/video_speed.json (default: print only)")
     args = ap.parse_args()
 
     from affectlens.export.video import TrackSummarizer, frame_records
@@ -224,6 +225,8 @@ def main() -> None:
           f"per frame ({records} records, {len(tracks)} track(s))")
     print(f"RSS start {rss0:.0f} MB, end {rss1:.0f} MB, peak {peak:.0f} MB, slope after warm-up "
           f"{slope:+.3f} MB per 1000 frames")
+    if not args.write:
+        return
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "video_speed.json").write_text(json.dumps(
@@ -235,6 +238,7 @@ def main() -> None:
          "rss_slope_mb_per_1000_frames": round(slope, 4), "stage_cpu_ms_one_thread": stages,
          "rss_kb_per_detector_call": growth, "default_vs_640_detection": agreement,
          "rss_samples": samples}, indent=2) + "\n")
+    print(f"wrote {out / 'video_speed.json'}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,21 +29,34 @@ def export_onnx(checkpoint: Path, onnx_path: Path) -> TrainConfig:
     model = ExpressionNet(cfg.net_size, cfg.dropout, pretrained=False)
     model.load_state_dict(state["ema"])
     model.eval()
-    dummy = torch.zeros(1, 1, cfg.crop_size, cfg.crop_size)
+    dummy = torch.zeros(2, 1, cfg.crop_size, cfg.crop_size)  # batch 2: a size-1 axis would be fixed
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(onnx_path),
-        input_names=[INPUT],
-        output_names=list(OUTPUTS),
-        dynamic_axes={INPUT: {0: "batch"}, OUTPUTS[0]: {0: "batch"}, OUTPUTS[1]: {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    torch_onnx_export(model, dummy, onnx_path, [INPUT], list(OUTPUTS), dynamic_axes=(0,))
     _check(model, onnx_path, cfg)
     return cfg
+
+
+def torch_onnx_export(net, dummy, path: Path, input_names: list[str], output_names: list[str],
+                      dynamic_axes: tuple[int, ...]) -> None:
+    """``torch.onnx.export`` with torch's supported exporter (``torch.export``-based, opset 18).
+
+    ``dynamic_axes``: the axes of the single input that may vary (``dummy`` must not have size 1
+    on them). Quiet: torch's own log lines about optional torchvision ops are hidden, and so is
+    the FutureWarning that torch's exporter raises inside torch (pytree ``LeafSpec``).
+    """
+    torch = _torch()
+    shapes = ({axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes},)
+    torch_log = logging.getLogger("torch.onnx")
+    level = torch_log.level
+    torch_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+            torch.onnx.export(net, (dummy,), str(path), input_names=input_names, output_names=output_names,
+                              opset_version=18, dynamic_shapes=shapes, dynamo=True, verbose=False)
+    finally:
+        torch_log.setLevel(level)
 
 
 def _check(model, onnx_path: Path, cfg: TrainConfig) -> None:

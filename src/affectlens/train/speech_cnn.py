@@ -411,11 +411,13 @@ def format_report(report: dict) -> str:
 
 def export_onnx(net, path: str | Path) -> None:
     """Write the network as ONNX: input ``power`` (N, 257, T) float32, output ``logits`` (N, 8)."""
+    from affectlens.train.export import torch_onnx_export
+
     torch = _torch()
     net.eval()
-    dummy = torch.from_numpy(power_spectrogram(np.random.default_rng(0).standard_normal(SAMPLE_RATE))[None])
-    torch.onnx.export(net, (dummy,), str(path), input_names=[INPUT], output_names=[OUTPUT], opset_version=17,
-                      dynamic_axes={INPUT: {0: "n", 2: "frames"}, OUTPUT: {0: "n"}}, dynamo=False)
+    one = power_spectrogram(np.random.default_rng(0).standard_normal(SAMPLE_RATE))[None]
+    dummy = torch.from_numpy(np.concatenate([one, one]))  # batch 2: a size-1 axis would be fixed
+    torch_onnx_export(net, dummy, Path(path), [INPUT], [OUTPUT], dynamic_axes=(0, 2))
 
 
 def model_entry(report: dict, file: str, n_folds: int) -> dict:

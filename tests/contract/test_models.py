@@ -209,7 +209,7 @@ def test_default_speech_model_needs_no_librosa_and_the_svm_names_its_extra(monke
 def test_power_spectrogram_frames_like_torch_stft(speech_clips):
     """The numpy front end of the spectrogram models matches torch.stft (what they were trained on
     is the same numpy function; this pins its framing to the documented convention)."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
     from affectlens.models.speech import HOP, N_FFT, loudness_normalise, power_spectrogram
 
     y = speech_clips[0]

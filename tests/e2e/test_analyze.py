@@ -130,6 +130,8 @@ def test_cli_bad_inputs_do_not_lose_good_results(photos, tmp_path):
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_cli_table_formats(photos, tmp_path, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
     out = tmp_path / f"faces{suffix}"
     assert main(["analyze", str(photos / "astronaut.png"), str(photos / "grace_hopper.jpg"), "--out", str(out), "-q"]) == 0
     if suffix == ".jsonl":

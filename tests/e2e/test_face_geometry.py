@@ -33,7 +33,8 @@ def hopper(photos):
 def whitehouse_frame(videos):
     """Frame 250 of the stage video: two audience members in three-quarter profile, facing the
     image's left (checked by eye), next to a nearly frontal one."""
-    av = pytest.importorskip("av")
+    import av
+
     with av.open(str(videos / "multiface_whitehouse_hamilton_short.mp4")) as c:
         for i, frame in enumerate(c.decode(video=0)):
             if i == 250:
@@ -174,7 +175,6 @@ def test_annotation_shows_pose_and_strongest_action_units(astronaut):
 # -- video -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def smile_frames(videos):
-    pytest.importorskip("av")
     frames = list(affectlens.analyze_video_iter(videos / "smile_pyfeat_single_face.mp4", every=3, smooth="none",
                                                 au_baseline=True, landmarks="on"))
     assert all(len(f.faces) == 1 for f in frames)

@@ -69,7 +69,7 @@ def test_transcript_with_times_and_bad_input(tmp_path, capsys):
 
 
 def test_transcript_to_parquet(tmp_path):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
     src = tmp_path / "t.json"
     src.write_text(json.dumps({"segments": [{"start": 0.5, "end": 2.0, "text": "This is disgusting, gross."}]}))
     out = tmp_path / "t.parquet"

@@ -13,7 +13,7 @@ from affectlens.cli import main
 
 
 def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
-    pytest.importorskip("torch", reason="needs the [train] extra")
+    pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
     out = tmp_path / "run"
     rc = main(["train", "--out", str(out), "--epochs", "1", "--limit-train", "320", "--limit-val", "200",
                "--data-root", str(data_root), "--name", "ferplus-smoke"])
@@ -95,7 +95,7 @@ def test_eval_folder_dataset(fer, tmp_path):
 def test_speech_cnn_trains_exports_and_runs_like_torch(data_root, tmp_path):
     """The spectrogram recipe end to end on two real actors: augmentation, training with
     variable-length clips, ONNX export, and the exported file through SpeechModel."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
     from affectlens.eval.datasets.ravdess import load_ravdess
     from affectlens.models.speech import SPEECH_LABELS, SpeechModel, power_spectrogram
     from affectlens.registry import ModelCfg

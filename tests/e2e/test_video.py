@@ -10,6 +10,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +19,6 @@ from PIL import Image
 import affectlens
 from affectlens.cli import main
 from affectlens.types import FrameResult, TrackedFace
-
-av = pytest.importorskip("av", reason="video tests need the [video] extra")
 
 SMILE = "smile_pyfeat_single_face.mp4"
 HAMILTON = "multiface_whitehouse_hamilton_short.mp4"

@@ -125,7 +125,7 @@ def test_analyzers():
 @pytest.mark.slow
 def test_export_matches_sklearn(tmp_path, data_root):
     """Training code and numpy inference give the same probabilities (small real sample)."""
-    pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn", reason="training the text model needs the [train] extra (scikit-learn)")
     import json
 
     from sklearn.linear_model import LogisticRegression
@@ -165,7 +165,7 @@ def test_transcript_segments_use_the_previous_turns(tmp_path):
 @pytest.mark.slow
 def test_train_smoke_exports_a_registered_model(tmp_path, data_root):
     """The whole training entry point on a few hundred real rows per data set."""
-    pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn", reason="training the text model needs the [train] extra (scikit-learn)")
     import json
 
     from affectlens.registry import load_models_json

@@ -177,6 +177,12 @@ def test_cli_unknown_model_is_one_line_error(photos):
 
 
 def test_demo_runs_on_bundled_photo():
+    """The plain install's demo has the face mesh (packaged): pose, AUs and a rationale, no notice."""
     p = run_cli("demo", "--json")
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["expression"] == "happiness"
+    rec = json.loads(p.stdout)
+    assert rec["expression"] == "happiness"
+    assert all(abs(rec[k]) < 10 for k in ("pose_yaw", "pose_pitch", "pose_roll"))  # a frontal portrait
+    assert rec["au12"] > 0.5 and rec["rationale"].endswith("-> happiness")
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and "analysing the bundled demo photo" in lines[0], p.stderr

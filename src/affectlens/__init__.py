@@ -4,9 +4,9 @@
 >>> result = affectlens.analyze("photo.jpg")          # doctest: +SKIP
 >>> [f.expression.top for f in result.faces]          # doctest: +SKIP
 >>> affectlens.to_dataframe([result])                 # doctest: +SKIP
->>> table = affectlens.analyze_video("clip.mp4")      # doctest: +SKIP  (needs the [video] extra)
+>>> table = affectlens.analyze_video("clip.mp4")      # doctest: +SKIP
 >>> [r.label for r in affectlens.analyze_texts(["I am so happy"])]  # doctest: +SKIP
->>> voice = affectlens.analyze_audio("speech.wav")     # doctest: +SKIP  (needs the [audio] extra)
+>>> voice = affectlens.analyze_audio("speech.wav")     # doctest: +SKIP
 >>> fused = affectlens.analyze_av("interview.mp4")     # doctest: +SKIP  (face + voice per speech segment)
 """
 

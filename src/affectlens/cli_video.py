@@ -12,8 +12,7 @@ log = logging.getLogger("affectlens")
 
 def add_video_options(a) -> None:
     a.add_argument("--landmarks", choices=("auto", "on", "off"), default="auto",
-                   help="face mesh -> head pose, action units, rationale (default auto: when the [landmarks] "
-                        "extra is installed)")
+                   help="face mesh -> head pose, action units, rationale (default auto: on; off skips it)")
     g = a.add_argument_group("video")
     g.add_argument("--fps", type=float, default=None, metavar="F", help="analyse at most F frames per second")
     g.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")

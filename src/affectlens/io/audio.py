@@ -1,4 +1,4 @@
-"""Decode audio files and the audio track of videos into 16 kHz mono float32 (needs ``[audio]``).
+"""Decode audio files and the audio track of videos into 16 kHz mono float32 (PyAV).
 
 Decoding is PyAV's (FFmpeg), so wav, flac, mp3, ogg/opus, m4a/aac and the sound of any
 video container FFmpeg reads all work; inputs are recognised by content, not by name.

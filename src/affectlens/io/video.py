@@ -1,4 +1,4 @@
-"""Decode videos and live streams into RGB frames with their true timestamps (needs ``[video]``).
+"""Decode videos and live streams into RGB frames with their true timestamps (PyAV).
 
 Frames come from PyAV (FFmpeg) in a background thread, so decoding overlaps analysis. Every
 frame carries ``time_ms``: its presentation time from the container, in milliseconds from the
@@ -35,11 +35,12 @@ class VideoError(InputError):
 
 
 def import_av(extra: str = "video") -> object:
-    """The ``av`` module (PyAV), or an ImportError naming the extra that provides it."""
+    """The ``av`` module (PyAV), or an ImportError saying how to install it."""
     try:
         import av
     except ImportError:
-        raise ImportError(f"{extra} input needs the [{extra}] extra: pip install 'affectlens[{extra}]'") from None
+        raise ImportError(f"{extra} input needs PyAV (an affectlens dependency, missing here): "
+                          "pip install 'av>=14.0'") from None
     return av
 
 

@@ -20,8 +20,8 @@ class AnalyzeOptions:
       threshold and the longest image side it sees (larger images are downscaled for detection).
     - ``threads``: onnxruntime intra-op threads.
     - ``landmarks``: the face mesh → head pose, action units and rationale per face. ``auto``
-      (default) uses it when the ``[landmarks]`` extra is installed, ``on`` requires it (an
-      ImportError names the extra), ``off`` skips it (those fields stay empty / NaN).
+      (default) and ``on`` use it (the mesh ships with the package; ``auto`` goes on without it,
+      ``on`` raises, if its weights file is missing), ``off`` skips it (those fields stay empty / NaN).
     """
 
     model: str | None = None

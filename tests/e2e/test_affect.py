@@ -199,7 +199,7 @@ def test_rationale_of_the_record_is_carried_not_invented(photos):
 
 @pytest.mark.slow
 def test_video_records_carry_smoothed_and_raw_valence(videos):
-    df = affectlens.analyze_video(videos / "smile_pyfeat_single_face.mp4", fps=5)
+    df = affectlens.to_dataframe(affectlens.analyze_video(videos / "smile_pyfeat_single_face.mp4", fps=5))
     for col in ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound",
                 "valence_raw", "arousal_raw"):
         assert col in df.columns

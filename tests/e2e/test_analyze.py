@@ -87,7 +87,7 @@ def test_second_model_has_seven_labels(photos):
 
 def test_invalid_options_list_valid_values():
     with pytest.raises(ValueError, match="valid: detect, face"):
-        affectlens.AnalyzeOptions(crop_mode="crop")
+        affectlens.Options().replace(crop_mode="crop")
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -27,29 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.audio import SAMPLE_RATE
+from affectlens.options import VadOptions  # noqa: F401  (the options tree owns it)
 
 WINDOW = 512  # samples per VAD window at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window the model sees
-
-
-@dataclass(frozen=True)
-class VadOptions:
-    """How speech probabilities become utterances (see the module docstring)."""
-
-    threshold: float = 0.5
-    min_speech_ms: float = 250.0
-    min_silence_ms: float = 300.0
-    pad_ms: float = 60.0
-    max_segment_ms: float = 10000.0
-
-    def __post_init__(self) -> None:
-        if not 0.15 < self.threshold < 1:
-            raise ValueError(f"VAD threshold must be in (0.15, 1), got {self.threshold}")
-        for name in ("min_speech_ms", "min_silence_ms", "pad_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"VAD {name} must be >= 0 ms, got {getattr(self, name)}")
-        if self.max_segment_ms < 500:
-            raise ValueError(f"VAD max_segment_ms must be >= 500 ms, got {self.max_segment_ms}")
 
 
 @dataclass(frozen=True)

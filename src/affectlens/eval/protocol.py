@@ -193,7 +193,7 @@ def evaluate(analyzer, fs: FaceSet, dedup: bool = False, progress: bool | None =
     affects = analyzer.assess(pred.faces, pred.crops, pred.logits, pred.probs)
     from affectlens.models.expression import softmax
 
-    return score(fs, pred.probs, cfg.labels, cfg.name, analyzer.options.crop_mode, dedup, pred.no_face,
+    return score(fs, pred.probs, cfg.labels, cfg.name, analyzer.options.detection.crop_mode, dedup, pred.no_face,
                  pred.ms_per_face, probs_uncalibrated=softmax(pred.logits, 1.0), temperature=cfg.temperature,
                  reasons=[a.uncertain_reason for a in affects])
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from affectlens.export.table import image_records
 from affectlens.models.valence_arousal import valence_arousal
-from affectlens.types import FrameResult, ImageResult, Segment, TrackSummary
+from affectlens.types import ExpressionSpan, FrameResult, ImageResult, TrackSummary
 
 SUMMARY_SUFFIXES = (".csv", ".json")
 
@@ -78,7 +78,7 @@ class TrackSummarizer:
         for tid in sorted(self._tracks):
             st = self._tracks[tid]
             mean = st["sum"] / st["n"]
-            segs = tuple(Segment(e, s, t) for e, s, t in st["segments"])
+            segs = tuple(ExpressionSpan(e, s, t) for e, s, t in st["segments"])
             out.append(TrackSummary(
                 source=self._source, track=tid, first_ms=st["first"], last_ms=st["last"], frames=st["n"],
                 mean_probs=tuple((label, float(v)) for label, v in zip(st["labels"], mean)),

@@ -31,7 +31,7 @@ import numpy as np
 from affectlens.labels import CANONICAL
 
 SMOOTHING = 0.02
-MODALITIES = ("face", "voice", "text")
+from affectlens.options import MODALITIES  # noqa: E402  (written once, in the options tree)
 
 
 def reliability_weight(accuracy: float, ece: float, n_classes: int) -> float:

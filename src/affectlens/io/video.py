@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.image import InputError, check_file
+from affectlens.options import Sampling  # noqa: E402,F401  (the options tree owns it)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -97,29 +98,6 @@ class VideoFrame:
     index: int
     time_ms: float
     rgb: np.ndarray  # (H, W, 3) uint8
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Which frames to deliver: ``fps`` (at most this many per second, by timestamp) or
-    ``every`` (every N-th decoded frame), within ``[start, end)`` seconds."""
-
-    fps: float | None = None
-    every: int = 1
-    start: float = 0.0
-    end: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be > 0 frames per second, got {self.fps}")
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1 frame, got {self.every}")
-        if self.fps is not None and self.every != 1:
-            raise ValueError("give either fps or every, not both")
-        if self.start < 0:
-            raise ValueError(f"start must be >= 0 seconds, got {self.start}")
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end} s) must be after start ({self.start} s)")
 
 
 def parse_source(source) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from cyclopts import Parameter
+from cyclopts import Group, Parameter
 
 #: The modalities a run can use.
 MODALITIES = ("face", "voice", "text")
@@ -35,8 +35,11 @@ CROP_MODES = ("detect", "face")
 MESH_MODES = ("auto", "on", "off")
 SMOOTHING_METHODS = ("none", "ema", "oneeuro")
 
-# Field annotations name the command-line flag where it differs from the field name.
-_flat = Parameter(name="*")  # a nested stage whose fields are flags of their own
+# Field annotations name the command-line flag where it differs from the field name; the
+# groups order the help.
+_ORDER = ("Modalities", "Detection", "Face", "Video", "Video tracking", "Video smoothing", "Voice", "Text",
+          "Fusion", "Output", "Run")
+GROUPS = {name: Group(name, sort_key=i) for i, name in enumerate(_ORDER)}
 
 
 def _check(ok: bool, message: str) -> None:
@@ -45,7 +48,7 @@ def _check(ok: bool, message: str) -> None:
 
 
 # -- detection --------------------------------------------------------------------------------
-@Parameter(name="*", group="Detection")
+@Parameter(name="*", group=GROUPS["Detection"])
 @dataclass(frozen=True)
 class DetectionOptions:
     """Where the faces are."""
@@ -69,7 +72,7 @@ class DetectionOptions:
 
 
 # -- face: expression model and face mesh -------------------------------------------------------
-@Parameter(name="*", group="Face")
+@Parameter(name="*", group=GROUPS["Face"])
 @dataclass(frozen=True)
 class FaceOptions:
     """Which expression model, and whether the face mesh (pose, action units, rationale) runs."""
@@ -86,7 +89,7 @@ class FaceOptions:
 
 
 # -- video: sampling, tracking, smoothing ---------------------------------------------------------
-@Parameter(name="*", group="Video")
+@Parameter(name="*", group=GROUPS["Video"])
 @dataclass(frozen=True)
 class Sampling:
     """Which frames to analyse: ``fps`` (at most this many per second, by timestamp) or
@@ -109,7 +112,7 @@ class Sampling:
         _check(self.end is None or self.end > self.start, f"end ({self.end} s) must be after start ({self.start} s)")
 
 
-@Parameter(name="*", group="Video tracking")
+@Parameter(name="*", group=GROUPS["Video tracking"])
 @dataclass(frozen=True)
 class TrackerOptions:
     """How faces are associated from frame to frame."""
@@ -135,7 +138,7 @@ class TrackerOptions:
         _check(self.max_size_ratio >= 1, f"max_size_ratio must be >= 1, got {self.max_size_ratio}")
 
 
-@Parameter(name="*", group="Video smoothing")
+@Parameter(name="*", group=GROUPS["Video smoothing"])
 @dataclass(frozen=True)
 class SmoothingOptions:
     """Temporal smoothing of each track's probabilities (see :mod:`affectlens.pipeline.smoothing`)."""
@@ -159,7 +162,7 @@ class SmoothingOptions:
         _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
 
 
-@Parameter(name="*", group="Video")
+@Parameter(name="*", group=GROUPS["Video"])
 @dataclass(frozen=True)
 class VideoOptions:
     """How a video is sampled, tracked and smoothed."""
@@ -180,7 +183,7 @@ class VideoOptions:
 
 
 # -- voice -------------------------------------------------------------------------------------------
-@Parameter(name="*", group="Voice")
+@Parameter(name="*", group=GROUPS["Voice"])
 @dataclass(frozen=True)
 class VadOptions:
     """How speech probabilities become utterances (see :mod:`affectlens.detect.vad`)."""
@@ -203,7 +206,7 @@ class VadOptions:
         _check(self.max_segment_ms >= 500, f"VAD max_segment_ms must be >= 500 ms, got {self.max_segment_ms}")
 
 
-@Parameter(name="*", group="Voice")
+@Parameter(name="*", group=GROUPS["Voice"])
 @dataclass(frozen=True)
 class VoiceOptions:
     """Which speech model, and how utterances are found."""
@@ -214,7 +217,7 @@ class VoiceOptions:
 
 
 # -- text --------------------------------------------------------------------------------------------
-@Parameter(name="*", group="Text")
+@Parameter(name="*", group=GROUPS["Text"])
 @dataclass(frozen=True)
 class TextOptions:
     """Which text model, the language check, and the transcript of an audio or video input."""
@@ -232,7 +235,7 @@ class TextOptions:
 
 
 # -- fusion --------------------------------------------------------------------------------------------
-@Parameter(name="*", group="Fusion")
+@Parameter(name="*", group=GROUPS["Fusion"])
 @dataclass(frozen=True)
 class FusionOptions:
     """``weights``: explicit weight per modality (face, voice, text), overriding the measured
@@ -271,13 +274,19 @@ def parse_modalities(value) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(items))
 
 
+def _modalities_flag(_hint, tokens) -> tuple[str, ...] | None:
+    return parse_modalities(",".join(t.value for t in tokens))
+
+
 # -- the tree ---------------------------------------------------------------------------------------
 @Parameter(name="*")
 @dataclass(frozen=True)
 class Options:
     """Everything that decides a run's results (see the module docstring)."""
 
-    modalities: Annotated[tuple[str, ...] | None, Parameter(name="--modalities", converter=lambda _t, toks: parse_modalities(",".join(t.value for t in toks)), group="Modalities")] = None  # noqa: E501
+    modalities: Annotated[tuple[str, ...] | None, Parameter(
+        name="--modalities", converter=_modalities_flag, negative_iterable=(), consume_multiple=False,
+        group=GROUPS["Modalities"])] = None
     """Comma-separated subset of face,voice,text (default: every modality the input has)."""
     detection: DetectionOptions = field(default_factory=DetectionOptions)
     face: FaceOptions = field(default_factory=FaceOptions)
@@ -336,7 +345,7 @@ class Options:
             raise ValueError(f"--config {path}: {exc}") from None
 
 
-@Parameter(name="*", group="Output")
+@Parameter(name="*", group=GROUPS["Output"])
 @dataclass(frozen=True)
 class OutputOptions:
     """What to write where; never changes a result."""

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from cyclopts import App, Parameter
 
-from affectlens.options import Options, OutputOptions
+from affectlens.options import GROUPS, Options, OutputOptions
 
 log = logging.getLogger("affectlens")
 
@@ -26,9 +26,9 @@ app = App(
 )
 
 Paths = Annotated[list[str], Parameter(help="Image, audio or video files or folders (searched recursively).")]
-ConfigIn = Annotated[Path | None, Parameter(name="--config", group="Run")]
-ConfigOut = Annotated[Path | None, Parameter(name="--save-config", group="Run")]
-Verbose = Annotated[bool, Parameter(name=["--verbose", "-v"], negative="", group="Run",
+ConfigIn = Annotated[Path | None, Parameter(name="--config", group=GROUPS["Run"])]
+ConfigOut = Annotated[Path | None, Parameter(name="--save-config", group=GROUPS["Run"])]
+Verbose = Annotated[bool, Parameter(name=["--verbose", "-v"], negative="", group=GROUPS["Run"],
                                     help="More diagnostics on stderr.")]
 
 
@@ -49,10 +49,11 @@ def analyze(paths: Paths, /, *, options: Options = Options(), outputs: OutputOpt
     """Emotions in photos, videos and audio: face, voice and text, fused per speech segment.
 
     Examples:
-      affectlens analyze photos/ group.jpg --json
-      affectlens analyze talk.mp4 --out talk.csv --annotate out/ --timeline talk.png
-      affectlens analyze talk.mp4 --modalities face --fps 5 --smooth none
-      affectlens analyze interview.wav --transcript interview.srt --out interview.csv
+
+        affectlens analyze photos/ group.jpg --json
+        affectlens analyze talk.mp4 --out talk.csv --annotate out/ --timeline talk.png
+        affectlens analyze talk.mp4 --modalities face --fps 5 --smooth none
+        affectlens analyze talk.wav --transcript talk.srt --out talk.csv
 
     Parameters
     ----------
@@ -72,8 +73,9 @@ def demo(*, options: Options = Options(), outputs: OutputOptions = OutputOptions
     """Analyse the bundled demo photo (a public-domain NASA portrait).
 
     Examples:
-      affectlens demo
-      affectlens demo --json
+
+        affectlens demo
+        affectlens demo --json
     """
     from importlib import resources
 
@@ -94,8 +96,9 @@ def live(source: Annotated[str, Parameter(help="Camera index (0, 1 ...), stream 
     """Analyse a camera, a stream or a file played as a live stream, one line per frame.
 
     Examples:
-      affectlens live 0
-      affectlens live clip.mp4 --no-realtime --json --out clip.csv
+
+        affectlens live 0
+        affectlens live clip.mp4 --no-realtime --json --out clip.csv
 
     Parameters
     ----------
@@ -130,9 +133,10 @@ def text(texts: Annotated[list[str] | None, Parameter(help="Texts to score.")] =
     dialogue context.
 
     Examples:
-      affectlens text "I am so happy" "This is disgusting" --json
-      affectlens text --file comments.txt --out comments.csv
-      affectlens text --transcript interview.srt --out talk.jsonl
+
+        affectlens text "I am so happy" "This is disgusting" --json
+        affectlens text --file comments.txt --out comments.csv
+        affectlens text --transcript interview.srt --out talk.jsonl
     """
     from affectlens.cli.drive import drive
     from affectlens.jobs.run import Texts, Typed
@@ -152,8 +156,9 @@ def models(*, json: Annotated[bool, Parameter(negative="", help="One JSON object
     """List the registered models: kind, labels, headline metric and speed.
 
     Examples:
-      affectlens models
-      affectlens models --json
+
+        affectlens models
+        affectlens models --json
     """
     from affectlens.cli.listing import print_models
 

@@ -24,8 +24,9 @@ def eval_command(*, dataset: str, split: Literal["train", "val", "test"] = "test
     """Evaluate an expression model on a labelled data set.
 
     Examples:
-      affectlens eval --dataset ferplus
-      affectlens eval --dataset fer2013 --model fer2013-lite0 --dedup --json
+
+        affectlens eval --dataset ferplus
+        affectlens eval --dataset fer2013 --model fer2013-lite0 --dedup --json
 
     Parameters
     ----------
@@ -60,8 +61,9 @@ def calibrate(*, model: str | None = None, data_root: DataRoot = None,
     """Fit a model's abstention and compound thresholds on the validation split.
 
     Examples:
-      affectlens calibrate --limit 500
-      affectlens calibrate --model fer2013-lite0 --write
+
+        affectlens calibrate --limit 500
+        affectlens calibrate --model fer2013-lite0 --write
 
     Parameters
     ----------
@@ -91,8 +93,9 @@ def train(*, out: Path, config: Path | None = None, data_root: DataRoot = None, 
     """Train an expression model on FER2013 + FER+ (needs the [train] extra).
 
     Examples:
-      affectlens train --out runs/lite0
-      affectlens train --out runs/quick --epochs 1 --limit-train 2000 --limit-val 500
+
+        affectlens train --out runs/lite0
+        affectlens train --out runs/quick --epochs 1 --limit-train 2000 --limit-val 500
 
     Parameters
     ----------

@@ -14,6 +14,7 @@ from affectlens.viz.annotate import (
     COLOURS,
     annotate,
     font_size,
+    label_font_size,
     label_lines,
     label_size,
     layout,
@@ -65,7 +66,7 @@ def check_readable(result, detail: str) -> list:
     assert overlapping_pairs(ps) == [], f"{result.source}: labels on top of each other"
     assert outside(ps, result.width, result.height) == [], f"{result.source}: labels off the image"
     assert not any(p.overlaps for p in ps)
-    size = font_size(result.width, result.height)  # one font size: the label sizes follow from it
+    size = label_font_size(result, detail)  # one font size: the label sizes follow from it
     for fr, p in zip(result.faces, ps):
         w, h = label_size(label_lines(fr, detail), size)
         assert (round(p.rect[2] - p.rect[0], 3), round(p.rect[3] - p.rect[1], 3)) == (round(w, 3), round(h, 3))

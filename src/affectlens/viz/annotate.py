@@ -4,7 +4,7 @@ Every label is text on a solid background in its expression's colour, placed by
 :func:`affectlens.viz.layout.place_labels` so that no two labels overlap, none leaves the image
 and, where there is room, none covers another face; a label moved away from its face is joined to
 the box by a leader line. One font size per image, from the image's size (never the face's), at
-least :data:`MIN_FONT_PX` pixels.
+least :data:`MIN_FONT_PX` pixels (smaller only in images too small to hold a label that size).
 
 Two levels of detail (``detail``):
 
@@ -27,8 +27,9 @@ from affectlens.types import FrameResult, ImageResult
 from affectlens.viz.layout import Placement, place_labels
 
 DETAILS = ("compact", "full")
-MIN_FONT_PX = 12  # the smallest text drawn, in image pixels
-FONT_FRACTION = 1 / 60  # font size as a fraction of the image's shorter side
+MIN_FONT_PX = 12  # the smallest text drawn, in image pixels (unless the image is smaller than a label)
+MIN_TINY_FONT_PX = 6  # the smallest text drawn in images too small for a 12-pixel label
+FONT_FRACTION = 1 / 56  # font size as a fraction of the image's shorter side
 
 COLOURS = {
     "neutral": (200, 200, 200),
@@ -122,11 +123,22 @@ def _pad(size: int) -> int:
     return max(2, round(size * 0.25))
 
 
+def label_font_size(result: ImageResult | FrameResult, detail: str = "compact") -> int:
+    """The font size of every label of ``result``'s picture: :func:`font_size`, made smaller only
+    when the widest or tallest label would not fit in the image (tiny images)."""
+    size = font_size(result.width, result.height)
+    if not result.faces:
+        return size
+    dims = [label_size(label_lines(fr, detail), size) for fr in result.faces]
+    fit = min(result.width / max(w for w, _ in dims), result.height / max(h for _, h in dims))
+    return size if fit >= 1 else max(MIN_TINY_FONT_PX, int(size * fit))
+
+
 def layout(result: ImageResult | FrameResult, detail: str = "compact", prefer=None) -> list[Placement]:
     """Where each face's label goes in the annotated picture of ``result`` (one per face, in
     ``result.faces`` order): the rectangles :func:`annotate` draws. ``prefer``: per face, None
     or where its label was in the previous frame (see :func:`~affectlens.viz.layout.place_labels`)."""
-    size = font_size(result.width, result.height)
+    size = label_font_size(result, detail)
     sizes = [label_size(label_lines(fr, detail), size) for fr in result.faces]
     boxes = [fr.face.box for fr in result.faces]
     return place_labels(boxes, sizes, (result.width, result.height), gap=max(2.0, size / 6), prefer=prefer)
@@ -157,9 +169,10 @@ def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, detail: str = "
     check_detail(detail)
     img = Image.fromarray(np.asarray(rgb)).convert("RGB")
     draw = ImageDraw.Draw(img)
-    size = font_size(img.width, img.height)
-    stroke = max(2, round(size / 12))
-    placements = layout(_sized(result, img), detail) if placements is None else placements
+    result = _sized(result, img)
+    size = label_font_size(result, detail)
+    stroke = max(2, round(font_size(img.width, img.height) / 12))
+    placements = layout(result, detail) if placements is None else placements
     colours = [COLOURS.get(fr.expression.top, OTHER) for fr in result.faces]
     for fr, colour in zip(result.faces, colours):
         x, y, w, h = fr.face.box

@@ -1,22 +1,26 @@
 """Where each face's label goes: beside its box, inside the image, never on another label.
 
 A pure function of geometry (boxes, label sizes, image size → label rectangles), so the rules can
-be tested without drawing. For each face the candidates are tried in this order:
+be tested without drawing. For each face the candidates are, in order:
 
-1. right above the box, right below it, to its left, to its right (centred on the box and slid
-   along the edge to stay inside the image);
-2. the same four sides pushed further out, step by step, then positions diagonal to the box,
-   nearest first (up to ``reach`` label heights away);
-3. any free spot of the image, nearest to the box first.
+1. touching the box: right above it, right below it, to its left, to its right (centred on the
+   box, slid along the edge to stay inside the image);
+2. pushed away from the box or slid along its edge, step by step, nearest first (sliding counts
+   double: a label far along the edge is as unclear as one pushed out), up to ``reach`` label
+   heights away;
+3. anywhere in the image, nearest to the box first.
 
-The first candidate that stays inside the image and overlaps no label placed before it (with a
-``gap`` between labels) is chosen, preferring candidates that cover no face box either; only when
-none is free of boxes does a label cover another face. A label that does not touch its own box's
-edge is ``displaced``: the drawing connects it to the box with a leader line.
+A candidate must stay inside the image and keep ``gap`` pixels from every label placed before it.
+The first candidate that also covers no face box wins; only when no place in the whole image is
+free of boxes may a label cover another face, and only when even that fails its own face (tiny
+images); when the image is full the label goes on top of another one and says so (``overlaps``).
+A label that does not touch its box is ``displaced``: the drawing joins it to the box with a
+leader line.
 
-Faces are placed from the top of the image down (then left to right), so rows of faces in a
-crowd get their labels above them in turn. Coordinates are pixels, ``(x0, y0, x1, y1)`` with
-``x1``/``y1`` exclusive.
+Labels are placed one at a time, so the order matters: several orders are tried (top to bottom,
+left to right, largest label first, nearest the image edge first) and the one with the labels
+nearest their faces and fewest on other faces is kept. Coordinates are pixels, ``(x0, y0, x1,
+y1)`` with ``x1``/``y1`` exclusive.
 """
 
 from __future__ import annotations
@@ -227,6 +231,8 @@ def place_labels(boxes, sizes, image_size, gap: float = 2.0, reach: int = 6, pre
         tried = _place_in_order(order, rects, sizes, size, gap, reach, prefer)
         if best is None or tried[2] < best[2] - 1e-9:
             best = tried
+        if best[2] == 0:  # every label touches its own box and nothing else: no order does better
+            break
     out, tiers, _ = best if best is not None else ([], [], 0.0)
     return [Placement(tuple(float(v) for v in r), _side_of(r, b), bool(_distance(r[None], b)[0] > 0.5), t == 3)
             for r, t, b in zip(out, tiers, rects)]

@@ -184,7 +184,7 @@ def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, detail: str = "
                 draw.ellipse([px - r, py - r, px + r, py + r], fill=(0, 255, 0))
     for fr, p, colour in zip(result.faces, placements, colours):
         if p.displaced:
-            _leader(draw, fr.face.box, p.rect, colour, max(1, stroke // 2))
+            _leader(draw, fr.face.box, p.rect, colour, max(1, stroke - 1))
     pad, f = _pad(size), font(size)
     for fr, p, colour in zip(result.faces, placements, colours):
         x0, y0, x1, y1 = p.rect

@@ -166,3 +166,29 @@ def test_heatmaps_share_one_scale_across_faces(solvay, tmp_path):
     bars = [np.asarray(Image.open(tmp_path / s["heatmap"]))[FACE_TOP:FACE_TOP + FACE_SIDE, FACE_SIDE:]
             for s in (strong, weak)]
     assert np.array_equal(*bars)  # the same colour bar and ticks on every face's picture
+
+
+@pytest.mark.slow
+def test_annotated_video_uses_the_same_readable_labels(videos, tmp_path):
+    av = pytest.importorskip("av")
+    from affectlens.pipeline.video import VideoRun
+    from affectlens.viz.video import AnnotatedVideoWriter
+
+    out = tmp_path / "hamilton-9s.mp4"
+    run = VideoRun(str(videos / "multiface_whitehouse_hamilton_short.mp4"), start=8.5, end=9.5, fps=10, workers=2)
+    with AnnotatedVideoWriter(out, offset_ms=8500.0, detail="full") as writer:
+        for vf, result in run.pairs():
+            writer.write(vf.rgb, result)
+            assert overlapping_pairs(writer.labels.place(result)) == []  # the placement just drawn, kept
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) >= 9 and frames[0].shape == (360, 640, 3)
+    with pytest.raises(ValueError, match="'short' is not one of: compact, full"):
+        AnnotatedVideoWriter(tmp_path / "x.mp4", detail="short")
+
+
+def test_an_image_without_faces_is_returned_unchanged(photos):
+    rgb = np.asarray(Image.open(photos / "astronaut.png").convert("RGB"))[400:, :100]  # a corner, no face
+    result = affectlens.analyze(rgb)
+    assert result.faces == () and layout(result) == []
+    assert np.array_equal(np.asarray(annotate(rgb, result, detail="full")), rgb)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -200,6 +201,4 @@ def _sized(result, img: Image.Image):
     """``result`` with the drawn image's size (hand-made results may not carry it)."""
     if (result.width, result.height) == (img.width, img.height):
         return result
-    from dataclasses import replace
-
     return replace(result, width=img.width, height=img.height)

@@ -168,8 +168,12 @@ def test_explain_writes_heatmaps_and_numbers(photos, tmp_path):
     out = tmp_path / "explain"
     assert main(["analyze", str(photos / "astronaut.png"), "--explain", str(out), "-q"]) == 0
     png, side = out / "astronaut_face0.png", out / "astronaut_face0.json"
-    assert Image.open(png).size == (192, 192)
+    from affectlens.viz.explain import FACE_SIDE, FACE_TOP
+
+    w, h = Image.open(png).size  # the face, with a title above and a colour bar beside it
+    assert w > FACE_SIDE and h > FACE_TOP + FACE_SIDE
     d = json.loads(side.read_text())
+    assert d["colour_scale"] == {"units": "probability drop", "min": 0.0, "max": 0.5, "same_for_all_faces": True}
     assert d["label"] == "happiness" and d["heatmap"] == png.name
     record = affectlens.analyze(photos / "astronaut.png").faces[0]
     assert d["rationale"] == record.rationale  # the record's own AU rationale, never other text

@@ -356,6 +356,8 @@ class OutputOptions:
     """Write all records to FILE (.csv, .jsonl or .parquet); speech segments go to FILE-segments.EXT."""
     annotate: Annotated[str | None, Parameter(name="--annotate")] = None
     """Write each image (and each video as <name>.mp4) with boxes and labels drawn into DIR; or one video to FILE.mp4."""
+    annotate_detail: Annotated[Literal["compact", "full"], Parameter(name="--annotate-detail")] = "compact"
+    """Annotation labels: compact (label, confidence, ? when uncertain) or full (+ V/A, pose, AUs)."""
     explain: Annotated[str | None, Parameter(name="--explain")] = None
     """Write per face of each image a heatmap PNG and a JSON sidecar into DIR."""
     summary: Annotated[str | None, Parameter(name="--summary")] = None

@@ -137,7 +137,7 @@ class _ImageSinks:
 
             self.annotate_dir.mkdir(parents=True, exist_ok=True)
             path = unique_path(self.annotate_dir, result.source, ".png", self.used)
-            annotate(result.pixels, result).save(path)
+            annotate(result.pixels, result, detail=self.outputs.annotate_detail).save(path)
             written.append(f"annotated {result.source} to {path}")
         if self.outputs.explain:
             from affectlens.viz.explain import write_explanations
@@ -175,7 +175,8 @@ class _VideoSinks:
         if target:
             from affectlens.viz.video import AnnotatedVideoWriter
 
-            self.writer = AnnotatedVideoWriter(target, audio_from=result.source, offset_ms=self.start_ms)
+            self.writer = AnnotatedVideoWriter(target, audio_from=result.source, offset_ms=self.start_ms,
+                                               detail=self.outputs.annotate_detail)
             self.target = target
 
     def finish(self, summaries: list, written: list[str]) -> None:

@@ -41,7 +41,11 @@ def analyze_video_iter(source, options: Options | None = None, **flat) -> Iterat
         from affectlens.pipeline.video import VideoRun
 
         return iter(VideoRun(source, options))
-    results = run(source, options.replace(modalities=("face",)))
+    from affectlens.jobs import plan, probe
+
+    info = probe(source)  # a bad input raises here, naming it and the reason
+    plan(info, ("face",), False)
+    results = run(info, options.replace(modalities=("face",)))
     return (r for r in _checked(results) if isinstance(r, FrameResult))
 
 

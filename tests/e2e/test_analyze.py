@@ -166,7 +166,8 @@ def test_cli_table_default_and_models(photos, capsys):
     assert "happiness" in out and "astronaut.png" in out
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "ferplus-lite0 (default)" in out and "fer2013-lite0" in out
+    assert "ferplus-lite0 *" in out and "fer2013-lite0" in out and "* default model" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
 
 
 def test_cli_unknown_model_is_one_line_error(photos):

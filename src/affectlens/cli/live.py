@@ -49,4 +49,6 @@ def run_live(source: str, options: Options, outputs: OutputOptions, max_frames: 
     finally:
         video.close()
         writers.close()
+    if video.stopped:
+        log.error("error: %s: %s", video.source, video.stopped)
     return 1 if status or video.stopped else 0

@@ -111,8 +111,8 @@ class Writers:
             self.written.append(f"{len(self.summaries)} track summary row(s) to {self.outputs.summary}")
         if not self.outputs.json and not self.outputs.quiet:
             print_tables(self.rows, self.summaries)
-        for line in self.written:
-            log.info("wrote %s", line)
+        if self.written and not self.outputs.quiet:
+            log.info("wrote %s", "; ".join(self.written))
 
 
 class _ImageSinks:

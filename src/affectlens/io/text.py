@@ -23,7 +23,7 @@ def read_lines(name: str) -> list[str]:
         return split_lines(sys.stdin.read())
     path = check_file(name, "a text file")
     try:
-        return split_lines(path.read_text(encoding="utf-8-sig"))
+        return split_lines(path.read_bytes().decode("utf-8-sig"))  # no universal newlines: \r stays
     except UnicodeDecodeError as exc:
         raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:

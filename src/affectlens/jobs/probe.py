@@ -82,18 +82,24 @@ def _probe_image(name: str, size: int) -> MediaInfo:
 
 
 def _probe_media(name: str, size: int) -> MediaInfo:
-    from affectlens.io.audio import AudioError, load_audio, stream_kinds
+    from affectlens.io.audio import AudioError, is_audio_path, load_audio, stream_kinds
+    from affectlens.io.video import VideoError, VideoReader
 
-    has_video, has_audio = stream_kinds(name)
-    if not has_video and not has_audio:
-        load_audio(name)  # raises the one-line reason (not a media file, corrupt)
-        raise AudioError(f"{name}: no audio or video stream")
-    if not has_video:
-        return MediaInfo(name, "audio", has_audio=True, size=size, **_audio_facts(name))
-    from affectlens.io.video import VideoReader
-
-    reader = VideoReader(name)  # opens the container and checks the video stream: VideoError
+    if is_audio_path(name):
+        has_video, has_audio = stream_kinds(name)
+        if not has_video and not has_audio:
+            load_audio(name)  # raises the one-line reason (not a media file, corrupt)
+            raise AudioError(f"{name}: no audio or video stream")
+        if not has_video:
+            return MediaInfo(name, "audio", has_audio=True, size=size, **_audio_facts(name))
     try:
+        reader = VideoReader(name)  # opens the container and checks the video stream
+    except VideoError as exc:
+        if "no video stream" in str(exc) and stream_kinds(name)[1]:  # sound in a video container
+            return MediaInfo(name, "audio", has_audio=True, size=size, **_audio_facts(name))
+        raise
+    try:
+        has_audio = bool(reader.has_audio)
         facts = dict(width=reader.width, height=reader.height, duration_ms=float(reader.duration or 0) * 1000.0,
                      frames=int(reader.expected_frames or 0), fps=float(reader.fps or 0.0))
     finally:

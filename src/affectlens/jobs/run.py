@@ -87,7 +87,7 @@ def plan(info: MediaInfo, requested: tuple[str, ...] | None, transcript: bool) -
         return tuple(m for m in MODALITIES if m in has)
     run = tuple(m for m in requested if m in has)
     if not run:
-        what = {"image": "a photo", "audio": "an audio file", "video": "a video without sound",
+        what = {"image": "a photo", "audio": "an audio file (no video stream)", "video": "a video without sound",
                 "av": "a video", "text": "a text file", "transcript": "a transcript"}[info.kind]
         lacking = ", ".join(requested)
         offer = ",".join(m for m in MODALITIES if m in has) or "none"

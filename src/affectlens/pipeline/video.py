@@ -254,8 +254,6 @@ class VideoRun:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.reader.close()
-        if self.reader.stopped:
-            log.warning("%s: %s", self.source, self.reader.stopped)
 
     def close(self) -> None:
         self.reader.close()

@@ -44,21 +44,25 @@ def add_calibrate_parser(sub) -> None:
     c = sub.add_parser("calibrate", help="fit a model's abstention/compound thresholds on the validation split")
     c.add_argument("--model", default=None, help="expression model name (default: the default model)")
     c.add_argument("--data-root", default=None, help="data folder (default: $AFFECTLENS_DATA)")
-    c.add_argument("--write", action="store_true", help="store the thresholds in the model's models.json")
+    c.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
+                   help="store the thresholds as user overrides the registry reads (default file: "
+                        "$AFFECTLENS_HOME/models/<model>.json or the user config folder; never the package)")
     c.add_argument("--limit", type=int, default=None, help="use only the first N validation faces (a quick check)")
     c.set_defaults(func=cmd_calibrate)
 
 
 def cmd_calibrate(args) -> int:
-    from affectlens.eval.abstention import fit_thresholds, write_thresholds
-    from affectlens.models.expression import ExpressionModel
-    from affectlens.registry import get_model_cfg
+    from affectlens.eval.abstention import fit_thresholds
+    from affectlens.overrides import write_override
+    from affectlens.registry import create, override_source
 
-    cfg = get_model_cfg(args.model)
-    thresholds = fit_thresholds(ExpressionModel(cfg), root=args.data_root, limit=args.limit)
-    sys.stdout.write(json.dumps({"model": cfg.name, "thresholds": thresholds}, indent=1) + "\n")
-    if args.write:
-        log.info("wrote %s", write_thresholds(cfg, thresholds))
+    model = create(args.model, "expression", threads=2)
+    thresholds = fit_thresholds(model, root=args.data_root, limit=args.limit)
+    sys.stdout.write(json.dumps({"model": model.cfg.name, "thresholds": thresholds}, indent=1) + "\n")
+    if args.write is not None:
+        path = write_override(model.cfg.name, args.write or None, thresholds=thresholds)
+        used = override_source(model.cfg.name) == path
+        log.info("wrote %s (%s)", path, "the registry reads it" if used else "read it with affectlens.registry.load_overrides")
     return 0
 
 

@@ -158,7 +158,6 @@ class ImageResult:
     skipped_small: int = 0  # faces found but smaller than the minimum face size
     model: str = ""
     crop_mode: str = "detect"
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 # -- video ------------------------------------------------------------------------------------
@@ -226,9 +225,6 @@ class TrackSummary:
 # the VAD found no speech: one segment over the whole input, no voice label), ``no audio`` (a
 # video without an audio stream: one segment over the whole video, face only), ``whole input``
 # (the voice was not asked for: one segment over the whole input).
-
-SEGMENT_STATUSES = ("speech", "no speech", "no audio", "whole input")
-
 
 @dataclass(frozen=True)
 class VoiceSegment:

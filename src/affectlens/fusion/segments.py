@@ -61,7 +61,9 @@ def face_series_from_records(records: Iterable[dict]) -> list[FaceSeries]:
             for t, (labels, times, probs) in sorted(acc.items())]
 
 
-def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None) -> Vote:
+def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(8 probabilities over CANONICAL, the canonical labels the source can express)."""
     vec = np.zeros(len(CANONICAL))
     support = set()
     for name, p in zip(labels, probs):

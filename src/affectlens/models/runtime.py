@@ -32,12 +32,15 @@ def session_options(threads: int = 1):
     return opts
 
 
-def onnx_session(path: str | Path, threads: int = 1):
-    """An ``onnxruntime.InferenceSession`` on the CPU for the ONNX file ``path``."""
+def onnx_session(path: str | Path | bytes, threads: int = 1):
+    """An ``onnxruntime.InferenceSession`` on the CPU for the ONNX file ``path`` (or a serialized
+    model given as bytes)."""
     import onnxruntime as ort
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: ONNX file not found")
-    return ort.InferenceSession(str(path), sess_options=session_options(threads),
-                                providers=["CPUExecutionProvider"])
+    opts = session_options(threads)
+    if not isinstance(path, bytes):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: ONNX file not found")
+        path = str(path)
+    return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])

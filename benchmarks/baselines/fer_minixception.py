@@ -228,13 +228,10 @@ class FerMiniXception:
     labels = LABELS
 
     def __init__(self, threads: int = 2, path=None):
-        import onnxruntime as ort
+        from affectlens.models.runtime import onnx_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            build_onnx(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        # the same session settings as affectlens's own models, so speed comparisons are fair
+        self.session = onnx_session(build_onnx(path), threads)
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod

@@ -56,7 +56,8 @@ def eval_command(*, dataset: str, split: Literal["train", "val", "test"] = "test
 
 
 def calibrate(*, model: str | None = None, data_root: DataRoot = None,
-              write: Annotated[bool, Parameter(negative="")] = False, limit: int | None = None,
+              write: Annotated[bool, Parameter(negative="")] = False,
+              write_to: Annotated[Path | None, Parameter(name="--write-to")] = None, limit: int | None = None,
               verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False) -> int:
     """Fit a model's abstention and compound thresholds on the validation split.
 
@@ -64,25 +65,32 @@ def calibrate(*, model: str | None = None, data_root: DataRoot = None,
 
         affectlens calibrate --limit 500
         affectlens calibrate --model fer2013-lite0 --write
+      affectlens calibrate --write-to thresholds/fer2013.json
 
     Parameters
     ----------
     model
         Expression model name (default: the default model).
     write
-        Store the thresholds for the model.
+        Store the thresholds as user overrides the registry reads ($AFFECTLENS_HOME/models/<model>.json or the user config folder; never the installed package).
+    write_to
+        Store them in this file instead (read it with affectlens.registry.load_overrides).
     limit
         Use only the first N validation faces (a quick check).
     """
-    from affectlens.eval.abstention import fit_thresholds, write_thresholds
-    from affectlens.models.expression import ExpressionModel
-    from affectlens.registry import get_model_cfg
+    from affectlens.eval.abstention import fit_thresholds
+    from affectlens.overrides import write_override
+    from affectlens.registry import create, override_source
 
-    cfg = get_model_cfg(model)
-    thresholds = fit_thresholds(ExpressionModel(cfg), root=data_root, limit=limit)
-    sys.stdout.write(json.dumps({"model": cfg.name, "thresholds": thresholds}, indent=1) + "\n")
-    if write:
-        log.info("wrote %s", write_thresholds(cfg, thresholds))
+    expression = create(model, "expression", threads=2)
+    thresholds = fit_thresholds(expression, root=data_root, limit=limit)
+    name = expression.cfg.name
+    sys.stdout.write(json.dumps({"model": name, "thresholds": thresholds}, indent=1) + "\n")
+    if write or write_to:
+        path = write_override(name, write_to, thresholds=thresholds)
+        used = override_source(name) == path
+        log.info("wrote %s (%s)", path, "the registry reads it" if used else
+                 "read it with affectlens.registry.load_overrides")
     return 0
 
 

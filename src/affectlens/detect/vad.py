@@ -28,6 +28,8 @@ import numpy as np
 
 from affectlens.io.audio import SAMPLE_RATE
 from affectlens.options import VadOptions  # noqa: F401  (the options tree owns it)
+from affectlens.models.runtime import onnx_session
+from affectlens.registry import cached
 
 WINDOW = 512  # samples per VAD window at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window the model sees
@@ -71,14 +73,10 @@ class SileroVAD:
     """Speech probabilities and utterances of 16 kHz mono audio. Stateless between calls."""
 
     def __init__(self, options: VadOptions | None = None, threads: int = 1):
-        import onnxruntime as ort
-
         self.options = options or VadOptions()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(silero_onnx_path()), so, providers=["CPUExecutionProvider"])
+        path = silero_onnx_path()
+        # the session keeps no state between runs (the caller passes it in), so one is shared
+        self.session = cached(("silero-vad", str(path), threads), lambda: onnx_session(path, threads))
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
         """One speech probability per 512-sample window (the last partial window is zero-padded)."""

@@ -107,12 +107,6 @@ def predict_faceset_full(analyzer, fs: FaceSet, batch: int = 256, progress: bool
                               1000.0 * spent / max(1, len(fs)))
 
 
-def predict_faceset(analyzer, fs: FaceSet, batch: int = 256, progress: bool | None = None) -> tuple[np.ndarray, int, float]:
-    """(probs (N, K), images where detection found no face, ms per face for classification)."""
-    pred = predict_faceset_full(analyzer, fs, batch, progress)
-    return pred.probs, pred.no_face, pred.ms_per_face
-
-
 def score(fs: FaceSet, probs: np.ndarray, model_labels: tuple[str, ...], model_name: str, crop_mode: str,
           dedup: bool = False, no_face: int = 0, ms_per_face: float = float("nan"),
           probs_uncalibrated: np.ndarray | None = None, temperature: float = 1.0,

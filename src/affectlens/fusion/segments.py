@@ -62,7 +62,9 @@ def face_series(frames: Iterable[FrameResult]) -> list[FaceSeries]:
     return builder.series()
 
 
-def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(8 probabilities over CANONICAL, the canonical labels the source can express)."""
     vec = np.zeros(len(CANONICAL))
     support = set()
     for name, p in zip(labels, probs):

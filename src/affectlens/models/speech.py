@@ -25,6 +25,7 @@ import numpy as np
 from affectlens.io.audio import SAMPLE_RATE
 from affectlens.labels import CANONICAL
 from affectlens.models.expression import softmax
+from affectlens.models.runtime import onnx_session
 from affectlens.registry import ModelCfg, default_model_name, get_model_cfg, list_models
 
 #: The voice model's output labels (RAVDESS's 8 emotions with canonical names where one exists).
@@ -175,10 +176,6 @@ def to_canonical(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-#: Canonical labels the voice model can express (``contempt`` is not among them).
-VOICE_SUPPORT = tuple(c for c in CANONICAL if c in set(RAVDESS_TO_CANONICAL.values()))
-
-
 def default_speech_model_name(band: str = "full") -> str:
     """The speech model for audio of ``band``: the default speech model when it covers that band
     (its band is ``band`` or ``any``), else the first registered one that does, else the default."""
@@ -213,18 +210,12 @@ class SpeechModel:
     ``spectrogram``, ONNX output = logits)."""
 
     def __init__(self, cfg: ModelCfg | str | None = None, threads: int = 1):
-        import onnxruntime as ort
-
         cfg = get_model_cfg(cfg or default_speech_model_name(), kind="speech") if not isinstance(cfg, ModelCfg) else cfg
         if cfg.kind != "speech":
             raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not 'speech'")
         self.cfg = cfg
         self.labels = cfg.labels
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(cfg.path), so, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(cfg.path, threads)
         self.input = self.session.get_inputs()[0].name
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ L2 norm per block).
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import unicodedata
@@ -27,7 +26,7 @@ import numpy as np
 
 from affectlens.labels import CANONICAL
 from affectlens.models.expression import softmax
-from affectlens.registry import ModelCfg, get_model_cfg
+from affectlens.registry import ModelCfg, create
 
 STATUSES = ("ok", "empty", "unsupported language")
 BLOCKS = ("word", "char", "ctx")
@@ -227,12 +226,7 @@ class TextEmotionModel:
                 for i, (text, s, lang) in enumerate(zip(texts, status, language))]
 
 
-@functools.lru_cache(maxsize=4)
 def load_text_model(name: str | None = None, check_language: bool = True) -> TextEmotionModel:
-    """The registered text model ``name`` (the default text model if None), created once."""
-    return TextEmotionModel(get_model_cfg(name, kind="text"), check_language=check_language)
-
-
-def predict_texts(texts, contexts=None, model: str | None = None) -> list[TextResult]:
-    """Score texts with the default (or named) text model: one :class:`TextResult` per text."""
-    return load_text_model(model).predict(texts, contexts)
+    """The registered text model ``name`` (the default text model if None):
+    ``registry.create(name, "text", check_language=check_language)``."""
+    return create(name, "text", check_language=check_language)

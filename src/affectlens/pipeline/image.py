@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from pathlib import Path
@@ -190,20 +189,14 @@ def as_rgb(image, source: str | None = None) -> tuple[str, np.ndarray]:
     raise InputError(f"{source or type(image).__name__}: expected a path, a PIL image or a numpy array")
 
 
-@functools.lru_cache(maxsize=4)
-def _cached(key: tuple, threads: int) -> Analyzer:
-    detection, face = key
-    return Analyzer(Options(detection=detection, face=face), threads)
-
-
 def image_analyzer(options: Options, threads: int = PHOTO_THREADS) -> Analyzer:
-    """The :class:`Analyzer` for these options, made once (keyed by the stages it reads)."""
-    return _cached((options.detection, options.face), threads)
+    """The :class:`Analyzer` for these options, made once (keyed by the stages it reads) in the
+    registry's one cache (:func:`affectlens.registry.clear_cache` forgets it)."""
+    from affectlens.registry import cached
 
-
-def clear_cache() -> None:
-    """Forget the analyzers made by :func:`image_analyzer` (their models are freed with them)."""
-    _cached.cache_clear()
+    det, face = options.detection, options.face
+    return cached(("image-analyzer", det, face, threads),
+                  lambda: Analyzer(Options(detection=det, face=face), threads))
 
 
 def analyze(image, options: Options | None = None, **flat) -> ImageResult:

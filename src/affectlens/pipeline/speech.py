@@ -21,10 +21,6 @@ from affectlens.types import Expression, SpeechResult, VoiceSegment
 
 log = logging.getLogger("affectlens")
 
-#: Samples at or above this magnitude count as clipped (a note on the records, not an error).
-CLIP_LEVEL = 0.999
-
-
 class SpeechAnalyzer:
     """Voice activity detection and voice emotion for 16 kHz mono audio. Stateless between calls.
 
@@ -36,9 +32,11 @@ class SpeechAnalyzer:
     """
 
     def __init__(self, model: str | None = None, vad: VadOptions | None = None, threads: int = 1):
-        self.model = SpeechModel(model or default_speech_model_name("full"), threads=threads)
+        from affectlens.registry import create
+
+        self.model = create(model or default_speech_model_name("full"), "speech", threads)
         narrow = default_speech_model_name("narrow")
-        self.narrow = (SpeechModel(narrow, threads=threads) if model is None and narrow != self.model.cfg.name
+        self.narrow = (create(narrow, "speech", threads) if model is None and narrow != self.model.cfg.name
                        else self.model)
         self.vad = SileroVAD(vad, threads=threads)
 

@@ -253,16 +253,6 @@ class FusionOptions:
             _check(w >= 0, f"fusion weight of {m} must be >= 0, got {w}")
         _check(self.min_face_frames >= 1, f"min_face_frames must be >= 1, got {self.min_face_frames}")
 
-    def weight(self, modality: str, cfg) -> float:
-        """The explicit weight of ``modality``, else its model's measured reliability."""
-        if modality in self.weights:
-            return float(self.weights[modality])
-        if cfg is None:
-            raise ValueError(f"no model and no explicit weight for modality {modality!r}")
-        from affectlens.fusion.config import modality_weight
-
-        return modality_weight(cfg)
-
 
 def parse_modalities(value) -> tuple[str, ...] | None:
     """``"face,voice"`` → ``("face", "voice")``; None means every modality the input has."""

@@ -17,7 +17,7 @@ import pytest
 
 import affectlens
 from affectlens.cli import main
-from affectlens.export.writers import records_of
+from affectlens.export import records_of
 from affectlens.jobs import Texts, plan, probe
 from affectlens.options import Options
 from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult

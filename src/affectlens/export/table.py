@@ -143,26 +143,6 @@ def records_to_frame(records: Iterable[dict]):
     return frame
 
 
-def to_dataframe(results, kind: str | None = None):
-    """A pandas table of results: ``faces`` (photos and video frames, one row per face),
-    ``segments`` or ``text``; ``kind`` None takes the kind of the first result. Results of other
-    kinds (and :class:`~affectlens.types.InputFailure` records) are left out."""
-    from affectlens.export.writers import _TO_FRAME, records_of
-    from affectlens.types import InputFailure
-
-    if isinstance(results, (ImageResult,)) or not hasattr(results, "__iter__"):
-        results = [results]
-    rows: list[dict] = []
-    for r in results:
-        if isinstance(r, InputFailure):
-            continue
-        k, recs = records_of(r)
-        kind = kind or k
-        if k == kind:
-            rows += recs
-    return _TO_FRAME[kind or "faces"](rows)
-
-
 def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
     """Write records as ``.csv``, ``.jsonl`` or ``.parquet`` (by suffix).
 

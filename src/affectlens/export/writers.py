@@ -24,31 +24,13 @@ import logging
 import sys
 from pathlib import Path
 
-from affectlens.export.segments import segment_records, segments_to_frame
-from affectlens.export.table import TABLE_SUFFIXES, image_records, records_to_frame, write_table
-from affectlens.export.text import text_item_records, text_records_to_frame
-from affectlens.export.video import TrackSummarizer, frame_records
+from affectlens.export.records import _TO_FRAME, TABLE_KINDS, records_of
+from affectlens.export.table import TABLE_SUFFIXES, records_to_frame, write_table
+from affectlens.export.video import TrackSummarizer
 from affectlens.options import OutputOptions
-from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult
+from affectlens.types import FrameResult, ImageResult, InputFailure
 
 log = logging.getLogger("affectlens")
-
-TABLE_KINDS = ("faces", "segments", "text")
-_TO_FRAME = {"faces": records_to_frame, "segments": segments_to_frame, "text": text_records_to_frame}
-
-
-def records_of(result) -> tuple[str, list[dict]]:
-    """``(table kind, JSON-ready records)`` of one result."""
-    if isinstance(result, ImageResult):
-        return "faces", image_records(result)
-    if isinstance(result, FrameResult):
-        return "faces", frame_records(result)
-    if isinstance(result, SegmentResult):
-        return "segments", segment_records([result])
-    if isinstance(result, TextItemResult):
-        return "text", text_item_records([result])
-    raise TypeError(f"no records for {type(result).__name__}")
-
 
 def table_paths(out: str | Path, primary: str = "faces") -> dict[str, Path]:
     """The file of each table kind for ``--out``: the primary kind gets ``out`` itself."""

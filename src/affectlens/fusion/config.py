@@ -10,7 +10,7 @@ overrides any of them explicitly.
 from __future__ import annotations
 
 from affectlens.fusion.rule import reliability_weight
-from affectlens.options import FusionOptions  # noqa: F401  (the options tree owns it)
+from affectlens.options import FusionOptions
 from affectlens.registry import ModelCfg
 
 #: Metric keys (accuracy, ECE) read from a model's ``metrics``, by model kind, first match wins.
@@ -32,3 +32,12 @@ def modality_weight(cfg: ModelCfg) -> float:
     keys = ", ".join(f"{a}+{e}" for a, e in RELIABILITY_KEYS.get(cfg.kind, ())) or "none known"
     raise ValueError(f"model {cfg.name!r} has no measured accuracy and ECE to weight it in fusion "
                      f"(looked for {keys}); give FusionOptions(weights={{...}}) explicitly")
+
+
+def fusion_weight(options: FusionOptions, modality: str, cfg: ModelCfg | None) -> float:
+    """The explicit weight of ``modality`` in ``options``, else its model's measured reliability."""
+    if modality in options.weights:
+        return float(options.weights[modality])
+    if cfg is None:
+        raise ValueError(f"no model and no explicit weight for modality {modality!r}")
+    return modality_weight(cfg)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from affectlens.fusion.config import fusion_weight
 from affectlens.fusion.segments import FaceSeries, fuse_segment
 from affectlens.io.audio import SAMPLE_RATE, load_audio
 from affectlens.jobs.probe import MediaInfo
@@ -42,7 +43,7 @@ def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceS
     face_cfg = get_model_cfg(options.face.model) if "face" in mods else None
     text_cfg = get_model_cfg(options.text.model, kind="text") if "text" in mods else None
     cfgs = {"face": face_cfg, "voice": voice_cfg, "text": text_cfg}
-    weights = {m: options.fusion.weight(m, cfgs[m]) for m in mods}
+    weights = {m: fusion_weight(options.fusion, m, cfgs[m]) for m in mods}
     faces = faces if "face" in mods else []
     note = "; ".join(notes)
     if speech is not None and speech.segments:

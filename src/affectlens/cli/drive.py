@@ -37,6 +37,54 @@ def check_outputs(outputs: OutputOptions) -> None:
                              f"valid: {', '.join(valid)}")
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _writable_place(path: Path, flag: str, want: str) -> None:
+    """``path`` can be made as a ``want`` (file or folder): not the other kind already, and its
+    nearest existing parent is a folder."""
+    if want == "file" and path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; name a file")
+    if want == "folder" and path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path}: is a file; name a folder")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
+
+
+def check_output_paths(given: list, files: list[str], outputs: OutputOptions, primary: str) -> None:
+    """Before any model loads: every output can be written and never replaces or lands among
+    the inputs (ValueError, one line, naming the flag and the path)."""
+    from affectlens.export.writers import table_paths
+    from affectlens.viz.video import VIDEO_OUT_SUFFIXES
+
+    inputs = {Path(f).resolve() for f in files}
+    folders = [Path(g).resolve() for g in given if Path(g).is_dir()]
+    targets = []
+    if outputs.out:
+        targets += [("--out", p) for p in table_paths(outputs.out, primary).values()]
+    targets += [(flag, Path(v)) for flag, v in (("--summary", outputs.summary), ("--timeline", outputs.timeline))
+                if v]
+    if outputs.annotate and Path(outputs.annotate).suffix.lower() in VIDEO_OUT_SUFFIXES:
+        targets.append(("--annotate", Path(outputs.annotate)))
+    for flag, path in targets:
+        _writable_place(path, flag, "file")
+        if path.resolve() in inputs:
+            raise ValueError(f"{flag} {path}: is one of the inputs; name another file")
+    dirs = [(flag, Path(v)) for flag, v in (("--annotate", outputs.annotate), ("--explain", outputs.explain))
+            if v and (flag == "--explain" or Path(v).suffix.lower() not in VIDEO_OUT_SUFFIXES)]
+    for flag, folder in dirs:
+        if folder.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            raise ValueError(f"{flag} {folder}: name a folder (pictures are written into it, one per input)")
+        _writable_place(folder, flag, "folder")
+        f = folder.resolve()
+        if any(_inside(f, d) or _inside(d, f) for d in folders) or any(_inside(i, f) for i in inputs):
+            raise ValueError(f"{flag} {folder}: holds or is among the inputs; name a folder outside them")
+
+
 class _Bars:
     """Progress on a terminal (quiet in pipes and CI): inputs done, and the current video's frames."""
 
@@ -89,6 +137,8 @@ def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: st
     check_outputs(outputs)
     items = list(expand(i for i in inputs if isinstance(i, (str, Path)))) + \
         [i for i in inputs if not isinstance(i, (str, Path))]
+    check_output_paths([i for i in inputs if isinstance(i, (str, Path))], [i for i in items if isinstance(i, str)],
+                       outputs, primary)
     if not items:
         log.error("error: no images, audio or videos found in %s", " ".join(map(str, inputs)))
         return 1
@@ -113,7 +163,9 @@ def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: st
         finally:
             bars.close()
             writers.close()
-    return 1 if failures else 0
+    for line in writers.errors:
+        log.error("error: %s", line)
+    return 1 if failures or writers.errors else 0
 
 
 def _looks_like_video(path: str) -> bool:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from affectlens.export.segments import segment_records, segments_to_frame
-from affectlens.export.table import image_records, records_to_frame
+from affectlens.export.table import image_records, records_to_frame, utf8_safe
 from affectlens.export.text import text_item_records, text_records_to_frame
 from affectlens.export.video import frame_records
 from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult
@@ -39,5 +39,5 @@ def to_dataframe(results, kind: str | None = None):
         k, recs = records_of(r)
         kind = kind or k
         if k == kind:
-            rows += recs
+            rows += [utf8_safe(rec) for rec in recs]
     return _TO_FRAME[kind or "faces"](rows)

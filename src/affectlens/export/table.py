@@ -31,6 +31,7 @@ Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track``
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -153,18 +154,63 @@ def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(f"{path}: unsupported table format {suffix or '(none)'}; valid: {', '.join(TABLE_SUFFIXES)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".jsonl":
-        with open(path, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec) + "\n")
+        text = "".join(json.dumps(utf8_safe(rec), allow_nan=False, default=str) + "\n" for rec in records)
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return
-    frame = (to_frame or records_to_frame)(records)
+    frame = (to_frame or records_to_frame)([utf8_safe(r) for r in records])
     if suffix == ".csv":
-        frame.to_csv(path, index=False)
+        frame = spreadsheet_safe(frame)
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
         return
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ImportError("writing .parquet needs the [parquet] extra: pip install 'affectlens[parquet]'") from None
-    frame.to_parquet(path, index=False)
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``: a
+    failed write (full disk, interrupt) never leaves a truncated table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+#: A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame):
+    """Text cells that a spreadsheet would run as formulas get a leading ``'`` (numbers stay)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
+            frame[col] = frame[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return frame
+
+
+def utf8_safe(value):
+    """``value`` (records, lists, strings) with undecodable bytes of file names (surrogates) as
+    backslash escapes, so every table format can hold them."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {k: utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [utf8_safe(v) for v in value]
+    return value

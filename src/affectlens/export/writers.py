@@ -57,6 +57,7 @@ class Writers:
         self.analyzer = analyzer  # for --explain
         self.many_videos = many_videos
         self.rows: dict[str, list[dict]] = {k: [] for k in TABLE_KINDS}
+        self.errors: list[str] = []  # outputs that could not be written, one line each
         self.summaries: list = []
         self.written: list[str] = []
         self._video = _VideoSinks(outputs, many_videos, start_ms)
@@ -77,20 +78,34 @@ class Writers:
         else:
             self._video.finish(self.summaries, self.written)
         if isinstance(result, ImageResult):
-            self.written += self._images.add(result, recs)
+            try:
+                self.written += self._images.add(result, recs)
+            except OSError as exc:
+                self.errors.append(f"{result.source}: cannot write its picture ({exc.strerror or exc})")
+
+    def _write(self, path, write, what: str) -> None:
+        """One output: written, or one line in ``errors`` (the other outputs are still written)."""
+        try:
+            write()
+            self.written.append(what)
+        except OSError as exc:
+            self.errors.append(f"{path}: cannot write ({exc.strerror or exc})")
 
     def close(self) -> None:
-        self._video.finish(self.summaries, self.written)
+        try:
+            self._video.finish(self.summaries, self.written)
+        except OSError as exc:
+            self.errors.append(f"{self._video.source}: cannot write its video outputs ({exc.strerror or exc})")
         if self.outputs.out:
             for kind, path in table_paths(self.outputs.out, self.primary).items():
                 if self.rows[kind]:
-                    write_table(self.rows[kind], path, to_frame=_TO_FRAME[kind])
-                    self.written.append(f"{len(self.rows[kind])} {kind} row(s) to {path}")
+                    self._write(path, lambda: write_table(self.rows[kind], path, to_frame=_TO_FRAME[kind]),  # noqa: B023
+                                f"{len(self.rows[kind])} {kind} row(s) to {path}")
         if self.outputs.summary:
             from affectlens.export.video import write_summary
 
-            write_summary(self.summaries, self.outputs.summary)
-            self.written.append(f"{len(self.summaries)} track summary row(s) to {self.outputs.summary}")
+            self._write(self.outputs.summary, lambda: write_summary(self.summaries, self.outputs.summary),
+                        f"{len(self.summaries)} track summary row(s) to {self.outputs.summary}")
         if not self.outputs.json and not self.outputs.quiet:
             print_tables(self.rows, self.summaries)
         if self.written and not self.outputs.quiet:

@@ -232,12 +232,16 @@ SEGMENT_STATUSES = ("speech", "no speech", "no audio", "whole input")
 
 @dataclass(frozen=True)
 class VoiceSegment:
-    """One utterance and the voice model's answer for it (``voice`` over the model's labels)."""
+    """One utterance and the voice model's answer for it (``voice`` over the model's labels).
+
+    ``voice`` is None when the utterance could not be scored; ``note`` says why (e.g. NaN or
+    infinite samples in the audio, or a non-finite model output)."""
 
     start_ms: float
     end_ms: float
     speech_prob: float  # mean VAD speech probability inside the utterance
-    voice: Expression
+    voice: Expression | None
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -398,20 +398,36 @@ class VideoReader:
 
 
 def find_inputs(paths) -> tuple[list[str], list[str], list[str]]:
-    """``(images, videos, missing)`` from files and folders; files are routed by content."""
+    """``(images, videos, missing)`` from files and folders; files are routed by content.
+
+    Broken symbolic links, link loops and special files (FIFOs …) are routed by suffix (given
+    directly or found in a folder), so loading them gives a one-line error saying so instead of
+    skipping them silently; a subfolder that cannot be read is logged as one line naming it."""
     from affectlens.io.image import IMAGE_SUFFIXES
 
     images, videos, missing = [], [], []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+            for f in _walk(p):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
                     images.append(str(f))
-                elif f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES:
+                elif f.suffix.lower() in VIDEO_SUFFIXES:
                     videos.append(str(f))
-        elif p.exists():
+        elif p.exists() or p.is_symlink():
             (videos if is_video_path(p) else images).append(str(raw))
         else:
             missing.append(str(raw))
     return images, videos, missing
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Everything under ``folder`` that is not a folder (files, broken links, FIFOs …), sorted;
+    unreadable subfolders are logged."""
+    import logging
+
+    def unreadable(exc: OSError) -> None:
+        logging.getLogger("affectlens").error("error: %s: folder not scanned (%s)", exc.filename,
+                                              exc.strerror or exc)
+
+    return sorted(Path(root) / name for root, _, files in os.walk(folder, onerror=unreadable) for name in files)

@@ -62,13 +62,22 @@ class SpeechAnalyzer:
 
     def classify(self, audio: Audio, segments: list[SpeechSegment], model: SpeechModel | None = None
                  ) -> list[VoiceSegment]:
+        """The voice model's answer per utterance; an utterance holding NaN or infinite samples,
+        or whose answer is not finite, gets ``voice`` None and a note saying why."""
         model = model or self.model
         clips = [audio.samples[int(s.start_ms * SAMPLE_RATE / 1000): int(s.end_ms * SAMPLE_RATE / 1000)]
                  for s in segments]
-        probs = model.predict(clips)
-        return [VoiceSegment(s.start_ms, s.end_ms, s.speech_prob,
-                             Expression(model.labels, tuple(float(v) for v in p)))
-                for s, p in zip(segments, probs)]
+        bad = [_nonfinite_note(c) for c in clips]
+        good = [i for i, why in enumerate(bad) if not why]
+        probs = dict(zip(good, model.predict([clips[i] for i in good])))
+        out = []
+        for i, s in enumerate(segments):
+            p = probs.get(i)
+            if p is not None and not np.isfinite(p).all():
+                p, bad[i] = None, f"voice not scored: the voice model {model.cfg.name} gave a non-finite output"
+            voice = None if p is None else Expression(model.labels, tuple(float(v) for v in p))
+            out.append(VoiceSegment(s.start_ms, s.end_ms, s.speech_prob, voice, bad[i]))
+        return out
 
     def analyze(self, audio: Audio) -> SpeechResult:
         model = self.model_for(audio)
@@ -76,6 +85,21 @@ class SpeechAnalyzer:
         return SpeechResult(source=audio.source, duration_ms=audio.duration_ms, segments=tuple(voice),
                             model=model.cfg.name, source_rate=audio.source_rate,
                             note="" if voice else "no speech")
+
+
+def _nonfinite_note(clip: np.ndarray) -> str:
+    """Why an utterance's audio cannot be scored (NaN or infinite samples), or ``""``."""
+    n = len(clip) - int(np.count_nonzero(np.isfinite(clip)))
+    return f"voice not scored: {n} NaN or infinite audio sample(s) in the segment" if n else ""
+
+
+def clipped_fraction(samples: np.ndarray, block: int = 1 << 20) -> float:
+    """Fraction of samples at or above :data:`CLIP_LEVEL` in magnitude, counted block by block."""
+    if not len(samples):
+        return 0.0
+    hits = sum(int(np.count_nonzero(np.abs(samples[i: i + block]) >= CLIP_LEVEL))
+               for i in range(0, len(samples), block))
+    return hits / len(samples)
 
 
 _CACHE: dict = {}
@@ -162,7 +186,7 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
             notes.append(f"telephone-band audio: voice model {voice.name}")
         if audio.source_rate and audio.source_rate < SAMPLE_RATE:
             notes.append(f"audio at {audio.source_rate} Hz upsampled to {SAMPLE_RATE} Hz")
-        clipped = float(np.mean(np.abs(audio.samples) >= CLIP_LEVEL)) if len(audio.samples) else 0.0
+        clipped = clipped_fraction(audio.samples)
         if clipped >= 0.001:
             notes.append(f"clipped audio: {100 * clipped:.1f}% of samples at full scale")
     elif "voice" in want:
@@ -184,8 +208,9 @@ def analyze_av_results(path, transcript: TextSource | str | None = None, options
     out: list[SegmentResult] = []
     if speech is not None and speech.segments:
         for seg in speech.segments:
-            out += fuse_segment(name, seg.start_ms, seg.end_ms, "speech", voice=seg, faces=faces, text=text,
-                                weights=weights, options=options.fusion, note=note)
+            scored = seg if seg.voice is not None else None
+            out += fuse_segment(name, seg.start_ms, seg.end_ms, "speech", voice=scored, faces=faces, text=text,
+                                weights=weights, options=options.fusion, note="; ".join(filter(None, [seg.note, note])))
         return out
     status = "no speech" if speech is not None else ("no audio" if not has_audio else "whole input")
     if speech is not None:

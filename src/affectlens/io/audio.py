@@ -154,8 +154,8 @@ def check_stream(name: str, container) -> tuple[int, int, float | None]:
         raise AudioError(f"{name}: impossible audio header: {channels} channels (valid: 1 to {MAX_CHANNELS})")
     seconds = _stated_seconds(container, stream)
     if seconds is not None and seconds > MAX_SECONDS:
-        raise AudioError(f"{name}: audio of {seconds / 3600:.1f} h is longer than the {MAX_SECONDS / 3600:.0f} h "
-                         "limit (split it into shorter files)")
+        raise AudioError(f"{name}: its header states {seconds / 3600:.1f} h of audio, more than the "
+                         f"{MAX_SECONDS / 3600:.0f} h limit (split longer recordings into shorter files)")
     return rate, channels, seconds
 
 

@@ -151,13 +151,16 @@ def load_image(path: str | os.PathLike) -> LoadedImage:
     name = str(path)
     p = check_file(path, "an image")
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             return _decode(name, p)
         finally:
             for w in caught:
-                log.warning("%s: %s", name, " ".join(str(w.message).split()))
+                if f"{os.sep}PIL{os.sep}" in w.filename:
+                    log.warning("%s: %s", name, " ".join(str(w.message).split()))
+                else:  # not about the image: shown as Python would have
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _decode(name: str, p: Path) -> LoadedImage:

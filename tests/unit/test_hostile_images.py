@@ -119,7 +119,8 @@ def test_unreadable_file_says_permission_denied(photos, tmp_path):
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
     child = ("import sys\nfrom affectlens.io.image import load_image\n"
-             "try:\n    load_image(sys.argv[1])\nexcept Exception as exc:\n    print(type(exc).__name__, exc, sep='|')\n")
+             "try:\n    load_image(sys.argv[1])\n"
+             "except Exception as exc:\n    print(type(exc).__name__, exc, sep='|')\n")
     p = subprocess.run([*prefix, sys.executable, "-c", child, str(path)], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == f"InputError|{path}: permission denied (cannot read the file)", p.stdout + p.stderr
 

@@ -1,8 +1,11 @@
 """Decode image files safely into RGB uint8 arrays, honouring EXIF orientation.
 
 Every failure raises :class:`InputError` whose message names the file and the reason in one
-line: missing path, empty file, not an image, truncated or corrupt data, or an image too large
-to decode safely (a decompression bomb).
+line: missing path, broken symbolic link or link loop, a folder or special file (FIFO, device),
+empty file, permission denied, not an image (and what it is instead, when it is audio or video),
+truncated or corrupt data, or an image too large to decode safely (a decompression bomb; the
+pixel limit shrinks with the bit depth, :func:`pixel_limit`). Pillow's warnings are logged as one
+line naming the file.
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ The audio is assembled from real RAVDESS speech clips (../shared/datasets/ravdes
 temporary folder (written in chunks, never held whole). Each measurement runs
 ``analyze_audio_results`` in a fresh Python process and reports that process's peak resident
 set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), its wall time and the number of
-segments, so the numbers are the analysis alone. ``--src`` measures another source tree (e.g.
-an older checkout's ``src``) with the same file, for before/after comparisons.
+segments, so the numbers are the analysis alone. ``--src [LABEL=]PATH`` measures another source
+tree (e.g. ``before=/tmp/old/src``, from ``git archive <commit> src``) with the same file, for
+before/after comparisons.
 
-    python benchmarks/memory.py [--minutes 60] [--src PATH ...] [--write]
+    python benchmarks/memory.py [--minutes 60] [--src [LABEL=]PATH ...] [--write]
 
 Prints a table; with ``--write`` also writes benchmarks/results/memory.json.
 """
@@ -86,21 +87,27 @@ def measure(src: Path, audio: Path) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def _source(spec: str) -> tuple[str, Path]:
+    """``LABEL=PATH`` or ``PATH`` → (label, resolved path)."""
+    label, _, path = spec.rpartition("=")
+    return (label or path), Path(path).resolve()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="length of the synthetic audio (default 60)")
-    ap.add_argument("--src", type=Path, action="append", default=None,
+    ap.add_argument("--src", action="append", default=None, metavar="[LABEL=]PATH",
                     help="source tree(s) to measure (default: this checkout's src); repeatable")
     ap.add_argument("--write", action="store_true", help="also write benchmarks/results/memory.json")
     args = ap.parse_args()
-    sources = [p.resolve() for p in (args.src or [ROOT / "src"])]
+    sources = [_source(spec) for spec in (args.src or [f"this checkout={ROOT / 'src'}"])]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         audio = Path(tmp) / f"speech_{args.minutes:g}min.wav"
         seconds = write_long_wav(audio, args.minutes)
         size_mb = audio.stat().st_size / 2**20
-        for src in sources:
-            rows.append({"src": str(src), "audio_s": round(seconds, 1), "file_mb": round(size_mb, 1),
+        for label, src in sources:
+            rows.append({"src": label, "audio_s": round(seconds, 1), "file_mb": round(size_mb, 1),
                          **measure(src, audio)})
     print(f"{'source tree':<40}{'audio':>9}{'file MB':>9}{'peak RSS MB':>13}{'seconds':>9}{'segments':>10}")
     for r in rows:

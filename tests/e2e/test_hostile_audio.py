@@ -204,7 +204,7 @@ def test_cli_json_output_has_no_bare_nan(data_root, tmp_path):
 # -- 13. memory ---------------------------------------------------------------------------------------
 
 #: Peak resident memory allowed for the voice analysis of one hour of audio (measured: see
-#: benchmarks/memory.py; 2.8 GB before streaming, about 0.5 GB after).
+#: benchmarks/memory.py: 2754 MB before the bounded decoding, 346 MB after).
 ONE_HOUR_CEILING_MB = 1024
 
 

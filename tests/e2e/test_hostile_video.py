@@ -1,8 +1,12 @@
-"""Hostile video inputs (issue 18, items 1 and 5): a Latin-1 AVI title and a phone-style rotated
-video, both crafted in a temporary folder from the real smile clip (../shared/media/videos)."""
+"""Hostile video inputs (issue 18, items 1, 5 and 14): a Latin-1 AVI title, a phone-style rotated
+video and videos that give no frame, crafted in a temporary folder from the real smile clip
+(../shared/media/videos)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from affectlens.io.video import VideoReader
+from affectlens.io.video import Sampling, VideoReader
 from affectlens.pipeline.video import analyze_video_iter
 
 SMILE = "smile_pyfeat_single_face.mp4"  # one face, 640x360
@@ -83,3 +87,37 @@ def iou(a, b) -> float:
     w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
     h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
     return w * h / (aw * ah + bw * bh - w * h)
+
+
+# -- 14. videos that give no frame -----------------------------------------------------------------------
+
+def zero_frame_avi(path: Path) -> Path:
+    """An AVI with a video stream that holds no frame."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("mpeg4", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
+        out.start_encoding()
+    return path
+
+
+def test_video_without_frames_or_start_past_the_end_says_so(smile_frames, tmp_path):
+    with VideoReader(zero_frame_avi(tmp_path / "zero.avi")) as reader:
+        assert list(reader) == [] and reader.stopped == "no frame decodes (an empty or unreadable video stream)"
+    clip = encode(tmp_path / "clip.mp4", smile_frames)
+    with VideoReader(clip, Sampling(start=99)) as reader:
+        assert list(reader) == []
+        assert reader.stopped.startswith("no frame at or after the start time 99.00 s (the last frame is at 0.36")
+    with VideoReader(clip, Sampling(start=0.2)) as reader:
+        assert len(list(reader)) == 5 and reader.stopped is None
+
+
+def test_cli_counts_a_frameless_video_as_a_failure_and_keeps_the_others(smile_frames, tmp_path):
+    zero = zero_frame_avi(tmp_path / "zero.avi")
+    clip = encode(tmp_path / "clip.mp4", smile_frames)
+    out = tmp_path / "r.jsonl"
+    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "analyze", str(zero), str(clip), "--out", str(out),
+                        "-q"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert sum(f"{zero}: no frame decodes" in line for line in p.stderr.splitlines()) == 1, p.stderr
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(recs) == FRAMES and {r["source"] for r in recs} == {str(clip)}

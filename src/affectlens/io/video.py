@@ -217,8 +217,9 @@ class VideoReader:
         except Exception:
             self.container.close()
             raise
-        self.stopped: str | None = None  # why decoding stopped early, if it did
+        self.stopped: str | None = None  # why decoding stopped early (or gave no frame), if it did
         self.decoded = 0
+        self.delivered = 0
         self._corrupt = []  # times (s) of frames with damaged data
         self._queue: queue.Queue = queue.Queue(maxsize=1 if live else queue_size)
         self._halt = threading.Event()
@@ -304,10 +305,21 @@ class VideoReader:
     def _run(self) -> None:
         try:
             self._decode()
+            if self.stopped is None and not self.delivered and self.kind == "file" and not self._halt.is_set():
+                self.stopped = self._why_no_frames()
         except Exception as exc:  # decoding errors end the stream; the reason is kept
             self.stopped = f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): {decode_reason(exc)}"
         finally:
             self._put(None)
+
+    def _why_no_frames(self) -> str:
+        """Why a file delivered no frame at all: nothing decodes, or the start is past the end."""
+        if not self.decoded:
+            return "no frame decodes (an empty or unreadable video stream)"
+        if self.sampling.start > 0 and self._last_s < self.sampling.start:
+            return (f"no frame at or after the start time {self.sampling.start:.2f} s (the last frame is at "
+                    f"{self._last_s:.2f} s)")
+        return f"no frame in the sampled range ({self.decoded} frame(s) decoded)"
 
     _last_s = 0.0
 
@@ -372,6 +384,7 @@ class VideoReader:
                 if wall0 + t > now:
                     time.sleep(wall0 + t - now)
             self._put(VideoFrame(index=index, time_ms=t * 1000.0, rgb=upright(frame)))
+            self.delivered += 1
         self._check_complete()
 
     def _check_complete(self) -> None:

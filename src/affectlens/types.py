@@ -133,7 +133,7 @@ class FaceResult:
     """One face of one image: where (``face``), what expression (``expression``), ``affect``.
 
     ``mesh`` (a read-only float32 array of 468 ``(x, y, z)`` points, shape (0, 3) when absent),
-    ``pose``, ``aus`` and ``rationale`` come from the face mesh (``AnalyzeOptions(landmarks=...)``);
+    ``pose``, ``aus`` and ``rationale`` come from the face mesh (``Options.face.mesh``);
     empty / NaN when it is off or cannot fit.
     """
 
@@ -231,12 +231,16 @@ class TrackSummary:
 
 @dataclass(frozen=True)
 class VoiceSegment:
-    """One utterance and the voice model's answer for it (``voice`` over the model's labels)."""
+    """One utterance and the voice model's answer for it (``voice`` over the model's labels).
+
+    ``voice`` is None when the utterance could not be scored; ``note`` says why (e.g. NaN or
+    infinite samples in the audio, or a non-finite model output)."""
 
     start_ms: float
     end_ms: float
     speech_prob: float  # mean VAD speech probability inside the utterance
-    voice: Expression
+    voice: Expression | None
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from affectlens.export.video import frame_records, summarize_tracks
-from affectlens.io.video import Sampling, find_inputs, is_video_path, sniff_video
+from affectlens.io.video import Sampling, is_video_path, sniff_video
+from affectlens.jobs import expand, probe
 from affectlens.options import Options, VideoOptions
 from affectlens.pipeline.video import auto_detect_size
 from affectlens.types import Expression, Face, FrameResult, TrackedFace
@@ -18,11 +19,11 @@ def test_real_videos_and_photos_are_told_apart_by_content(videos, photos, tmp_pa
         assert not sniff_video(p) and not is_video_path(p), p
     (tmp_path / "clip").symlink_to(videos / "talking_grid_s_swwp2s.mpg")
     (tmp_path / "photo.jpg").symlink_to(photos / "grace_hopper.jpg")
-    images, vids, missing = find_inputs([tmp_path / "clip", tmp_path / "photo.jpg", tmp_path / "gone.mp4"])
-    assert vids == [str(tmp_path / "clip")] and images == [str(tmp_path / "photo.jpg")]
-    assert missing == [str(tmp_path / "gone.mp4")]
-    images, vids, _ = find_inputs([videos])  # folders: by suffix
-    assert len(vids) == 4 and images == []
+    found = list(expand([tmp_path / "clip", tmp_path / "photo.jpg", tmp_path / "gone.mp4"]))
+    assert found[:2] == [str(tmp_path / "clip"), str(tmp_path / "photo.jpg")]
+    assert probe(found[0]).kind == "av" and probe(found[1]).kind == "image"  # by content, not by name
+    assert "gone.mp4: no such file" in str(found[2])
+    assert len(list(expand([videos]))) == 4  # folders: by suffix
 
 
 def test_sampling_and_options_are_validated():

@@ -9,6 +9,7 @@ Ctrl-C or SIGTERM writes everything analysed so far.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -37,6 +38,14 @@ def check_outputs(outputs: OutputOptions) -> None:
                              f"valid: {', '.join(valid)}")
 
 
+def _real(path) -> Path:
+    """The path with links followed where they lead (a broken link or link loop: as written)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
@@ -61,8 +70,8 @@ def check_output_paths(given: list, files: list[str], outputs: OutputOptions, pr
     from affectlens.export.writers import table_paths
     from affectlens.viz.video import VIDEO_OUT_SUFFIXES
 
-    inputs = {Path(f).resolve() for f in files}
-    folders = [Path(g).resolve() for g in given if Path(g).is_dir()]
+    inputs = {_real(f) for f in files}
+    folders = [_real(g) for g in given if Path(g).is_dir()]
     targets = []
     if outputs.out:
         targets += [("--out", p) for p in table_paths(outputs.out, primary).values()]
@@ -72,7 +81,7 @@ def check_output_paths(given: list, files: list[str], outputs: OutputOptions, pr
         targets.append(("--annotate", Path(outputs.annotate)))
     for flag, path in targets:
         _writable_place(path, flag, "file")
-        if path.resolve() in inputs:
+        if _real(path) in inputs:
             raise ValueError(f"{flag} {path}: is one of the inputs; name another file")
     dirs = [(flag, Path(v)) for flag, v in (("--annotate", outputs.annotate), ("--explain", outputs.explain))
             if v and (flag == "--explain" or Path(v).suffix.lower() not in VIDEO_OUT_SUFFIXES)]
@@ -80,7 +89,7 @@ def check_output_paths(given: list, files: list[str], outputs: OutputOptions, pr
         if folder.suffix.lower() in (".png", ".jpg", ".jpeg"):
             raise ValueError(f"{flag} {folder}: name a folder (pictures are written into it, one per input)")
         _writable_place(folder, flag, "folder")
-        f = folder.resolve()
+        f = _real(folder)
         if any(_inside(f, d) or _inside(d, f) for d in folders) or any(_inside(i, f) for i in inputs):
             raise ValueError(f"{flag} {folder}: holds or is among the inputs; name a folder outside them")
 

@@ -79,17 +79,24 @@ class SileroVAD:
         self.session = cached(("silero-vad", str(path), threads), lambda: onnx_session(path, threads))
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """One speech probability per 512-sample window (the last partial window is zero-padded)."""
+        """One speech probability per 512-sample window (the last partial window is zero-padded).
+
+        Windows are read one at a time (no padded copy of the whole audio); NaN or infinite
+        samples are read as silence, so they cannot poison the detector's state for the rest of
+        the audio (the voice analysis reports them per segment)."""
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         n = -(-len(x) // WINDOW)
-        if n == 0:
-            return np.zeros(0, np.float32)
-        x = np.concatenate([np.zeros(CONTEXT, np.float32), x, np.zeros(n * WINDOW - len(x), np.float32)])
+        out = np.empty(n, np.float32)
         state = np.zeros((2, 1, 128), np.float32)
         sr = np.array(SAMPLE_RATE, dtype=np.int64)
-        out = np.empty(n, np.float32)
+        chunk = np.zeros((1, CONTEXT + WINDOW), np.float32)
         for i in range(n):
-            chunk = x[i * WINDOW: i * WINDOW + WINDOW + CONTEXT][None, :]
+            window = x[i * WINDOW: (i + 1) * WINDOW]
+            chunk[0, :CONTEXT] = chunk[0, -CONTEXT:]
+            chunk[0, CONTEXT: CONTEXT + len(window)] = window
+            chunk[0, CONTEXT + len(window):] = 0.0
+            if not np.isfinite(chunk).all():
+                np.nan_to_num(chunk, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             p, state = self.session.run(None, {"input": chunk, "state": state, "sr": sr})
             out[i] = p.reshape(-1)[0]
         return out

@@ -17,11 +17,9 @@ from affectlens.fusion.segments import FaceSeries, fuse_segment
 from affectlens.io.audio import SAMPLE_RATE, load_audio
 from affectlens.jobs.probe import MediaInfo
 from affectlens.models.speech import is_narrowband
+from affectlens.pipeline.speech import clipped_fraction
 from affectlens.registry import get_model_cfg
 from affectlens.types import SegmentResult
-
-#: Samples at or above this magnitude count as clipped (a note on the records, not an error).
-CLIP_LEVEL = 0.999
 
 
 def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceSeries] | None
@@ -47,9 +45,11 @@ def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceS
     faces = faces if "face" in mods else []
     note = "; ".join(notes)
     if speech is not None and speech.segments:
-        for seg in speech.segments:
-            yield from fuse_segment(name, seg.start_ms, seg.end_ms, "speech", voice=seg, faces=faces, text=text,
-                                    weights=weights, options=options.fusion, note=note)
+        for seg in speech.segments:  # a segment the voice could not score (NaN samples) keeps its note
+            scored = seg if seg.voice is not None else None
+            yield from fuse_segment(name, seg.start_ms, seg.end_ms, "speech", voice=scored, faces=faces, text=text,
+                                    weights=weights, options=options.fusion,
+                                    note="; ".join(filter(None, [seg.note, note])))
         return
     duration = speech.duration_ms if speech is not None else info.duration_ms
     ends = [s.times[-1] + 1.0 for s in faces or [] if len(s.times)]
@@ -68,7 +68,7 @@ def _audio_notes(audio, voice_cfg) -> list[str]:
         notes.append(f"telephone-band audio: voice model {voice_cfg.name}")
     if audio.source_rate and audio.source_rate < SAMPLE_RATE:
         notes.append(f"audio at {audio.source_rate} Hz upsampled to {SAMPLE_RATE} Hz")
-    clipped = float(np.mean(np.abs(audio.samples) >= CLIP_LEVEL)) if len(audio.samples) else 0.0
+    clipped = clipped_fraction(audio.samples)
     if clipped >= 0.001:
         notes.append(f"clipped audio: {100 * clipped:.1f}% of samples at full scale")
     return notes

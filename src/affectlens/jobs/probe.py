@@ -120,17 +120,19 @@ def _audio_facts(name: str) -> dict:
 
 def expand(inputs: Iterable[str | os.PathLike]) -> Iterator[str | InputError]:
     """Files in order: each file as given, each folder's media files (recursively, sorted, by
-    suffix). A missing input becomes an :class:`InputError` in the stream, not an exception."""
+    suffix; broken links, link loops and special files too, so :func:`probe` says what is wrong
+    with them; an unreadable subfolder is logged). A missing input becomes an
+    :class:`InputError` in the stream, not an exception."""
     from affectlens.io.audio import AUDIO_SUFFIXES
-    from affectlens.io.video import VIDEO_SUFFIXES
+    from affectlens.io.video import VIDEO_SUFFIXES, walk_files
 
     wanted = IMAGE_SUFFIXES | VIDEO_SUFFIXES | AUDIO_SUFFIXES
     for raw in inputs:
         name = os.fspath(raw)
         p = Path(name)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.suffix.lower() in wanted and f.is_file():
+            for f in walk_files(p):
+                if f.suffix.lower() in wanted:
                     yield str(f)
         elif p.exists() or p.is_symlink():
             yield name

@@ -194,14 +194,29 @@ def default_speech_model_name(band: str = "full") -> str:
 NARROWBAND_RATIO = 1e-3
 
 
+#: Samples per block of the narrow-band check (2**18 = 16.4 s at 16 kHz): memory stays bounded
+#: (about 10 MB) however long the audio is; audio up to one block is one FFT, as before.
+NARROWBAND_BLOCK = 1 << 18
+
+
 def is_narrowband(samples: np.ndarray) -> bool:
-    """True when (almost) nothing is above 4 kHz: 8 kHz audio resampled to 16 kHz, or a phone line."""
-    y = np.asarray(samples, dtype=np.float64).reshape(-1)
+    """True when (almost) nothing is above 4 kHz: 8 kHz audio resampled to 16 kHz, or a phone line.
+
+    The energy above 4 kHz and the total are summed over Hann-windowed blocks of
+    :data:`NARROWBAND_BLOCK` samples (NaN or infinite samples count as silence)."""
+    y = np.asarray(samples).reshape(-1)
     if len(y) < 1024:
         return False
-    power = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
-    total = power.sum()
-    return bool(total > 0 and power[len(power) // 2:].sum() / total < NARROWBAND_RATIO)
+    high = total = 0.0
+    for start in range(0, len(y), NARROWBAND_BLOCK):
+        block = y[start: start + NARROWBAND_BLOCK]
+        if len(block) < 1024 and start:
+            break  # a short tail says nothing about the band
+        block = np.nan_to_num(block.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        power = np.abs(np.fft.rfft(block * np.hanning(len(block)))) ** 2
+        high += float(power[len(power) // 2:].sum())
+        total += float(power.sum())
+    return bool(total > 0 and high / total < NARROWBAND_RATIO)
 
 
 class SpeechModel:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 
 from affectlens.detect.vad import SileroVAD, SpeechSegment, VadOptions
 from affectlens.io.audio import SAMPLE_RATE, Audio
@@ -20,6 +22,9 @@ from affectlens.models.speech import SpeechModel, default_speech_model_name, is_
 from affectlens.types import Expression, SpeechResult, VoiceSegment
 
 log = logging.getLogger("affectlens")
+
+#: Samples at or above this magnitude count as clipped (a note on the records, not an error).
+CLIP_LEVEL = 0.999
 
 class SpeechAnalyzer:
     """Voice activity detection and voice emotion for 16 kHz mono audio. Stateless between calls.
@@ -51,13 +56,22 @@ class SpeechAnalyzer:
 
     def classify(self, audio: Audio, segments: list[SpeechSegment], model: SpeechModel | None = None
                  ) -> list[VoiceSegment]:
+        """The voice model's answer per utterance; an utterance holding NaN or infinite samples,
+        or whose answer is not finite, gets ``voice`` None and a note saying why."""
         model = model or self.model
         clips = [audio.samples[int(s.start_ms * SAMPLE_RATE / 1000): int(s.end_ms * SAMPLE_RATE / 1000)]
                  for s in segments]
-        probs = model.predict(clips)
-        return [VoiceSegment(s.start_ms, s.end_ms, s.speech_prob,
-                             Expression(model.labels, tuple(float(v) for v in p)))
-                for s, p in zip(segments, probs)]
+        bad = [_nonfinite_note(c) for c in clips]
+        good = [i for i, why in enumerate(bad) if not why]
+        probs = dict(zip(good, model.predict([clips[i] for i in good])))
+        out = []
+        for i, s in enumerate(segments):
+            p = probs.get(i)
+            if p is not None and not np.isfinite(p).all():
+                p, bad[i] = None, f"voice not scored: the voice model {model.cfg.name} gave a non-finite output"
+            voice = None if p is None else Expression(model.labels, tuple(float(v) for v in p))
+            out.append(VoiceSegment(s.start_ms, s.end_ms, s.speech_prob, voice, bad[i]))
+        return out
 
     def analyze(self, audio: Audio) -> SpeechResult:
         model = self.model_for(audio)
@@ -65,3 +79,18 @@ class SpeechAnalyzer:
         return SpeechResult(source=audio.source, duration_ms=audio.duration_ms, segments=tuple(voice),
                             model=model.cfg.name, source_rate=audio.source_rate,
                             note="" if voice else "no speech")
+
+
+def _nonfinite_note(clip: np.ndarray) -> str:
+    """Why an utterance's audio cannot be scored (NaN or infinite samples), or ``""``."""
+    n = len(clip) - int(np.count_nonzero(np.isfinite(clip)))
+    return f"voice not scored: {n} NaN or infinite audio sample(s) in the segment" if n else ""
+
+
+def clipped_fraction(samples: np.ndarray, block: int = 1 << 20) -> float:
+    """Fraction of samples at or above :data:`CLIP_LEVEL` in magnitude, counted block by block."""
+    if not len(samples):
+        return 0.0
+    hits = sum(int(np.count_nonzero(np.abs(samples[i: i + block]) >= CLIP_LEVEL))
+               for i in range(0, len(samples), block))
+    return hits / len(samples)

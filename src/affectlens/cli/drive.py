@@ -15,6 +15,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from affectlens.export.printing import safe
 from affectlens.export.writers import Writers, check_out
 from affectlens.io.image import InputError
 from affectlens.jobs.probe import expand
@@ -161,7 +162,7 @@ def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: st
         try:
             for result in runner.run(items, pixels=bool(outputs.annotate or outputs.explain), progress=bars):
                 if isinstance(result, InputFailure):
-                    log.error("error: %s", result.reason)
+                    log.error("error: %s", safe(result.reason))  # a file name with a newline stays one line
                     failures += 1
                     continue
                 writers.add(result)

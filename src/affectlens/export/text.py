@@ -3,7 +3,7 @@
 Record (JSON, one per text or transcript segment)::
 
     {"source": str, "index": int, "start_ms": int | null, "end_ms": int | null,
-     "speaker": str | null, "text": str, "status": "ok" | "empty" | "unsupported language",
+     "speaker": str | null, "text": str, "status": "ok" | "empty" | "unsupported language" | "too long",
      "language": str, "emotion": str | null, "probs": {label: p, ...}}
 
 ``probs`` is empty (and ``emotion`` null) unless ``status`` is ``ok``; ``start_ms``/``end_ms``

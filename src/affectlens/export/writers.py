@@ -108,6 +108,10 @@ class Writers:
                         f"{len(self.summaries)} track summary row(s) to {self.outputs.summary}")
         if not self.outputs.json and not self.outputs.quiet:
             print_tables(self.rows, self.summaries)
+        pictures = self._video.seen or self._images.seen
+        for flag in ("annotate", "timeline", "explain"):
+            if getattr(self.outputs, flag) and not pictures:
+                log.info("--%s: no photo or video frame was analysed, so nothing was drawn", flag)
         if self.written and not self.outputs.quiet:
             log.info("wrote %s", "; ".join(self.written))
 
@@ -124,8 +128,10 @@ class _ImageSinks:
             else None
         self.used: set[str] = set()
         self.explained: set[str] = set()
+        self.seen = False
 
     def add(self, result: ImageResult, recs: list[dict]) -> list[str]:
+        self.seen = True
         written = []
         if result.pixels is None:
             return written
@@ -154,8 +160,10 @@ class _VideoSinks:
         self.writer = None
         self.summarizer = None
         self.records: list[dict] = []
+        self.seen = False
 
     def add(self, result: FrameResult, recs: list[dict]) -> None:
+        self.seen = True
         if result.source != self.source:
             self.finish([], [])
             self._start(result)

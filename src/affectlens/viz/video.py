@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.io.video import import_av
+from affectlens.io.video import import_av, open_av
 from affectlens.types import FrameResult
 from affectlens.viz.annotate import annotate, check_detail, layout
 from affectlens.viz.layout import Placement, anchor
@@ -140,7 +140,7 @@ class AnnotatedVideoWriter:
     # -- audio ----------------------------------------------------------------------------
     def _add_audio(self) -> None:
         av = self.av
-        src = av.open(self.audio_from)
+        src = open_av(self.audio_from)
         try:
             if not src.streams.audio:
                 os.replace(self._tmp, self.path)
@@ -159,7 +159,7 @@ class AnnotatedVideoWriter:
         origin = src.start_time / 1e6 if src.start_time is not None else 0.0
         lo = self.offset_ms / 1000.0
         hi = self._last_ms / 1000.0 + 0.1
-        video = av.open(str(self._tmp))
+        video = open_av(str(self._tmp))
         out = av.open(str(self.path), "w")
         try:
             vin, ain = video.streams.video[0], src.streams.audio[0]

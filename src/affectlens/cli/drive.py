@@ -19,7 +19,7 @@ from affectlens.export.printing import safe
 from affectlens.export.writers import Writers, check_out
 from affectlens.io.image import InputError
 from affectlens.jobs.probe import expand
-from affectlens.jobs.run import Progress, Runner
+from affectlens.jobs.run import Progress, Runner, Typed
 from affectlens.options import Options, OutputOptions
 from affectlens.types import InputFailure
 
@@ -147,8 +147,9 @@ def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: st
     check_outputs(outputs)
     items = list(expand(i for i in inputs if isinstance(i, (str, Path)))) + \
         [i for i in inputs if not isinstance(i, (str, Path))]
-    check_output_paths([i for i in inputs if isinstance(i, (str, Path))], [i for i in items if isinstance(i, str)],
-                       outputs, primary)
+    files = [i if isinstance(i, str) else i.path for i in items
+             if isinstance(i, str) or (isinstance(i, Typed) and i.path != "-")]
+    check_output_paths([i for i in inputs if isinstance(i, (str, Path))], files, outputs, primary)
     if not items:
         log.error("error: no images, audio or videos found in %s", " ".join(map(str, inputs)))
         return 1

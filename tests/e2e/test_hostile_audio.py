@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from affectlens.io.audio import SAMPLE_RATE, AudioError, load_audio
-from affectlens.pipeline.speech import analyze_audio_results
+from affectlens.api import analyze_audio as analyze_audio_results
 
 CLIP = "Actor_01/03-01-05-02-01-01-01.flac"  # actor 1, angry, strong intensity
 CLIP2 = "Actor_02/03-01-03-01-02-01-02.flac"  # actor 2, happy, normal intensity

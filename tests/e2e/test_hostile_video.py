@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from affectlens.io.video import Sampling, VideoReader
-from affectlens.pipeline.video import analyze_video_iter
+from affectlens.api import analyze_video_iter
 
 SMILE = "smile_pyfeat_single_face.mp4"  # one face, 640x360
 FRAMES = 10

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from cyclopts import App, Parameter
 
-from affectlens.options import GROUPS, Options, OutputOptions
+from affectlens.options import GROUPS, DetectionOptions, FaceOptions, Options, OutputOptions
 
 log = logging.getLogger("affectlens")
 
@@ -67,9 +67,19 @@ def analyze(paths: Paths, /, *, options: Options = Options(), outputs: OutputOpt
     return drive(paths, _options(options, config, save_config), outputs)
 
 
+Json = Annotated[bool, Parameter(negative="", group=GROUPS["Output"], help="Print one JSON object per record line.")]
+Out = Annotated[str | None, Parameter(name="--out", group=GROUPS["Output"],
+                                      help="Write all records to FILE (.csv, .jsonl or .parquet).")]
+Quiet = Annotated[bool, Parameter(name=["--quiet", "-q"], negative="", group=GROUPS["Output"],
+                                  help="No table on stdout.")]
+
+
 @app.command
-def demo(*, options: Options = Options(), outputs: OutputOptions = OutputOptions(),
-         verbose: Verbose = False) -> int:
+def demo(*, detection: DetectionOptions = DetectionOptions(), face: FaceOptions = FaceOptions(), json: Json = False,
+         out: Out = None,
+         annotate: Annotated[str | None, Parameter(group=GROUPS["Output"], help="Write the annotated photo into DIR.")] = None,  # noqa: E501
+         explain: Annotated[str | None, Parameter(group=GROUPS["Output"], help="Write per face a heatmap PNG and a JSON sidecar into DIR.")] = None,  # noqa: E501
+         quiet: Quiet = False, verbose: Verbose = False) -> int:
     """Analyse the bundled demo photo (a public-domain NASA portrait).
 
     Examples:
@@ -83,7 +93,8 @@ def demo(*, options: Options = Options(), outputs: OutputOptions = OutputOptions
 
     path = str(resources.files("affectlens") / "data" / "astronaut.jpg")
     log.info("analysing the bundled demo photo %s", path)
-    return drive([path], options, outputs)
+    outputs = OutputOptions(json=json, out=out, annotate=annotate, explain=explain, quiet=quiet)
+    return drive([path], Options(detection=detection, face=face), outputs)
 
 
 @app.command
@@ -121,11 +132,11 @@ def live(source: Annotated[str, Parameter(help="Camera index (0, 1 ...), stream 
 
 @app.command
 def text(texts: Annotated[list[str] | None, Parameter(help="Texts to score.")] = None, /, *,
-         file: Annotated[list[str] | None, Parameter(name="--file", help="A UTF-8 file, one text per line ('-' = stdin); repeatable.")] = None,  # noqa: E501
-         transcript: Annotated[list[str] | None, Parameter(name="--transcript", help="A .srt, .vtt or .json transcript; each segment is scored with its times; repeatable.")] = None,  # noqa: E501
+         file: Annotated[list[str] | None, Parameter(name="--file", negative_iterable=(), help="A UTF-8 file, one text per line ('-' = stdin); repeatable.")] = None,  # noqa: E501
+         transcript: Annotated[list[str] | None, Parameter(name="--transcript", negative_iterable=(), help="A .srt, .vtt or .json transcript; each segment is scored with its times; repeatable.")] = None,  # noqa: E501
          model: Annotated[str | None, Parameter(name="--model", help="Text model name (see 'affectlens models').")] = None,  # noqa: E501
          language_check: Annotated[bool, Parameter(name="--language-check", negative="--no-language-check", help="Refuse confidently non-English text.")] = True,  # noqa: E501
-         outputs: OutputOptions = OutputOptions(), verbose: Verbose = False) -> int:
+         json: Json = False, out: Out = None, quiet: Quiet = False, verbose: Verbose = False) -> int:
     """Emotion of English texts, text files and transcripts (.srt, .vtt, .json).
 
     Empty texts get the status 'empty', confidently non-English ones 'unsupported language';
@@ -147,7 +158,7 @@ def text(texts: Annotated[list[str] | None, Parameter(help="Texts to score.")] =
     options = Options().replace(text_model=model, language_check=language_check)
     inputs = ([Texts(tuple(texts))] if texts else []) + [Typed(f, "text") for f in file or ()] + \
         [Typed(t, "transcript") for t in transcript or ()]
-    return drive(inputs, options, outputs, primary="text")
+    return drive(inputs, options, OutputOptions(json=json, out=out, quiet=quiet), primary="text")
 
 
 @app.command

@@ -18,7 +18,8 @@ def rows() -> list[dict]:
     defaults = {default_model_name(kind) for kind in {c.kind for c in cfgs}}
     out = []
     for c in cfgs:
-        metric = next((k for k in HEADLINE if k in c.metrics), None)
+        order = HEADLINE if len(c.labels) != 7 or c.kind != "expression" else ("fer2013_test_acc",) + HEADLINE
+        metric = next((k for k in order if k in c.metrics), None)
         speed = next((k for k in SPEED if k in c.metrics), None)
         out.append({"name": c.name + (" *" if c.name in defaults else ""), "kind": c.kind, "labels": len(c.labels),
                     "metric": metric.replace("_test", "").replace("_", " ") if metric else "-",

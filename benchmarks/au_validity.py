@@ -85,11 +85,11 @@ def fit(args) -> None:
 
 
 def evaluate(args) -> None:
-    from affectlens.pipeline import AnalyzeOptions
+    from affectlens.options import Options
     from affectlens.pipeline.image import Analyzer
 
     fs = load_ferplus(args.data_root, "test", rule=RULE)
-    an = Analyzer(AnalyzeOptions(crop_mode="face", landmarks="on", threads=1))
+    an = Analyzer(Options().replace(crop_mode="face", mesh="on"), threads=1)
     classes = ["neutral", "happiness", "surprise", "anger", "sadness", "disgust", "fear", "contempt"]
     picked = sample(fs, args.per_class)
     values, counts = {}, {}

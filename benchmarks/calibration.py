@@ -33,7 +33,7 @@ from affectlens.eval.datasets import load_fer2013, load_ferplus  # noqa: E402
 from affectlens.eval.datasets.fer2013 import read_fer2013, read_ferplus_votes  # noqa: E402
 from affectlens.eval.protocol import predict_faceset_full, score  # noqa: E402
 from affectlens.models.expression import softmax  # noqa: E402
-from affectlens.pipeline import Analyzer, AnalyzeOptions  # noqa: E402
+from affectlens import Analyzer, Options  # noqa: E402
 
 MOUTH_ROWS, EYE_ROWS, COLS = (29, 48), (8, 27), (4, 44)  # in the 48x48 FER crop
 
@@ -130,13 +130,13 @@ def main() -> None:
     args = ap.parse_args()
     results: dict = {"calibration": [], "notes": __doc__.strip().splitlines()[0]}
 
-    plus = Analyzer(AnalyzeOptions(model="ferplus-lite0", crop_mode="face"))
+    plus = Analyzer(Options().replace(model="ferplus-lite0", crop_mode="face"))
     # the plurality rule keeps the ambiguous faces the headline majority rule drops: a harder
     # test of calibration and abstention
     fs_plus = load_ferplus(args.data_root, "test", rule="plurality")
     row, pred_plus, aff_plus = calibration_rows(plus, fs_plus)
     results["calibration"].append(row)
-    fer = Analyzer(AnalyzeOptions(model="fer2013-lite0", crop_mode="face"))
+    fer = Analyzer(Options().replace(model="fer2013-lite0", crop_mode="face"))
     row2, _, aff_fer = calibration_rows(fer, load_fer2013(args.data_root, "test"))
     results["calibration"].append(row2)
     results["valence_arousal_by_label"] = {"ferplus test, ferplus-lite0": valence_by_label(fs_plus, aff_plus),

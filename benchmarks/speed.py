@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.image import load_image
-from affectlens.pipeline import Analyzer, AnalyzeOptions
+from affectlens import Analyzer, Options
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "media" / "photos"
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/speed.json (default: print only)")
     args = ap.parse_args()
-    analyzer = Analyzer(AnalyzeOptions(model=args.model, threads=2))
+    analyzer = Analyzer(Options().replace(model=args.model), threads=2)
     rows = []
     for path in sorted(args.photos.iterdir()):
         img = load_image(path)

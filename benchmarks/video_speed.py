@@ -88,11 +88,11 @@ def stage_costs(path: Path, frames: int = 150, sizes=(320, 640)) -> dict:
     import av
 
     from affectlens.detect import create_detector
-    from affectlens.pipeline.image import _analyzer
-    from affectlens.pipeline.video import split_options
+    from affectlens.options import Options
+    from affectlens.pipeline.image import image_analyzer
+    from affectlens.pipeline.video import VIDEO_CLASSIFIER_THREADS
 
-    _, options = split_options(None, None, {})
-    an = _analyzer(options)
+    an = image_analyzer(Options(), VIDEO_CLASSIFIER_THREADS)
     with av.open(str(path)) as c:
         t = time.thread_time()
         rgbs = [f.to_ndarray(format="rgb24") for f, _ in zip(c.decode(video=0), range(frames))]
@@ -198,7 +198,9 @@ def main() -> None:
         print("CPU ms per frame by stage (one thread, first 150 frames): "
               + ", ".join(f"{k} {v}" for k, v in stages.items()))
         kw = {k: v for k, v in (("detect_size", args.detect_size), ("workers", args.workers)) if v}
-        run = VideoRun(path, **kw)
+        from affectlens.options import Options
+
+        run = VideoRun(path, Options().replace(**kw))
         records, acc, samples, every = 0, TrackSummarizer(), [], max(1, total // 100)
         load0 = os.getloadavg()[0]
         rss0 = rss_mb()

@@ -38,8 +38,10 @@ def data_root() -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _data_env():
+def _data_env(tmp_path_factory):
     os.environ.setdefault("AFFECTLENS_DATA", str(DATASETS))
+    # a developer's own `calibrate --write` overrides must not change what the tests measure
+    os.environ["AFFECTLENS_HOME"] = str(tmp_path_factory.mktemp("affectlens-home"))
     yield
 
 

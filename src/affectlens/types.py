@@ -133,7 +133,7 @@ class FaceResult:
     """One face of one image: where (``face``), what expression (``expression``), ``affect``.
 
     ``mesh`` (a read-only float32 array of 468 ``(x, y, z)`` points, shape (0, 3) when absent),
-    ``pose``, ``aus`` and ``rationale`` come from the face mesh (``AnalyzeOptions(landmarks=...)``);
+    ``pose``, ``aus`` and ``rationale`` come from the face mesh (``Options.face.mesh``);
     empty / NaN when it is off or cannot fit.
     """
 
@@ -158,7 +158,7 @@ class ImageResult:
     skipped_small: int = 0  # faces found but smaller than the minimum face size
     model: str = ""
     crop_mode: str = "detect"
-    extra: dict = field(default_factory=dict, compare=False)
+    pixels: np.ndarray | None = field(default=None, compare=False, repr=False)  # run(..., pixels=True)
 
 
 # -- video ------------------------------------------------------------------------------------
@@ -195,10 +195,11 @@ class FrameResult:
     faces: tuple[TrackedFace, ...] = ()
     skipped_small: int = 0
     model: str = ""
+    pixels: np.ndarray | None = field(default=None, compare=False, repr=False)  # run(..., pixels=True)
 
 
 @dataclass(frozen=True)
-class Segment:
+class ExpressionSpan:
     """A stretch of one track during which one expression (smoothed) was on top."""
 
     expression: str
@@ -217,7 +218,7 @@ class TrackSummary:
     frames: int  # analysed frames in which the track was seen
     mean_probs: tuple[tuple[str, float], ...]  # (label, mean smoothed probability), model order
     dominant: str  # label with the highest mean probability
-    segments: tuple[Segment, ...] = ()
+    segments: tuple[ExpressionSpan, ...] = ()
 
 
 # -- speech and fusion ----------------------------------------------------------------------------
@@ -227,17 +228,19 @@ class TrackSummary:
 # video without an audio stream: one segment over the whole video, face only), ``whole input``
 # (the voice was not asked for: one segment over the whole input).
 
-SEGMENT_STATUSES = ("speech", "no speech", "no audio", "whole input")
-
 
 @dataclass(frozen=True)
 class VoiceSegment:
-    """One utterance and the voice model's answer for it (``voice`` over the model's labels)."""
+    """One utterance and the voice model's answer for it (``voice`` over the model's labels).
+
+    ``voice`` is None when the utterance could not be scored; ``note`` says why (e.g. NaN or
+    infinite samples in the audio, or a non-finite model output)."""
 
     start_ms: float
     end_ms: float
     speech_prob: float  # mean VAD speech probability inside the utterance
-    voice: Expression
+    voice: Expression | None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -270,3 +273,31 @@ class SegmentResult:
     fused: Expression | None = None  # canonical labels; None when no modality voted
     modalities: tuple[str, ...] = ()
     note: str = ""
+
+
+# -- text and errors ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextItemResult:
+    """One text of an input: a text argument, a line of a text file or a transcript segment
+    (``start_ms``/``end_ms``/``speaker`` set for transcript segments), and the text model's
+    answer for it (:class:`~affectlens.models.text.TextResult`)."""
+
+    source: str
+    index: int
+    result: object  # affectlens.models.text.TextResult
+    start_ms: float | None = None
+    end_ms: float | None = None
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class InputFailure:
+    """An input that could not be analysed (or not to the end): ``reason`` is the one line
+    users see (it names the input). ``partial`` is true when results of this input were
+    yielded before it failed (e.g. a truncated video)."""
+
+    source: str
+    reason: str
+    partial: bool = False

@@ -75,11 +75,11 @@ def test_beats_chance_on_real_faces(name, data_root):
     """A sanity floor on 300 real FER2013 validation faces; the real numbers are in benchmarks/."""
     from affectlens.eval.datasets import load_fer2013
     from affectlens.eval.protocol import evaluate
-    from affectlens.pipeline import Analyzer, AnalyzeOptions
+    from affectlens import Analyzer, Options
 
     fs = load_fer2013(data_root, "val")
     small = type(fs)(**{**fs.__dict__, "images": fs.images[:300], "labels": fs.labels[:300], "ids": fs.ids[:300]})
-    report = evaluate(Analyzer(AnalyzeOptions(model=name, crop_mode="face")), small, progress=False)
+    report = evaluate(Analyzer(Options().replace(model=name, crop_mode="face")), small, progress=False)
     assert report.accuracy > 0.45  # chance is ~0.25 (majority class)
 
 

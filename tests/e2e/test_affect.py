@@ -168,12 +168,16 @@ def test_explain_writes_heatmaps_and_numbers(photos, tmp_path):
     out = tmp_path / "explain"
     assert main(["analyze", str(photos / "astronaut.png"), "--explain", str(out), "-q"]) == 0
     png, side = out / "astronaut_face0.png", out / "astronaut_face0.json"
-    assert Image.open(png).size == (192, 192)
+    from affectlens.viz.explain import FACE_SIDE, FACE_TOP
+
+    w, h = Image.open(png).size  # the face, with a title above and a colour bar beside it
+    assert w > FACE_SIDE and h > FACE_TOP + FACE_SIDE
     d = json.loads(side.read_text())
+    assert d["colour_scale"] == {"units": "probability drop", "min": 0.0, "max": 0.5, "same_for_all_faces": True}
     assert d["label"] == "happiness" and d["heatmap"] == png.name
     record = affectlens.analyze(photos / "astronaut.png").faces[0]
     assert d["rationale"] == record.rationale  # the record's own AU rationale, never other text
-    if affectlens.Analyzer().face_mesh is not None:  # the [landmarks] extra: AU6 + AU12 drive the smile
+    if affectlens.Analyzer().face_mesh is not None:  # the packaged face mesh: AU6 + AU12 drive the smile
         assert d["rationale"].endswith("-> happiness") and "AU12" in d["rationale"]
     assert np.asarray(d["drop_grid"]).shape == (len(d["positions"]), len(d["positions"]))
     assert d["mean_drop_mouth_region"] > d["mean_drop_eyes_region"]  # the smile drives "happiness"
@@ -199,7 +203,7 @@ def test_rationale_of_the_record_is_carried_not_invented(photos):
 
 @pytest.mark.slow
 def test_video_records_carry_smoothed_and_raw_valence(videos):
-    df = affectlens.analyze_video(videos / "smile_pyfeat_single_face.mp4", fps=5)
+    df = affectlens.to_dataframe(affectlens.analyze_video(videos / "smile_pyfeat_single_face.mp4", fps=5))
     for col in ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound",
                 "valence_raw", "arousal_raw"):
         assert col in df.columns

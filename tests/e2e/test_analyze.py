@@ -67,7 +67,7 @@ def test_no_face_gives_empty_tuple_and_a_row(photos):
     assert len(df) == 2
     assert pd.isna(df.loc[0, "face"]) and pd.isna(df.loc[0, "expression"])
     assert df.loc[1, "expression"] == "happiness"
-    assert [f"prob_{c}" for c in CANONICAL] == [c for c in df.columns if c.startswith("prob_")]
+    assert [f"prob_{c}" for c in CANONICAL] == [c for c in df.columns if c.startswith("prob_") and "_raw_" not in c]
 
 
 def test_min_face_skips_and_counts(photos):
@@ -87,7 +87,7 @@ def test_second_model_has_seven_labels(photos):
 
 def test_invalid_options_list_valid_values():
     with pytest.raises(ValueError, match="valid: detect, face"):
-        affectlens.AnalyzeOptions(crop_mode="crop")
+        affectlens.Options().replace(crop_mode="crop")
 
 
 # -- CLI ---------------------------------------------------------------------------------------
@@ -168,7 +168,8 @@ def test_cli_table_default_and_models(photos, capsys):
     assert "happiness" in out and "astronaut.png" in out
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "ferplus-lite0 (default)" in out and "fer2013-lite0" in out
+    assert "ferplus-lite0 *" in out and "fer2013-lite0" in out and "* default model" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
 
 
 def test_cli_unknown_model_is_one_line_error(photos):

@@ -15,7 +15,7 @@ from affectlens.io.image import load_image
 from affectlens.models.action_units import AU_NAMES, PROTOTYPES
 from affectlens.models.landmarks import MESH_POINTS
 
-ON = affectlens.AnalyzeOptions(landmarks="on")
+ON = affectlens.Options().replace(mesh="on")
 RATIONALE_AU = re.compile(r"(AU\d+) (\d\.\d\d)")
 
 
@@ -136,7 +136,7 @@ def test_half_covered_face_keeps_every_field(photos, astronaut):
 
 
 def test_tables_have_the_columns_and_off_means_empty(astronaut, photos, tmp_path):
-    off = affectlens.analyze(photos / "astronaut.png", affectlens.AnalyzeOptions(landmarks="off"))
+    off = affectlens.analyze(photos / "astronaut.png", affectlens.Options().replace(mesh="off"))
     assert off.faces[0].mesh.shape == (0, 3) and math.isnan(off.faces[0].pose.yaw) and off.faces[0].rationale == ""
     df = affectlens.to_dataframe([astronaut, off])
     assert set(GEOMETRY_COLUMNS) <= set(df.columns)
@@ -157,7 +157,7 @@ def test_tables_have_the_columns_and_off_means_empty(astronaut, photos, tmp_path
 
 def test_invalid_landmark_mode_lists_valid_values():
     with pytest.raises(ValueError, match="valid: auto, on, off"):
-        affectlens.AnalyzeOptions(landmarks="yes")
+        affectlens.Options().replace(mesh="yes")
 
 
 def test_annotation_shows_pose_and_strongest_action_units(astronaut):
@@ -168,7 +168,7 @@ def test_annotation_shows_pose_and_strongest_action_units(astronaut):
     assert lines[0] == f"yaw {f.pose.yaw:+.0f} pitch {f.pose.pitch:+.0f}"
     for name, value in RATIONALE_AU.findall(lines[1]):
         assert f"{f.aus.get(name):.2f}" == value and f.aus.get(name) >= 0.2
-    off = affectlens.analyze(load_image(astronaut.source).pixels, affectlens.AnalyzeOptions(landmarks="off"))
+    off = affectlens.analyze(load_image(astronaut.source).pixels, affectlens.Options().replace(mesh="off"))
     assert geometry_lines(off.faces[0]) == []
 
 

@@ -130,13 +130,13 @@ def test_unreadable_audio_is_a_one_line_error(tmp_path, photos, case):
 # -- voice ---------------------------------------------------------------------------------------
 def test_real_clips_give_one_utterance_each(ravdess):
     for rel in (CLIP, CLIP2):
-        [r] = affectlens.analyze_av_results(ravdess / rel)
+        [r] = affectlens.analyze_av(ravdess / rel)
         assert r.status == "speech" and r.modalities == ("voice",) and r.track is None and r.face is None
         assert 500 < r.start_ms < r.end_ms < 4000  # RAVDESS clips start and end with silence
         assert r.voice.labels == affectlens.list_models("speech")[0].labels and "calm" in r.voice.labels
         assert sum(r.voice.probs) == pytest.approx(1.0) and sum(r.fused.probs) == pytest.approx(1.0)
         assert r.fused.as_dict()["contempt"] == 0.0  # the voice model has no contempt: never invented
-    table = affectlens.analyze_audio(ravdess / CLIP)
+    table = affectlens.to_dataframe(affectlens.analyze_audio(ravdess / CLIP))
     assert len(table) == 1 and {"voice_calm", "voice_anger", "fused_neutral", "fused_top"} <= set(table.columns)
     assert table["modalities"].tolist() == ["voice"]
 
@@ -156,11 +156,11 @@ def test_silence_and_music_give_no_speech(ravdess, tmp_path):
     chord *= 0.2 * (1 + 0.3 * np.sin(2 * np.pi * 4 * t)) / np.abs(chord).max()
     music = write_audio(tmp_path / "chord.flac", chord, SAMPLE_RATE)
     for p in (lead, zeros, music):
-        [r] = affectlens.analyze_av_results(p)
+        [r] = affectlens.analyze_av(p)
         assert r.status == "no speech", p.name
         assert r.voice is None and r.fused is None and r.modalities == () and "no speech" in r.note
         assert r.start_ms == 0 and r.end_ms == pytest.approx(load_audio(p).duration_ms)
-    assert affectlens.analyze_audio(zeros)["fused_top"].isna().all()
+    assert affectlens.to_dataframe(affectlens.analyze_audio(zeros))["fused_top"].isna().all()
 
 
 def test_clipped_and_8khz_audio_are_still_analysed(ravdess, tmp_path):
@@ -170,14 +170,14 @@ def test_clipped_and_8khz_audio_are_still_analysed(ravdess, tmp_path):
 
     low = write_audio(tmp_path / "8k.wav", scipy.signal.resample_poly(a.samples, 1, 2), 8000)
     for p in (clipped, low):
-        rs = affectlens.analyze_av_results(p)
+        rs = affectlens.analyze_av(p)
         assert len(rs) >= 1 and all(r.status == "speech" and r.voice is not None for r in rs), p.name
-    [r] = affectlens.analyze_av_results(low)
+    [r] = affectlens.analyze_av(low)
     from affectlens.models.speech import default_speech_model_name
 
     narrow = default_speech_model_name("narrow")
     assert "upsampled" in r.note and f"telephone-band audio: voice model {narrow}" in r.note
-    assert "clipped audio" in affectlens.analyze_av_results(clipped)[0].note
+    assert "clipped audio" in affectlens.analyze_av(clipped)[0].note
 
 
 # -- fusion with the face ----------------------------------------------------------------------
@@ -195,13 +195,13 @@ def talking_photo(ravdess, photos, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_fused_run_on_a_video_with_speech(talking_photo):
-    rs = affectlens.analyze_av_results(talking_photo)
+    rs = affectlens.analyze_av(talking_photo)
     assert len(rs) >= 1
     for r in rs:
         assert r.status == "speech" and r.track == 0 and r.modalities == ("face", "voice")
         assert r.face_frames >= 3 and r.face is not None and r.voice is not None
         assert sum(r.fused.probs) == pytest.approx(1.0)
-    table = affectlens.analyze_av(talking_photo, every=2)
+    table = affectlens.to_dataframe(affectlens.analyze_av(talking_photo, every=2))
     assert {"face_happiness", "voice_calm", "fused_happiness", "face_frames"} <= set(table.columns)
     assert (table["modalities"] == "face+voice").all()
 
@@ -211,14 +211,14 @@ def test_fused_run_with_a_transcript(talking_photo, tmp_path):
     """Face, voice and the words of the utterance (RAVDESS statement 1, as spoken) fused per segment."""
     srt = tmp_path / "talking.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:05,000\nKids are talking by the door.\n\n", encoding="utf-8")
-    rs = affectlens.analyze_av_results(talking_photo, srt)
+    rs = affectlens.analyze_av(talking_photo, transcript=str(srt))
     assert rs and all(r.modalities == ("face", "voice", "text") for r in rs)
     for r in rs:
         assert r.text is not None and sum(r.text.probs) == pytest.approx(1.0)
         assert sum(r.fused.probs) == pytest.approx(1.0)
     blank = tmp_path / "blank.json"  # the text model answers `empty`: text gives no vote, not a zero vote
     blank.write_text('[{"start_ms": 0, "end_ms": 5000, "text": "..."}]', encoding="utf-8")
-    rs = affectlens.analyze_av_results(talking_photo, blank)
+    rs = affectlens.analyze_av(talking_photo, transcript=str(blank))
     assert rs and all(r.modalities == ("face", "voice") and r.text is None for r in rs)
 
 
@@ -226,7 +226,9 @@ def test_fused_run_with_a_transcript(talking_photo, tmp_path):
 def test_cli_fused_outputs_and_face_only_modalities(talking_photo, tmp_path, capsys):
     out = tmp_path / "segs.csv"
     assert main(["analyze", str(talking_photo), "--out", str(out), "-q"]) == 0
-    rows = pd.read_csv(out)
+    faces = pd.read_csv(out)  # the faces table: one row per face per frame
+    assert len(faces) >= 3 and faces["frame"].notna().all() and (faces["track"] == 0).all()
+    rows = pd.read_csv(tmp_path / "segs-segments.csv")  # the segments table, fixed name
     assert rows["modalities"].tolist() == ["face+voice"] * len(rows) and rows["track"].tolist() == [0] * len(rows)
     assert {"start_ms", "end_ms", "voice_anger", "face_anger", "fused_anger", "fused_top"} <= set(rows.columns)
     capsys.readouterr()
@@ -235,12 +237,13 @@ def test_cli_fused_outputs_and_face_only_modalities(talking_photo, tmp_path, cap
     assert recs and all(r["modalities"] == ["voice"] and r["face"] is None for r in recs)
     assert main(["analyze", str(talking_photo), "--modalities", "face", "--json"]) == 0
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert recs and all("frame" in r for r in recs)  # per-frame face records
+    frames = [r for r in recs if "frame" in r]  # per-frame face records, then the face-only segment
+    assert frames and all(r["modalities"] == ["face"] and r["status"] == "whole input" for r in recs[len(frames):])
 
 
 @pytest.mark.slow
 def test_real_talking_video(videos):
-    rs = affectlens.analyze_av_results(videos / GRID, fps=5)
+    rs = affectlens.analyze_av(videos / GRID, fps=5)
     speech = [r for r in rs if r.status == "speech"]
     assert speech and all(r.modalities == ("face", "voice") for r in speech)
     assert min(r.start_ms for r in speech) < 800 and max(r.end_ms for r in speech) > 1900  # GRID: 0.55-2.19 s
@@ -253,7 +256,7 @@ def test_video_without_audio_is_face_only_with_a_note(photos, tmp_path):
     img = Image.open(photos / "astronaut.png").convert("RGB")
     img.thumbnail((320, 320))
     path = mux_video(tmp_path / "mute.mp4", np.asarray(img), 1.0, None, fps=5)
-    [r] = affectlens.analyze_av_results(path, options=affectlens.AVOptions(modalities=("face", "voice")))
+    [r] = affectlens.analyze_av(path, modalities=("face", "voice"))
     assert r.status == "no audio" and r.modalities == ("face",) and r.voice is None and "no audio" in r.note
     assert r.track == 0 and r.face_frames == 5
     p = run_cli("analyze", str(path), "-q")

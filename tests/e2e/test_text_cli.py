@@ -61,7 +61,7 @@ def test_transcript_with_times_and_bad_input(tmp_path, capsys):
     code = main(["text", "--transcript", str(empty), "--transcript", str(good), "--out", str(out), "-q"])
     captured = capsys.readouterr()
     assert code == 1  # the empty transcript failed ...
-    assert f"error: {empty}: empty transcript" in captured.err
+    assert f"error: {empty}: empty file (0 bytes)" in captured.err
     recs = [json.loads(line) for line in out.read_text().splitlines()]  # ... the good one is still scored
     assert [(r["start_ms"], r["end_ms"]) for r in recs] == [(1000, 3000), (3500, 5000), (5500, 7000)]
     assert [r["status"] for r in recs] == ["ok", "ok", "unsupported language"]

@@ -12,6 +12,7 @@ import pytest
 from affectlens.cli import main
 
 
+@pytest.mark.slow
 def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
     pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
     out = tmp_path / "run"
@@ -92,6 +93,7 @@ def test_eval_folder_dataset(fer, tmp_path):
     assert "confusion" in text and "present-only" in text
 
 
+@pytest.mark.slow
 def test_speech_cnn_trains_exports_and_runs_like_torch(data_root, tmp_path):
     """The spectrogram recipe end to end on two real actors: augmentation, training with
     variable-length clips, ONNX export, and the exported file through SpeechModel."""

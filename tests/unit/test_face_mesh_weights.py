@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from affectlens.detect.base import create_detector
@@ -24,7 +23,7 @@ def test_weights_licence_and_notice_are_package_data():
 
 
 def test_model_io_is_what_facemesh_runs():
-    s = ort.InferenceSession(str(lm.weights_path()), providers=["CPUExecutionProvider"])
+    s = lm.FaceMesh().session
     assert [(i.name, i.shape) for i in s.get_inputs()] == [("crop", [1, 3, lm.MESH_INPUT, lm.MESH_INPUT])]
     assert [(o.name, o.shape) for o in s.get_outputs()] == [("landmarks", [1, lm.MESH_POINTS * 3, 1, 1]),
                                                               ("face_flag", [1, 1, 1, 1])]

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from affectlens.io.image import InputError, array_to_rgb, load_image
-from affectlens.io.video import find_inputs
+from affectlens.jobs import expand
 
 
 def test_load_real_photo(photos):
@@ -104,7 +104,6 @@ def test_array_inputs():
 
 
 def test_find_inputs_recurses_and_reports_missing(photos, tmp_path):
-    found, videos, missing = find_inputs([photos, tmp_path / "gone.png"])
-    assert videos == []
+    *found, missing = list(expand([photos, tmp_path / "gone.png"]))
     assert len(found) == 5 and all(f.startswith(str(photos)) for f in found)
-    assert missing == [str(tmp_path / "gone.png")]
+    assert str(missing) == f"{tmp_path / 'gone.png'}: no such file or folder"

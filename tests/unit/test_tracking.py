@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectlens.pipeline import Analyzer, AnalyzeOptions
+from affectlens import Analyzer, Options
 from affectlens.pipeline.smoothing import Smoother, SmoothingOptions
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, iou_matrix
 
@@ -15,7 +15,7 @@ def solvay_faces(photos):
     """(boxes (N, 4), descriptors (N, D)) of the real faces in the group photo."""
     from affectlens.io.image import load_image
 
-    an = Analyzer(AnalyzeOptions())
+    an = Analyzer(Options())
     rgb = load_image(photos / "solvay_conference_1927.jpg").pixels
     faces, _ = an.detect(rgb)
     crops = an.align(rgb, faces)

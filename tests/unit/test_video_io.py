@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from affectlens.export.video import frame_records, summarize_tracks
-from affectlens.io.video import Sampling, find_inputs, is_video_path, sniff_video
-from affectlens.pipeline.video import VideoOptions, auto_detect_size, split_options
+from affectlens.io.video import Sampling, is_video_path, sniff_video
+from affectlens.jobs import expand, probe
+from affectlens.options import Options, VideoOptions
+from affectlens.pipeline.video import auto_detect_size
 from affectlens.types import Expression, Face, FrameResult, TrackedFace
 
 
@@ -17,11 +19,11 @@ def test_real_videos_and_photos_are_told_apart_by_content(videos, photos, tmp_pa
         assert not sniff_video(p) and not is_video_path(p), p
     (tmp_path / "clip").symlink_to(videos / "talking_grid_s_swwp2s.mpg")
     (tmp_path / "photo.jpg").symlink_to(photos / "grace_hopper.jpg")
-    images, vids, missing = find_inputs([tmp_path / "clip", tmp_path / "photo.jpg", tmp_path / "gone.mp4"])
-    assert vids == [str(tmp_path / "clip")] and images == [str(tmp_path / "photo.jpg")]
-    assert missing == [str(tmp_path / "gone.mp4")]
-    images, vids, _ = find_inputs([videos])  # folders: by suffix
-    assert len(vids) == 4 and images == []
+    found = list(expand([tmp_path / "clip", tmp_path / "photo.jpg", tmp_path / "gone.mp4"]))
+    assert found[:2] == [str(tmp_path / "clip"), str(tmp_path / "photo.jpg")]
+    assert probe(found[0]).kind == "av" and probe(found[1]).kind == "image"  # by content, not by name
+    assert "gone.mp4: no such file" in str(found[2])
+    assert len(list(expand([videos]))) == 4  # folders: by suffix
 
 
 def test_sampling_and_options_are_validated():
@@ -30,15 +32,14 @@ def test_sampling_and_options_are_validated():
     with pytest.raises(ValueError, match="end"):
         Sampling(start=3, end=2)
     with pytest.raises(ValueError, match="valid: none, ema, oneeuro"):
-        VideoOptions(smooth="median")
-    with pytest.raises(TypeError, match="unknown option"):
-        split_options(None, None, {"fsp": 5})
-    v, a = split_options(None, None, {"fps": 5, "min_face": 30})
-    assert v.fps == 5 and a.min_face == 30 and a.detect_max_side == 640 and v.detect_size is None
-    v, a = split_options(None, None, {"detect_max_side": 480})
-    assert v.detect_size == 480 and a.detect_max_side == 480  # an explicit size is the video's detector size
-    with pytest.raises(ValueError, match="detect_size must be >= 320"):
-        VideoOptions(detect_size=200)
+        Options().replace(smooth="median")
+    with pytest.raises(ValueError, match="unknown option.*fsp.*valid: .*fps"):
+        Options().replace(fsp=5)
+    o = Options().replace(fps=5, min_face=30, max_centre_dist=2.0)
+    assert o.video.sampling.fps == 5 and o.detection.min_face == 30 and o.detection.size is None
+    assert o.video.tracking.max_centre_dist == 2.0  # every tracker setting can be set
+    with pytest.raises(ValueError, match="detect size must be >= 320"):
+        Options().replace(detect_size=200)
     with pytest.raises(ValueError, match="workers"):
         VideoOptions(workers=0)
 

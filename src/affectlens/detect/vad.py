@@ -27,29 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.audio import SAMPLE_RATE
+from affectlens.options import VadOptions  # noqa: F401  (the options tree owns it)
+from affectlens.models.runtime import onnx_session
+from affectlens.registry import cached
 
 WINDOW = 512  # samples per VAD window at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window the model sees
-
-
-@dataclass(frozen=True)
-class VadOptions:
-    """How speech probabilities become utterances (see the module docstring)."""
-
-    threshold: float = 0.5
-    min_speech_ms: float = 250.0
-    min_silence_ms: float = 300.0
-    pad_ms: float = 60.0
-    max_segment_ms: float = 10000.0
-
-    def __post_init__(self) -> None:
-        if not 0.15 < self.threshold < 1:
-            raise ValueError(f"VAD threshold must be in (0.15, 1), got {self.threshold}")
-        for name in ("min_speech_ms", "min_silence_ms", "pad_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"VAD {name} must be >= 0 ms, got {getattr(self, name)}")
-        if self.max_segment_ms < 500:
-            raise ValueError(f"VAD max_segment_ms must be >= 500 ms, got {self.max_segment_ms}")
 
 
 @dataclass(frozen=True)
@@ -91,27 +74,30 @@ class SileroVAD:
     """Speech probabilities and utterances of 16 kHz mono audio. Stateless between calls."""
 
     def __init__(self, options: VadOptions | None = None, threads: int = 1):
-        import onnxruntime as ort
-
         self.options = options or VadOptions()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(silero_onnx_path()), so, providers=["CPUExecutionProvider"])
+        path = silero_onnx_path()
+        # the session keeps no state between runs (the caller passes it in), so one is shared
+        self.session = cached(("silero-vad", str(path), threads), lambda: onnx_session(path, threads))
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """One speech probability per 512-sample window (the last partial window is zero-padded)."""
+        """One speech probability per 512-sample window (the last partial window is zero-padded).
+
+        Windows are read one at a time (no padded copy of the whole audio); NaN or infinite
+        samples are read as silence, so they cannot poison the detector's state for the rest of
+        the audio (the voice analysis reports them per segment)."""
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         n = -(-len(x) // WINDOW)
-        if n == 0:
-            return np.zeros(0, np.float32)
-        x = np.concatenate([np.zeros(CONTEXT, np.float32), x, np.zeros(n * WINDOW - len(x), np.float32)])
+        out = np.empty(n, np.float32)
         state = np.zeros((2, 1, 128), np.float32)
         sr = np.array(SAMPLE_RATE, dtype=np.int64)
-        out = np.empty(n, np.float32)
+        chunk = np.zeros((1, CONTEXT + WINDOW), np.float32)
         for i in range(n):
-            chunk = x[i * WINDOW: i * WINDOW + WINDOW + CONTEXT][None, :]
+            window = x[i * WINDOW: (i + 1) * WINDOW]
+            chunk[0, :CONTEXT] = chunk[0, -CONTEXT:]
+            chunk[0, CONTEXT: CONTEXT + len(window)] = window
+            chunk[0, CONTEXT + len(window):] = 0.0
+            if not np.isfinite(chunk).all():
+                np.nan_to_num(chunk, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             p, state = self.session.run(None, {"input": chunk, "state": state, "sr": sr})
             out[i] = p.reshape(-1)[0]
         return out

@@ -17,7 +17,6 @@ logs a warning that memory grows per call).
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
 import threading
 import warnings
@@ -28,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from affectlens.detect.base import register_detector
+from affectlens.registry import cached
 from affectlens.types import Face
 
 log = logging.getLogger("affectlens")
@@ -117,9 +117,13 @@ def _reference_rows(bgr: np.ndarray) -> np.ndarray:
     return np.asarray(c_detect(bgr))[:, :15]
 
 
-@functools.lru_cache(maxsize=1)
 def native_yunet() -> NativeYuNet | None:
-    """The checked ctypes binding, or None when it cannot be used (then ``yuface.detect`` is)."""
+    """The checked ctypes binding, or None when it cannot be used (then ``yuface.detect`` is);
+    checked once and kept in the registry's cache."""
+    return cached(("yunet-native",), _checked_native)
+
+
+def _checked_native() -> NativeYuNet | None:
     try:
         lib, omp = _find_library()
         native = NativeYuNet(lib, omp)

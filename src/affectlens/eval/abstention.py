@@ -2,7 +2,7 @@
 
 Run it again whenever a model's weights or temperature change::
 
-    affectlens calibrate --model ferplus-lite0 --write      # writes models.json "thresholds"
+    affectlens calibrate --model ferplus-lite0 --write      # user overrides, see affectlens.overrides
 
 Every threshold comes from the validation split (``PublicTest``) of the model's own data set
 (FER+ majority labels for 8-label models, FER2013 for 7-label ones), with these rules:
@@ -36,9 +36,7 @@ Every threshold comes from the validation split (``PublicTest``) of the model's 
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -220,17 +218,3 @@ def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None, lim
     f1 = 2 * float((pred & crowd).sum()) / max(1.0, float(pred.sum() + crowd.sum()))
     return round(t, 4), {"crowd_compound_rate": round(float(crowd.mean()), 4),
                          "model_compound_rate": round(float(pred.mean()), 4), "compound_f1": round(f1, 4)}
-
-
-def write_thresholds(cfg, thresholds: dict, path: Path | None = None) -> Path:
-    """Store ``thresholds`` in the ``models.json`` entry of ``cfg`` (beside its weights)."""
-    path = Path(path or Path(cfg.folder) / "models.json")
-    data = json.loads(path.read_text())
-    for entry in data["models"]:
-        if entry["name"] == cfg.name:
-            entry["thresholds"] = thresholds
-            break
-    else:
-        raise LookupError(f"{path}: no entry named {cfg.name!r}")
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    return path

@@ -107,12 +107,6 @@ def predict_faceset_full(analyzer, fs: FaceSet, batch: int = 256, progress: bool
                               1000.0 * spent / max(1, len(fs)))
 
 
-def predict_faceset(analyzer, fs: FaceSet, batch: int = 256, progress: bool | None = None) -> tuple[np.ndarray, int, float]:
-    """(probs (N, K), images where detection found no face, ms per face for classification)."""
-    pred = predict_faceset_full(analyzer, fs, batch, progress)
-    return pred.probs, pred.no_face, pred.ms_per_face
-
-
 def score(fs: FaceSet, probs: np.ndarray, model_labels: tuple[str, ...], model_name: str, crop_mode: str,
           dedup: bool = False, no_face: int = 0, ms_per_face: float = float("nan"),
           probs_uncalibrated: np.ndarray | None = None, temperature: float = 1.0,
@@ -193,7 +187,7 @@ def evaluate(analyzer, fs: FaceSet, dedup: bool = False, progress: bool | None =
     affects = analyzer.assess(pred.faces, pred.crops, pred.logits, pred.probs)
     from affectlens.models.expression import softmax
 
-    return score(fs, pred.probs, cfg.labels, cfg.name, analyzer.options.crop_mode, dedup, pred.no_face,
+    return score(fs, pred.probs, cfg.labels, cfg.name, analyzer.options.detection.crop_mode, dedup, pred.no_face,
                  pred.ms_per_face, probs_uncalibrated=softmax(pred.logits, 1.0), temperature=cfg.temperature,
                  reasons=[a.uncertain_reason for a in affects])
 

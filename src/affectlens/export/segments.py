@@ -52,10 +52,6 @@ def segment_records(results: Iterable[SegmentResult]) -> list[dict]:
     ]
 
 
-def is_segment_record(rec: dict) -> bool:
-    return "start_ms" in rec and "modalities" in rec
-
-
 def segments_to_frame(records: Iterable[dict]):
     """Flatten segment records into a DataFrame (schema in the module docstring)."""
     import pandas as pd

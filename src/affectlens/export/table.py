@@ -11,32 +11,34 @@ Record (JSON, one per face; an image without a face gives one record with ``face
 :mod:`affectlens.models.valence_arousal`); ``uncertain_reason`` joins the reasons with ``;``
 and is empty when ``uncertain`` is false (see :mod:`affectlens.models.uncertainty`).
 
-Table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``: one row per face with
-``source, face, box_x, box_y, box_w, box_h, score, expression, prob_<label>…, valence,
-arousal, confidence, uncertain, uncertain_reason, compound, pose_yaw, pose_pitch, pose_roll,
-au01 … au43, rationale, landmarks`` (landmarks as a JSON string); rows for images without a face
-hold only ``source``.
+Faces table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``, the same columns
+for photos and video frames: one row per face with ``source, frame, time_ms, track, face,
+box_x, box_y, box_w, box_h, score, expression, prob_<label>…, valence, arousal, confidence,
+uncertain, uncertain_reason, compound, prob_raw_<label>…, valence_raw, arousal_raw, pose_yaw,
+pose_pitch, pose_roll, au01 … au43, rationale, landmarks`` (landmarks as a JSON string).
+``frame, time_ms, track`` and the ``*_raw`` columns (the frame's own answer before smoothing)
+are empty for photos; rows for images or frames without a face hold only ``source`` (and the
+frame's number and time).
 Face-mesh fields (see :mod:`affectlens.models.action_units`), in records and tables alike:
 ``pose_yaw, pose_pitch, pose_roll`` (degrees), ``au01 … au43`` (intensities in [0, 1], one per
 estimated action unit) and ``rationale`` (text); null / NaN / empty when the mesh is off or
 could not fit the face, but always present. The 468 mesh points themselves are in the Python
 API only (``FaceResult.mesh``).
-Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track`` after
-``source``, ``prob_raw_<label>…`` after the smoothed ``prob_<label>`` columns and
-``valence_raw, arousal_raw`` after ``compound``; these columns appear only when some record
-has them.
+Video records (see :mod:`affectlens.export.video`) add ``frame, time_ms, track``,
+``probs_raw``, ``valence_raw`` and ``arousal_raw``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from affectlens.models.action_units import AU_NAMES
 from affectlens.types import FaceResult, ImageResult
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 AFFECT_FIELDS = ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound")
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
@@ -102,17 +104,16 @@ def affect_fields(a) -> dict:
 
 
 def records_to_frame(records: Iterable[dict]):
-    """Flatten records into a pandas DataFrame, one row per face (schema in the module doc)."""
+    """Flatten face records (photos and video frames) into one pandas DataFrame, one row per
+    face, always with the same columns (schema in the module doc)."""
     import pandas as pd
 
-    rows, labels, video = [], [], False
+    rows, labels = [], []
     for rec in records:
-        row = {"source": rec["source"], "face": rec["face"]}
-        if "frame" in rec:
-            video = True
-            row.update(frame=rec["frame"], time_ms=rec["time_ms"], track=rec["track"])
-            for label, p in rec["probs_raw"].items():
-                row[f"prob_raw_{label}"] = p
+        row = {"source": rec["source"], "frame": rec.get("frame"), "time_ms": rec.get("time_ms"),
+               "track": rec.get("track"), "face": rec["face"]}
+        for label, p in rec.get("probs_raw", {}).items():
+            row[f"prob_raw_{label}"] = p
         box = rec["box"] or [None] * 4
         row.update(box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3], score=rec["score"],
                    expression=rec["expression"])
@@ -122,37 +123,25 @@ def records_to_frame(records: Iterable[dict]):
             row[f"prob_{label}"] = p
         for name in AFFECT_FIELDS:
             row[name] = rec.get(name)
-        if video:
-            row.update(valence_raw=rec.get("valence_raw"), arousal_raw=rec.get("arousal_raw"))
+        row.update(valence_raw=rec.get("valence_raw"), arousal_raw=rec.get("arousal_raw"))
         row.update({c: rec.get(c) for c in GEOMETRY_COLUMNS})
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
         rows.append(row)
-    floats = ["box_x", "box_y", "box_w", "box_h", "score"] + [f"prob_{label}" for label in labels]
-    columns = ["source", "face", "box_x", "box_y", "box_w", "box_h", "score", "expression"]
-    columns += [f"prob_{label}" for label in labels]
-    columns += list(AFFECT_FIELDS)
-    floats += ["valence", "arousal", "confidence"]
-    if video:
-        columns[1:1] = ["frame", "time_ms", "track"]
-        columns += [f"prob_raw_{label}" for label in labels] + ["valence_raw", "arousal_raw"]
-        floats += ["time_ms", "valence_raw", "arousal_raw"] + [f"prob_raw_{label}" for label in labels]
-    columns += GEOMETRY_COLUMNS + ["landmarks"]
-    floats += GEOMETRY_COLUMNS[:-1]
+    probs = [f"prob_{label}" for label in labels]
+    raw = [f"prob_raw_{label}" for label in labels]
+    columns = ["source", "frame", "time_ms", "track", "face", "box_x", "box_y", "box_w", "box_h", "score",
+               "expression", *probs, *AFFECT_FIELDS, *raw, "valence_raw", "arousal_raw", *GEOMETRY_COLUMNS,
+               "landmarks"]
+    floats = ["time_ms", "box_x", "box_y", "box_w", "box_h", "score", *probs, "valence", "arousal", "confidence",
+              *raw, "valence_raw", "arousal_raw", *GEOMETRY_COLUMNS[:-1]]
     frame = pd.DataFrame(rows, columns=columns)
-    for col in ["face", "frame", "track"] if video else ["face"]:
+    for col in ("face", "frame", "track"):
         frame[col] = frame[col].astype("Int64")
     frame["uncertain"] = frame["uncertain"].astype("boolean")
     for col in floats:
         frame[col] = frame[col].astype("float64")
     frame.attrs["affectlens_schema"] = SCHEMA_VERSION
     return frame
-
-
-def to_dataframe(results: ImageResult | Iterable[ImageResult]):
-    """One row per face over a batch of results (images without faces keep one empty row)."""
-    if isinstance(results, ImageResult):
-        results = [results]
-    return records_to_frame(rec for r in results for rec in image_records(r))
 
 
 def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
@@ -165,18 +154,63 @@ def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(f"{path}: unsupported table format {suffix or '(none)'}; valid: {', '.join(TABLE_SUFFIXES)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".jsonl":
-        with open(path, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec) + "\n")
+        text = "".join(json.dumps(utf8_safe(rec), allow_nan=False, default=str) + "\n" for rec in records)
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return
-    frame = (to_frame or records_to_frame)(records)
+    frame = (to_frame or records_to_frame)([utf8_safe(r) for r in records])
     if suffix == ".csv":
-        frame.to_csv(path, index=False)
+        frame = spreadsheet_safe(frame)
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
         return
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ImportError("writing .parquet needs the [parquet] extra: pip install 'affectlens[parquet]'") from None
-    frame.to_parquet(path, index=False)
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``: a
+    failed write (full disk, interrupt) never leaves a truncated table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+#: A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame):
+    """Text cells that a spreadsheet would run as formulas get a leading ``'`` (numbers stay)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
+            frame[col] = frame[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return frame
+
+
+def utf8_safe(value):
+    """``value`` (records, lists, strings) with undecodable bytes of file names (surrogates) as
+    backslash escapes, so every table format can hold them."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {k: utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [utf8_safe(v) for v in value]
+    return value

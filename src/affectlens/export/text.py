@@ -3,7 +3,7 @@
 Record (JSON, one per text or transcript segment)::
 
     {"source": str, "index": int, "start_ms": int | null, "end_ms": int | null,
-     "speaker": str | null, "text": str, "status": "ok" | "empty" | "unsupported language",
+     "speaker": str | null, "text": str, "status": "ok" | "empty" | "unsupported language" | "too long",
      "language": str, "emotion": str | null, "probs": {label: p, ...}}
 
 ``probs`` is empty (and ``emotion`` null) unless ``status`` is ``ok``; ``start_ms``/``end_ms``
@@ -19,25 +19,33 @@ from collections.abc import Sequence
 from affectlens.export.table import SCHEMA_VERSION
 from affectlens.labels import CANONICAL
 from affectlens.models.text import TextResult
+from affectlens.types import TextItemResult
 
 COLUMNS = ("source", "index", "start_ms", "end_ms", "speaker", "text", "status", "language", "emotion")
 
 
+def text_item_records(items: Sequence[TextItemResult]) -> list[dict]:
+    """One record per text result of :func:`affectlens.run` (schema in the module doc)."""
+    return [
+        {
+            "source": it.source, "index": it.index, "start_ms": it.start_ms, "end_ms": it.end_ms,
+            "speaker": it.speaker, "text": it.result.text, "status": it.result.status,
+            "language": it.result.language, "emotion": it.result.label,
+            "probs": {k: round(v, 6) for k, v in it.result.as_dict().items()},
+        }
+        for it in items
+    ]
+
+
 def text_records(results: Sequence[TextResult], source: str = "", segments=None) -> list[dict]:
-    """One record per result; ``segments`` (same length) adds times and speakers."""
+    """Records of bare :class:`TextResult` objects (``segments``, same length, add times and speakers)."""
     if segments is not None and len(segments) != len(results):
         raise ValueError(f"got {len(results)} results but {len(segments)} segments")
-    out = []
-    for i, r in enumerate(results):
-        seg = segments[i] if segments is not None else None
-        out.append({
-            "source": source, "index": i,
-            "start_ms": seg.start_ms if seg else None, "end_ms": seg.end_ms if seg else None,
-            "speaker": seg.speaker if seg else None, "text": r.text, "status": r.status,
-            "language": r.language, "emotion": r.label,
-            "probs": {k: round(v, 6) for k, v in r.as_dict().items()},
-        })
-    return out
+    return text_item_records([
+        TextItemResult(source, i, r, seg.start_ms if seg else None, seg.end_ms if seg else None,
+                       seg.speaker if seg else None)
+        for i, (r, seg) in enumerate(zip(results, segments if segments is not None else [None] * len(results)))
+    ])
 
 
 def text_records_to_frame(records):

@@ -23,7 +23,7 @@ import numpy as np
 
 from affectlens.export.table import image_records
 from affectlens.models.valence_arousal import valence_arousal
-from affectlens.types import FrameResult, ImageResult, Segment, TrackSummary
+from affectlens.types import ExpressionSpan, FrameResult, ImageResult, TrackSummary
 
 SUMMARY_SUFFIXES = (".csv", ".json")
 
@@ -78,7 +78,7 @@ class TrackSummarizer:
         for tid in sorted(self._tracks):
             st = self._tracks[tid]
             mean = st["sum"] / st["n"]
-            segs = tuple(Segment(e, s, t) for e, s, t in st["segments"])
+            segs = tuple(ExpressionSpan(e, s, t) for e, s, t in st["segments"])
             out.append(TrackSummary(
                 source=self._source, track=tid, first_ms=st["first"], last_ms=st["last"], frames=st["n"],
                 mean_probs=tuple((label, float(v)) for label, v in zip(st["labels"], mean)),
@@ -111,10 +111,12 @@ def write_summary(summaries: Iterable[TrackSummary], path: str | Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in SUMMARY_SUFFIXES:
         raise ValueError(f"{path}: unsupported summary format {suffix or '(none)'}; valid: {', '.join(SUMMARY_SUFFIXES)}")
-    records = summary_records(summaries)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from affectlens.export.table import atomic_write, spreadsheet_safe, utf8_safe
+
+    records = utf8_safe(summary_records(summaries))
     if suffix == ".json":
-        path.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+        text = json.dumps(records, indent=1) + "\n"
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return
     import pandas as pd
 
@@ -125,5 +127,6 @@ def write_summary(summaries: Iterable[TrackSummary], path: str | Path) -> None:
         row["segments"] = json.dumps(r["segments"])
         rows.append(row)
     columns = ["source", "track", "first_ms", "last_ms", "frames", "dominant"]
-    pd.DataFrame(rows, columns=columns + [c for c in (rows[0] if rows else {}) if c.startswith("mean_")] + ["segments"]
-                 ).to_csv(path, index=False)
+    frame = pd.DataFrame(rows, columns=columns + [c for c in (rows[0] if rows else {}) if c.startswith("mean_")]
+                         + ["segments"])
+    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))

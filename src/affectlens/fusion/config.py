@@ -9,9 +9,8 @@ overrides any of them explicitly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from affectlens.fusion.rule import MODALITIES, reliability_weight
+from affectlens.fusion.rule import reliability_weight
+from affectlens.options import FusionOptions
 from affectlens.registry import ModelCfg
 
 #: Metric keys (accuracy, ECE) read from a model's ``metrics``, by model kind, first match wins.
@@ -35,28 +34,10 @@ def modality_weight(cfg: ModelCfg) -> float:
                      f"(looked for {keys}); give FusionOptions(weights={{...}}) explicitly")
 
 
-@dataclass(frozen=True)
-class FusionOptions:
-    """``weights``: explicit weight per modality (face, voice, text), overriding the measured
-    reliabilities; ``min_face_frames``: a face track needs at least this many analysed frames
-    inside a segment to vote."""
-
-    weights: dict = field(default_factory=dict)
-    min_face_frames: int = 1
-
-    def __post_init__(self) -> None:
-        bad = set(self.weights) - set(MODALITIES)
-        if bad:
-            raise ValueError(f"unknown modality {sorted(bad)} in fusion weights; valid: {', '.join(MODALITIES)}")
-        for m, w in self.weights.items():
-            if not w >= 0:
-                raise ValueError(f"fusion weight of {m} must be >= 0, got {w}")
-        if self.min_face_frames < 1:
-            raise ValueError(f"min_face_frames must be >= 1, got {self.min_face_frames}")
-
-    def weight(self, modality: str, cfg: ModelCfg | None) -> float:
-        if modality in self.weights:
-            return float(self.weights[modality])
-        if cfg is None:
-            raise ValueError(f"no model and no explicit weight for modality {modality!r}")
-        return modality_weight(cfg)
+def fusion_weight(options: FusionOptions, modality: str, cfg: ModelCfg | None) -> float:
+    """The explicit weight of ``modality`` in ``options``, else its model's measured reliability."""
+    if modality in options.weights:
+        return float(options.weights[modality])
+    if cfg is None:
+        raise ValueError(f"no model and no explicit weight for modality {modality!r}")
+    return modality_weight(cfg)

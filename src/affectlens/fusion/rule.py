@@ -31,7 +31,7 @@ import numpy as np
 from affectlens.labels import CANONICAL
 
 SMOOTHING = 0.02
-MODALITIES = ("face", "voice", "text")
+from affectlens.options import MODALITIES  # noqa: E402  (written once, in the options tree)
 
 
 def reliability_weight(accuracy: float, ece: float, n_classes: int) -> float:
@@ -99,12 +99,3 @@ def fuse(votes: dict[str, Vote | None]) -> Fused:
     fused = e / e.sum()
     order = [m for m in MODALITIES if m in dict(avail)] + sorted(m for m, _ in avail if m not in MODALITIES)
     return Fused(tuple(float(x) for x in fused), tuple(order))
-
-
-def to_canonical_vector(probs: dict[str, float]) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """A {canonical label: p} dict (any subset of labels) → (8 probabilities, support)."""
-    unknown = set(probs) - set(CANONICAL)
-    if unknown:
-        raise ValueError(f"labels {sorted(unknown)} are not canonical; valid: {', '.join(CANONICAL)}")
-    support = tuple(c for c in CANONICAL if c in probs)
-    return tuple(float(probs.get(c, 0.0)) for c in CANONICAL), support

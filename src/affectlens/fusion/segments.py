@@ -36,32 +36,35 @@ class FaceSeries:
     probs: np.ndarray
 
 
+class FaceSeriesBuilder:
+    """Collects the raw probabilities of each track as frame results stream past (a few floats
+    per face per frame), for fusion once the video is done."""
+
+    def __init__(self):
+        self._acc: dict[int, tuple[tuple[str, ...], list[float], list[tuple[float, ...]]]] = {}
+
+    def add(self, frame: FrameResult) -> None:
+        for tf in frame.faces:
+            labels, times, probs = self._acc.setdefault(tf.track, (tf.raw.labels, [], []))
+            times.append(frame.time_ms)
+            probs.append(tf.raw.probs)
+
+    def series(self) -> list[FaceSeries]:
+        return [FaceSeries(t, labels, np.asarray(times, np.float64), np.asarray(probs, np.float64).reshape(len(times), -1))
+                for t, (labels, times, probs) in sorted(self._acc.items())]
+
+
 def face_series(frames: Iterable[FrameResult]) -> list[FaceSeries]:
     """Group the faces of video frame results by track (raw, unsmoothed probabilities)."""
-    acc: dict[int, tuple[tuple[str, ...], list[float], list[tuple[float, ...]]]] = {}
+    builder = FaceSeriesBuilder()
     for fr in frames:
-        for tf in fr.faces:
-            labels, times, probs = acc.setdefault(tf.track, (tf.raw.labels, [], []))
-            times.append(fr.time_ms)
-            probs.append(tf.raw.probs)
-    return [FaceSeries(t, labels, np.asarray(times, np.float64), np.asarray(probs, np.float64))
-            for t, (labels, times, probs) in sorted(acc.items())]
+        builder.add(fr)
+    return builder.series()
 
 
-def face_series_from_records(records: Iterable[dict]) -> list[FaceSeries]:
-    """The same from video frame records (``time_ms``, ``track``, ``probs_raw``) of the CLI."""
-    acc: dict[int, tuple[list[str], list[float], list[list[float]]]] = {}
-    for rec in records:
-        if rec.get("track") is None or not rec.get("probs_raw"):
-            continue
-        labels, times, probs = acc.setdefault(rec["track"], (list(rec["probs_raw"]), [], []))
-        times.append(rec["time_ms"])
-        probs.append([rec["probs_raw"][k] for k in labels])
-    return [FaceSeries(t, tuple(labels), np.asarray(times, np.float64), np.asarray(probs, np.float64))
-            for t, (labels, times, probs) in sorted(acc.items())]
-
-
-def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None) -> Vote:
+def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(8 probabilities over CANONICAL, the canonical labels the source can express)."""
     vec = np.zeros(len(CANONICAL))
     support = set()
     for name, p in zip(labels, probs):

@@ -1,1 +1,1 @@
-"""Reading inputs: images (and, later, video and audio)."""
+"""Reading inputs: images, video, audio and transcripts."""

@@ -20,6 +20,7 @@ A file that cannot be read, is empty, has no segments or holds a malformed segme
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,13 @@ from pathlib import Path
 TRANSCRIPT_SUFFIXES = (".srt", ".vtt", ".json")
 _TAG = re.compile(r"<[^>]*>")
 _TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})$")
+
+
+#: Largest time a segment may have (1000 hours, in ms), the most digits a JSON integer may have,
+#: and the largest transcript file read (bigger files are refused before reading).
+MAX_TIME_MS = 1000 * 3_600_000
+MAX_DIGITS = 18
+MAX_BYTES = 64 * 1024 * 1024
 
 
 class TranscriptError(ValueError):
@@ -118,15 +126,33 @@ def _time(path: Path, i: int, obj: dict, key: str) -> int:
     else:
         raise TranscriptError(f"{path}: segment {i + 1}: missing '{key}_ms' (milliseconds) or '{key}' (seconds)")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TranscriptError(f"{path}: segment {i + 1}: '{key}' must be a number, got {value!r}")
+        raise TranscriptError(f"{path}: segment {i + 1}: '{key}' must be a number, got {_short(value)}")
+    if not math.isfinite(value) or not 0 <= value * scale <= MAX_TIME_MS:
+        raise TranscriptError(f"{path}: segment {i + 1}: '{key}' = {_short(value)} is out of range (0 to "
+                              f"{MAX_TIME_MS // 3_600_000} hours)")
     return int(round(value * scale))
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _json(path: Path) -> list[Segment]:
+    def constant(name: str):
+        raise TranscriptError(f"{path}: {name} is not a number JSON allows (times must be finite numbers)")
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_DIGITS:
+            raise TranscriptError(f"{path}: a number with {len(digits.lstrip('-'))} digits (at most {MAX_DIGITS})")
+        return int(digits)
+
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads(_read_text(path), parse_constant=constant, parse_int=integer)
     except json.JSONDecodeError as exc:
         raise TranscriptError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise TranscriptError(f"{path}: JSON nested too deeply (a transcript is a list of segment objects)") from None
     if isinstance(data, dict) and "segments" in data:
         data = data["segments"]
     if not isinstance(data, list):
@@ -151,9 +177,18 @@ def read_transcript(path) -> list[Segment]:
                               f"{', '.join(TRANSCRIPT_SUFFIXES)}")
     if not path.is_file():
         raise TranscriptError(f"{path}: no such file")
+    if path.stat().st_size > MAX_BYTES:
+        raise TranscriptError(f"{path}: transcript of {path.stat().st_size / 2**20:.0f} MB is larger than the "
+                              f"{MAX_BYTES // 2**20} MB limit")
     if not path.read_bytes().strip():
         raise TranscriptError(f"{path}: empty transcript (the file has no content)")
-    segments = {".json": _json, ".srt": _srt, ".vtt": _vtt}[suffix](path)
+    try:
+        segments = {".json": _json, ".srt": _srt, ".vtt": _vtt}[suffix](path)
+    except TranscriptError:
+        raise
+    except (RecursionError, ValueError, OverflowError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise TranscriptError(f"{path}: malformed {suffix[1:]} file ({type(exc).__name__}: {reason})") from None
     if not segments:
         raise TranscriptError(f"{path}: empty transcript (no segments found)")
     return segments

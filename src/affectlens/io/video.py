@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.image import InputError, check_file
+from affectlens.options import Sampling  # noqa: E402,F401  (the options tree owns it)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -42,6 +43,24 @@ def import_av(extra: str = "video") -> object:
         raise ImportError(f"{extra} input needs PyAV (an affectlens dependency, missing here): "
                           "pip install 'av>=14.0'") from None
     return av
+
+
+def open_av(target, **kwargs):
+    """``av.open(target, ...)`` reading container and stream metadata leniently: tags that are not
+    UTF-8 (a Latin-1 title written by a Windows tool) are decoded with replacement characters
+    instead of raising ``UnicodeDecodeError`` (the media itself is unaffected)."""
+    av = import_av(kwargs.pop("extra", "video"))
+    return av.open(target, metadata_errors="replace", **kwargs)
+
+
+def decode_reason(exc: BaseException) -> str:
+    """One line saying why PyAV/FFmpeg (or a library under it) failed: FFmpeg's own message, or
+    the exception type with its message for errors that are not FFmpeg's (a bug it tripped)."""
+    av = import_av()
+    text = " ".join(str(getattr(exc, "strerror", None) or exc).split())
+    if isinstance(exc, (av.FFmpegError, OSError)):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def sniff_video(path: str | os.PathLike) -> bool:
@@ -100,29 +119,6 @@ class VideoFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """Which frames to deliver: ``fps`` (at most this many per second, by timestamp) or
-    ``every`` (every N-th decoded frame), within ``[start, end)`` seconds."""
-
-    fps: float | None = None
-    every: int = 1
-    start: float = 0.0
-    end: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be > 0 frames per second, got {self.fps}")
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1 frame, got {self.every}")
-        if self.fps is not None and self.every != 1:
-            raise ValueError("give either fps or every, not both")
-        if self.start < 0:
-            raise ValueError(f"start must be >= 0 seconds, got {self.start}")
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end} s) must be after start ({self.start} s)")
-
-
 def parse_source(source) -> tuple[str, str]:
     """``(kind, name)`` with kind ``camera`` (an integer index), ``url`` or ``file``."""
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
@@ -136,20 +132,48 @@ def _open_container(kind: str, name: str):
     try:
         if kind == "camera":
             if sys.platform.startswith("linux"):
-                return av.open(f"/dev/video{name}", format="v4l2")
+                return open_av(f"/dev/video{name}", format="v4l2")
             if sys.platform == "darwin":
-                return av.open(name, format="avfoundation")
-            return av.open(f"video={name}", format="dshow")
+                return open_av(name, format="avfoundation")
+            return open_av(f"video={name}", format="dshow")
         if kind == "url":
             opts = {"rtsp_transport": "tcp"} if name.startswith("rtsp") else {}
-            return av.open(name, options=opts, timeout=10.0)
-        return av.open(name)
-    except av.FFmpegError as exc:
+            return open_av(name, options=opts, timeout=10.0)
+        return open_av(name)
+    except Exception as exc:  # FFmpeg's errors and any other failure to open: one line naming the input
         what = f"camera {name}" if kind == "camera" else name
         if kind == "file" and isinstance(exc, av.InvalidDataError):
             raise VideoError(f"{what}: not a readable video (unknown format, or a corrupt or truncated "
                              "header)") from None
-        raise VideoError(f"{what}: cannot open ({_reason(exc)})") from None
+        raise VideoError(f"{what}: cannot open ({decode_reason(exc)})") from None
+
+
+def display_rotation(frame) -> int:
+    """The counter-clockwise rotation (0, 90, 180 or 270 degrees) that shows ``frame`` upright,
+    from its display-matrix side data (a phone's "rotate" flag); 0 when it has none."""
+    try:
+        degrees = frame.rotation
+    except Exception:  # no or malformed side data: show the frame as stored
+        return 0
+    return int(round((degrees or 0) / 90.0)) % 4 * 90
+
+
+def upright(frame) -> np.ndarray:
+    """The RGB pixels of a decoded frame, rotated as its display matrix says (see :func:`display_rotation`)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    k = display_rotation(frame) // 90
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def _first_rotation(name: str) -> int:
+    """The display rotation of a video file's first frame (0 when none decodes)."""
+    try:
+        with open_av(name) as c:
+            for frame in c.decode(c.streams.video[0]):
+                return display_rotation(frame)
+    except Exception:
+        return 0
+    return 0
 
 
 class VideoReader:
@@ -172,8 +196,9 @@ class VideoReader:
         except Exception:
             self.container.close()
             raise
-        self.stopped: str | None = None  # why decoding stopped early, if it did
+        self.stopped: str | None = None  # why decoding stopped early (or gave no frame), if it did
         self.decoded = 0
+        self.delivered = 0
         self._corrupt = []  # times (s) of frames with damaged data
         self._queue: queue.Queue = queue.Queue(maxsize=1 if live else queue_size)
         self._halt = threading.Event()
@@ -194,6 +219,10 @@ class VideoReader:
         self.height = int(stream.codec_context.height)
         if self.width <= 0 or self.height <= 0:
             raise VideoError(f"{self.name}: video stream has no frame size (unknown or unsupported codec)")
+        # frames are delivered upright (display matrix applied), so the size is the displayed one
+        self.rotation = _first_rotation(self.name) if self.kind == "file" else 0
+        if self.rotation in (90, 270):
+            self.width, self.height = self.height, self.width
         self.fps = float(stream.average_rate) if stream.average_rate else None
         self.origin = c.start_time / 1e6 if c.start_time is not None else 0.0
         self._stream_start = (float(stream.start_time * stream.time_base) - self.origin
@@ -255,10 +284,21 @@ class VideoReader:
     def _run(self) -> None:
         try:
             self._decode()
+            if self.stopped is None and not self.delivered and self.kind == "file" and not self._halt.is_set():
+                self.stopped = self._why_no_frames()
         except Exception as exc:  # decoding errors end the stream; the reason is kept
-            self.stopped = f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): {_reason(exc)}"
+            self.stopped = f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): {decode_reason(exc)}"
         finally:
             self._put(None)
+
+    def _why_no_frames(self) -> str:
+        """Why a file delivered no frame at all: nothing decodes, or the start is past the end."""
+        if not self.decoded:
+            return "no frame decodes (an empty or unreadable video stream)"
+        if self.sampling.start > 0 and self._last_s < self.sampling.start:
+            return (f"no frame at or after the start time {self.sampling.start:.2f} s (the last frame is at "
+                    f"{self._last_s:.2f} s)")
+        return f"no frame in the sampled range ({self.decoded} frame(s) decoded)"
 
     _last_s = 0.0
 
@@ -322,7 +362,8 @@ class VideoReader:
                 wall0 = now - t if wall0 is None else wall0
                 if wall0 + t > now:
                     time.sleep(wall0 + t - now)
-            self._put(VideoFrame(index=index, time_ms=t * 1000.0, rgb=frame.to_ndarray(format="rgb24")))
+            self._put(VideoFrame(index=index, time_ms=t * 1000.0, rgb=upright(frame)))
+            self.delivered += 1
         self._check_complete()
 
     def _check_complete(self) -> None:
@@ -348,25 +389,13 @@ class VideoReader:
                             "file truncated or corrupt")
 
 
-def _reason(exc: Exception) -> str:
-    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).strip()
+def walk_files(folder: Path) -> list[Path]:
+    """Everything under ``folder`` that is not a folder (files, broken links, FIFOs …), sorted;
+    unreadable subfolders are logged."""
+    import logging
 
+    def unreadable(exc: OSError) -> None:
+        logging.getLogger("affectlens").error("error: %s: folder not scanned (%s)", exc.filename,
+                                              exc.strerror or exc)
 
-def find_inputs(paths) -> tuple[list[str], list[str], list[str]]:
-    """``(images, videos, missing)`` from files and folders; files are routed by content."""
-    from affectlens.io.image import IMAGE_SUFFIXES
-
-    images, videos, missing = [], [], []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                    images.append(str(f))
-                elif f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES:
-                    videos.append(str(f))
-        elif p.exists():
-            (videos if is_video_path(p) else images).append(str(raw))
-        else:
-            missing.append(str(raw))
-    return images, videos, missing
+    return sorted(Path(root) / name for root, _, files in os.walk(folder, onerror=unreadable) for name in files)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from affectlens.registry import ModelCfg, get_model_cfg
+from affectlens.models.runtime import onnx_session
+from affectlens.registry import ModelCfg, create
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -20,22 +19,13 @@ class ExpressionModel:
     """One registered expression model. Each step is public and usable alone."""
 
     def __init__(self, cfg: ModelCfg, threads: int = 2):
-        import onnxruntime as ort
-
         if cfg.kind != "expression":
             raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not an expression model; "
                              "see 'affectlens models'")
         self.cfg = cfg
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        # no busy-waiting between runs: on a small CPU a spinning pool steals the cores the face
-        # detector (OpenMP) and the other pipeline threads need next
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if not cfg.path.is_file():
             raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
-        self.session = ort.InferenceSession(str(cfg.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(cfg.path, threads)
         self.input_name = self.session.get_inputs()[0].name
         outputs = [o.name for o in self.session.get_outputs()]
         if cfg.output not in outputs:
@@ -75,7 +65,6 @@ class ExpressionModel:
         return self.postprocess(self.forward(self.preprocess(crops)))
 
 
-@functools.lru_cache(maxsize=8)
 def load_expression_model(name: str | None = None, threads: int = 2) -> ExpressionModel:
-    """The registered model ``name`` (default model if None), created once per process."""
-    return ExpressionModel(get_model_cfg(name), threads=threads)
+    """The registered model ``name`` (default model if None): ``registry.create(name, "expression", threads)``."""
+    return create(name, "expression", threads)

@@ -133,16 +133,13 @@ class FaceMesh:
     """The 468-point face mesh on onnxruntime (thread-safe: one session, no per-call state)."""
 
     def __init__(self, threads: int = 1, refine: bool = True):
-        import onnxruntime as ort
+        from affectlens.models.runtime import onnx_session
 
         path = weights_path()
         if not path.is_file():
             raise ImportError(f"the face mesh weights are missing ({path}); reinstall affectlens")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
         self.refine = refine
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path, threads)
         self.input = "crop"
         self.outputs = ["landmarks", "face_flag"]
 

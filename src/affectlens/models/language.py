@@ -16,19 +16,19 @@ The false-alarm rate of this rule on the English test sets is measured by
 
 from __future__ import annotations
 
-import functools
 import unicodedata
+
+from affectlens.registry import cached
 
 MIN_LETTERS = 8
 MIN_CONFIDENCE = 0.5
 MAX_ENGLISH = 0.05
 
 
-@functools.lru_cache(maxsize=1)
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return cached(("py3langid",), lambda: LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True))
 
 
 def _latin_share(text: str) -> tuple[int, float]:

@@ -25,6 +25,7 @@ import numpy as np
 from affectlens.io.audio import SAMPLE_RATE
 from affectlens.labels import CANONICAL
 from affectlens.models.expression import softmax
+from affectlens.models.runtime import onnx_session
 from affectlens.registry import ModelCfg, default_model_name, get_model_cfg, list_models
 
 #: The voice model's output labels (RAVDESS's 8 emotions with canonical names where one exists).
@@ -175,10 +176,6 @@ def to_canonical(probs: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-#: Canonical labels the voice model can express (``contempt`` is not among them).
-VOICE_SUPPORT = tuple(c for c in CANONICAL if c in set(RAVDESS_TO_CANONICAL.values()))
-
-
 def default_speech_model_name(band: str = "full") -> str:
     """The speech model for audio of ``band``: the default speech model when it covers that band
     (its band is ``band`` or ``any``), else the first registered one that does, else the default."""
@@ -197,14 +194,29 @@ def default_speech_model_name(band: str = "full") -> str:
 NARROWBAND_RATIO = 1e-3
 
 
+#: Samples per block of the narrow-band check (2**18 = 16.4 s at 16 kHz): memory stays bounded
+#: (about 10 MB) however long the audio is; audio up to one block is one FFT, as before.
+NARROWBAND_BLOCK = 1 << 18
+
+
 def is_narrowband(samples: np.ndarray) -> bool:
-    """True when (almost) nothing is above 4 kHz: 8 kHz audio resampled to 16 kHz, or a phone line."""
-    y = np.asarray(samples, dtype=np.float64).reshape(-1)
+    """True when (almost) nothing is above 4 kHz: 8 kHz audio resampled to 16 kHz, or a phone line.
+
+    The energy above 4 kHz and the total are summed over Hann-windowed blocks of
+    :data:`NARROWBAND_BLOCK` samples (NaN or infinite samples count as silence)."""
+    y = np.asarray(samples).reshape(-1)
     if len(y) < 1024:
         return False
-    power = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
-    total = power.sum()
-    return bool(total > 0 and power[len(power) // 2:].sum() / total < NARROWBAND_RATIO)
+    high = total = 0.0
+    for start in range(0, len(y), NARROWBAND_BLOCK):
+        block = y[start: start + NARROWBAND_BLOCK]
+        if len(block) < 1024 and start:
+            break  # a short tail says nothing about the band
+        block = np.nan_to_num(block.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        power = np.abs(np.fft.rfft(block * np.hanning(len(block)))) ** 2
+        high += float(power[len(power) // 2:].sum())
+        total += float(power.sum())
+    return bool(total > 0 and high / total < NARROWBAND_RATIO)
 
 
 class SpeechModel:
@@ -213,18 +225,12 @@ class SpeechModel:
     ``spectrogram``, ONNX output = logits)."""
 
     def __init__(self, cfg: ModelCfg | str | None = None, threads: int = 1):
-        import onnxruntime as ort
-
         cfg = get_model_cfg(cfg or default_speech_model_name(), kind="speech") if not isinstance(cfg, ModelCfg) else cfg
         if cfg.kind != "speech":
             raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not 'speech'")
         self.cfg = cfg
         self.labels = cfg.labels
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(cfg.path), so, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(cfg.path, threads)
         self.input = self.session.get_inputs()[0].name
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:

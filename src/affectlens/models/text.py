@@ -16,7 +16,7 @@ L2 norm per block).
 
 from __future__ import annotations
 
-import functools
+import logging
 import math
 import re
 import unicodedata
@@ -27,9 +27,15 @@ import numpy as np
 
 from affectlens.labels import CANONICAL
 from affectlens.models.expression import softmax
-from affectlens.registry import ModelCfg, get_model_cfg
+from affectlens.registry import ModelCfg, create
 
-STATUSES = ("ok", "empty", "unsupported language")
+log = logging.getLogger("affectlens")
+
+STATUSES = ("ok", "empty", "unsupported language", "too long")
+#: Longest text scored (about 3,000 words; the model reads sentences to short paragraphs). A longer
+#: text gets the status ``too long`` and no probabilities: its features would take memory and time
+#: in proportion to its length (a 10 MB line took 2.1 GB and 40 s).
+MAX_TEXT_CHARS = 20_000
 BLOCKS = ("word", "char", "ctx")
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u0092": "'"})
@@ -81,8 +87,9 @@ class TextResult:
     """The model's answer for one text.
 
     ``status`` is ``ok`` (``probs`` over ``labels``, which are the 8 canonical labels, sum to 1),
-    ``empty`` (no letters or digits) or ``unsupported language`` (confidently not English, see
-    :mod:`affectlens.models.language`); for those two ``probs`` is empty and ``label`` None.
+    ``empty`` (no letters or digits), ``unsupported language`` (confidently not English, see
+    :mod:`affectlens.models.language`) or ``too long`` (more than :data:`MAX_TEXT_CHARS`
+    characters); for those three ``probs`` is empty and ``label`` None.
     ``language`` is ``en`` for a scored text and the detected ISO 639-1 code for an unsupported
     one when the language check ran (``""`` when it did not, or for an empty text).
     """
@@ -205,6 +212,12 @@ class TextEmotionModel:
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"texts must be str, got {type(text).__name__}: {text!r}")
+            if len(text) > MAX_TEXT_CHARS:
+                log.warning("text %d (%r...): %d characters is more than the limit of %d; not scored (status "
+                            "'too long')", len(status) + 1, text[:30], len(text), MAX_TEXT_CHARS)
+                status.append("too long")
+                language.append("")
+                continue
             if is_empty(text):
                 status.append("empty")
                 language.append("")
@@ -227,12 +240,7 @@ class TextEmotionModel:
                 for i, (text, s, lang) in enumerate(zip(texts, status, language))]
 
 
-@functools.lru_cache(maxsize=4)
 def load_text_model(name: str | None = None, check_language: bool = True) -> TextEmotionModel:
-    """The registered text model ``name`` (the default text model if None), created once."""
-    return TextEmotionModel(get_model_cfg(name, kind="text"), check_language=check_language)
-
-
-def predict_texts(texts, contexts=None, model: str | None = None) -> list[TextResult]:
-    """Score texts with the default (or named) text model: one :class:`TextResult` per text."""
-    return load_text_model(model).predict(texts, contexts)
+    """The registered text model ``name`` (the default text model if None):
+    ``registry.create(name, "text", check_language=check_language)``."""
+    return create(name, "text", check_language=check_language)

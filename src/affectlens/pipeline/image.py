@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from pathlib import Path
@@ -14,29 +13,36 @@ from affectlens.detect import create_detector
 from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
 from affectlens.models.expression import load_expression_model
 from affectlens.models.uncertainty import assess_faces
-from affectlens.pipeline.options import AnalyzeOptions
+from affectlens.options import Options
 from affectlens.types import ActionUnits, Affect, Expression, Face, FaceResult, HeadPose, ImageResult, as_mesh
 
 #: Side of the colour face crop that explanation heatmaps are drawn on.
 EXPLAIN_SIDE = 192
+#: Longest side the face detector sees in photos (larger photos are downscaled for it), unless
+#: ``Options.detection.size`` says otherwise.
+PHOTO_DETECT_MAX_SIDE = 1280
+#: onnxruntime threads of the expression model for photos.
+PHOTO_THREADS = 2
 
 log = logging.getLogger("affectlens")
 
 
 class Analyzer:
-    """Detect → align → classify for single images. Holds models, no per-image state."""
+    """Detect → align → classify for single images. Holds models, no per-image state.
 
-    def __init__(self, options: AnalyzeOptions | None = None):
-        self.options = options or AnalyzeOptions()
-        self.model = load_expression_model(self.options.model, self.options.threads)
+    Reads the ``detection`` and ``face`` stages of the options tree; ``threads`` are the
+    expression model's onnxruntime threads.
+    """
+
+    def __init__(self, options: Options | None = None, threads: int = PHOTO_THREADS):
+        self.options = options or Options()
+        det, face = self.options.detection, self.options.face
+        self.model = load_expression_model(face.model, threads)
         self.detector = None
-        if self.options.crop_mode == "detect":
-            self.detector = create_detector(
-                self.options.detector,
-                score_threshold=self.options.score_threshold,
-                max_side=self.options.detect_max_side,
-            )
-        self.face_mesh = _load_mesh(self.options.landmarks)
+        if det.crop_mode == "detect":
+            self.detector = create_detector(det.detector, score_threshold=det.threshold,
+                                            max_side=det.size or PHOTO_DETECT_MAX_SIDE)
+        self.face_mesh = _load_mesh(face.mesh)
 
     # -- stages -------------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> tuple[list[Face], int]:
@@ -45,7 +51,7 @@ class Analyzer:
             h, w = rgb.shape[:2]
             return [Face(box=(0.0, 0.0, float(w), float(h)), score=1.0, landmarks=())], 0
         faces = self.detector.detect(rgb)
-        kept = [f for f in faces if f.size >= self.options.min_face]
+        kept = [f for f in faces if f.size >= self.options.detection.min_face]
         return kept, len(faces) - len(kept)
 
     def align(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -129,7 +135,7 @@ class Analyzer:
             faces=tuple(results),
             skipped_small=skipped,
             model=self.model.cfg.name,
-            crop_mode=self.options.crop_mode,
+            crop_mode=self.options.detection.crop_mode,
         )
 
 
@@ -183,19 +189,22 @@ def as_rgb(image, source: str | None = None) -> tuple[str, np.ndarray]:
     raise InputError(f"{source or type(image).__name__}: expected a path, a PIL image or a numpy array")
 
 
-@functools.lru_cache(maxsize=4)
-def _analyzer(options: AnalyzeOptions) -> Analyzer:
-    return Analyzer(options)
+def image_analyzer(options: Options, threads: int = PHOTO_THREADS) -> Analyzer:
+    """The :class:`Analyzer` for these options, made once (keyed by the stages it reads) in the
+    registry's one cache (:func:`affectlens.registry.clear_cache` forgets it)."""
+    from affectlens.registry import cached
+
+    det, face = options.detection, options.face
+    return cached(("image-analyzer", det, face, threads),
+                  lambda: Analyzer(Options(detection=det, face=face), threads))
 
 
-def analyze(image, options: AnalyzeOptions | None = None, **kwargs) -> ImageResult:
+def analyze(image, options: Options | None = None, **flat) -> ImageResult:
     """Analyse one image (path, PIL image or RGB array) and return its frozen result.
 
-    Keyword arguments are :class:`AnalyzeOptions` fields, e.g. ``analyze(img, crop_mode="face")``.
+    ``options`` is the run's :class:`~affectlens.options.Options`; keyword arguments change
+    fields by flag name, e.g. ``analyze(img, crop_mode="face")`` (see ``Options.replace``).
     """
-    if options is None:
-        options = AnalyzeOptions(**kwargs)
-    elif kwargs:
-        raise TypeError("pass either options or keyword options, not both")
+    options = (options or Options()).replace(**flat) if flat else (options or Options())
     source = str(image) if isinstance(image, (str, Path)) else None
-    return _analyzer(options).analyze(image, source)
+    return image_analyzer(options).analyze(image, source)

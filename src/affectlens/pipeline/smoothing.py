@@ -14,29 +14,10 @@ A smoother keeps one state per track id: :meth:`update` takes a track's raw prob
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-SMOOTHING_METHODS = ("none", "ema", "oneeuro")
-
-
-@dataclass(frozen=True)
-class SmoothingOptions:
-    method: str = "ema"
-    ema_ms: float = 200.0  # time constant: after this long an old value weighs 1/e
-    min_cutoff: float = 1.0  # one-euro: Hz
-    beta: float = 0.5  # one-euro: speed coefficient
-    d_cutoff: float = 1.0  # one-euro: Hz, for the derivative
-
-    def __post_init__(self) -> None:
-        if self.method not in SMOOTHING_METHODS:
-            raise ValueError(f"smoothing {self.method!r} is not valid; valid: {', '.join(SMOOTHING_METHODS)}")
-        for name in ("ema_ms", "min_cutoff", "d_cutoff"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+from affectlens.options import SMOOTHING_METHODS, SmoothingOptions  # noqa: F401  (the options tree owns them)
 
 
 def _normalise(p: np.ndarray) -> np.ndarray:

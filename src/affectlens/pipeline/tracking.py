@@ -18,38 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from affectlens.options import TrackerOptions  # noqa: F401  (the options tree owns it)
 from affectlens.types import Box
 
 _INF = 1e6
-
-
-@dataclass(frozen=True)
-class TrackerOptions:
-    """How faces are associated from frame to frame.
-
-    - ``max_age_ms``: how long a track survives without a matching face.
-    - ``max_centre_dist``: the largest centre distance, in face sizes, for a match (grows with
-      the time since the track was last seen, at ``speed_allowance`` face sizes per second).
-    - ``max_size_ratio``: the largest ratio between the sizes of matched boxes.
-    - ``max_appearance_dist``: the largest appearance distance, 1 - cosine similarity of the
-      descriptors (0 = identical, 1 = unrelated).
-    - ``w_motion``, ``w_appearance``: weights of the motion and appearance costs.
-    """
-
-    max_age_ms: float = 1000.0
-    max_centre_dist: float = 1.0
-    speed_allowance: float = 2.0
-    max_size_ratio: float = 1.8
-    max_appearance_dist: float = 0.5
-    w_motion: float = 1.0
-    w_appearance: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("max_age_ms", "max_centre_dist", "max_appearance_dist", "w_motion", "w_appearance"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_size_ratio < 1:
-            raise ValueError(f"max_size_ratio must be >= 1, got {self.max_size_ratio}")
 
 
 def appearance(crops: np.ndarray, size: int = 12) -> np.ndarray:

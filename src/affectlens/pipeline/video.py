@@ -16,7 +16,6 @@ release the GIL, so the threads use all cores.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections import deque
@@ -25,13 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affectlens.io.video import Sampling, VideoReader
-from affectlens.models.uncertainty import occlusion_signals
-from affectlens.pipeline.image import Analyzer, _analyzer, describe_face
-from affectlens.pipeline.options import AnalyzeOptions
-from affectlens.pipeline.smoothing import SmoothingOptions, Smoother
 from affectlens.detect import Detector, create_detector
-from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, box_histogram
+from affectlens.io.video import VideoReader
+from affectlens.models.uncertainty import occlusion_signals
+from affectlens.options import Options
+from affectlens.pipeline.image import Analyzer, describe_face, image_analyzer
+from affectlens.pipeline.smoothing import Smoother
+from affectlens.pipeline.tracking import ShotCutDetector, Tracker, appearance, box_histogram
 from affectlens.types import Expression, Face, FrameResult, TrackedFace, as_mesh
 
 log = logging.getLogger("affectlens")
@@ -66,65 +65,6 @@ def default_workers() -> int:
 
 
 @dataclass(frozen=True)
-class VideoOptions:
-    """How to sample, track and smooth a video.
-
-    - ``fps`` / ``every``: analyse at most ``fps`` frames per second (by timestamp), or every
-      ``every``-th frame; ``start`` / ``end``: the time range in seconds.
-    - ``smooth``: ``none``, ``ema`` or ``oneeuro`` (see :mod:`affectlens.pipeline.smoothing`),
-      ``ema_ms``, ``min_cutoff``, ``beta``: its parameters.
-    - ``max_age_ms``: how long a track survives unseen; ``cut_threshold``: how different two
-      frames' colour histograms must be to count as a shot cut, which ends every track
-      (None: never).
-    - ``live``: treat the source as live: drop frames the analysis cannot keep up with and play
-      files at their real speed.
-    - ``detect_size``: the longest side of the frame the face detector sees (a smaller size is
-      faster and misses small faces); None: half the frame's longest side, 320 to 640 px (see
-      :func:`auto_detect_size`).
-    - ``workers``: threads that analyse frames in parallel (None: one per core, at most 4).
-    - ``au_baseline``: measure action units against each track's own neutral face (a
-      :class:`~affectlens.models.action_units.NeutralBaseline`) instead of the population's,
-      once the track has been seen with a face mesh in 10 frames.
-    """
-
-    fps: float | None = None
-    every: int = 1
-    start: float = 0.0
-    end: float | None = None
-    smooth: str = "ema"
-    ema_ms: float = 200.0
-    min_cutoff: float = 1.0
-    beta: float = 0.5
-    max_age_ms: float = 1000.0
-    cut_threshold: float | None = 0.04
-    live: bool = False
-    detect_size: int | None = None
-    workers: int | None = None
-    au_baseline: bool = False
-
-    def __post_init__(self) -> None:
-        if self.detect_size is not None and self.detect_size < VIDEO_DETECT_MIN_SIDE:
-            raise ValueError(f"detect_size must be >= {VIDEO_DETECT_MIN_SIDE} pixels or None (automatic), "
-                             f"got {self.detect_size}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be >= 1 or None (one per core), got {self.workers}")
-        if self.cut_threshold is not None and not 0 < self.cut_threshold <= 1:
-            raise ValueError(f"cut_threshold must be in (0, 1] or None, got {self.cut_threshold}")
-        self.sampling()
-        self.smoothing()
-        self.tracking()
-
-    def sampling(self) -> Sampling:
-        return Sampling(fps=self.fps, every=self.every, start=self.start, end=self.end)
-
-    def smoothing(self) -> SmoothingOptions:
-        return SmoothingOptions(method=self.smooth, ema_ms=self.ema_ms, min_cutoff=self.min_cutoff, beta=self.beta)
-
-    def tracking(self) -> TrackerOptions:
-        return TrackerOptions(max_age_ms=self.max_age_ms)
-
-
-@dataclass(frozen=True)
 class FrameAnalysis:
     """The stateless part of one frame: faces, raw logits and probabilities (one classifier call
     for all faces), the occlusion signals used by ``uncertain``, appearance descriptors and the
@@ -149,20 +89,24 @@ class VideoSession:
     :meth:`process` does one frame. It is :meth:`analyze_frame` (stateless: may run for several
     frames at once in other threads) followed by :meth:`update` (tracking and smoothing, in
     frame order). ``detector`` replaces the analyzer's (e.g. one with a smaller input size).
+    Reads the ``video`` stage of the options tree (tracking, smoothing, shot cuts) and
+    ``face.au_baseline``.
     """
 
-    def __init__(self, analyzer: Analyzer, options: VideoOptions | None = None, source: str = "<video>",
+    def __init__(self, analyzer: Analyzer, options: Options | None = None, source: str = "<video>",
                  detector: Detector | None = None):
         self.analyzer = analyzer
         self.detector = detector or analyzer.detector
-        self.options = options or VideoOptions()
+        options = options or Options()
+        video = options.video
+        self.options = options
         self.source = source
-        self.tracker = Tracker(self.options.tracking())
-        self.smoother = Smoother(self.options.smoothing())
-        self.cuts = ShotCutDetector(self.options.cut_threshold) if self.options.cut_threshold else None
+        self.tracker = Tracker(video.tracking)
+        self.smoother = Smoother(video.smoothing)
+        self.cuts = ShotCutDetector(video.cut_threshold) if video.cut_threshold else None
         self._last_mesh: dict[int, np.ndarray] = {}  # per track: its mesh in the previous frame
         self.baseline = None
-        if self.options.au_baseline and analyzer.face_mesh is not None:
+        if options.face.au_baseline and analyzer.face_mesh is not None:
             from affectlens.models.action_units import NeutralBaseline
 
             self.baseline = NeutralBaseline()
@@ -190,7 +134,7 @@ class VideoSession:
         """Detect, align and classify the faces of one frame. Stateless and thread-safe."""
         an = self.analyzer
         found = self.detector.detect(rgb)
-        faces = [f for f in found if f.size >= an.options.min_face]
+        faces = [f for f in found if f.size >= an.options.detection.min_face]
         crops = an.align(rgb, faces)
         logits = an.logits(crops)
         probs = an.model.postprocess(logits)
@@ -253,32 +197,6 @@ class VideoSession:
                              f"{self._last_ms} ms (call reset() before a new video)")
 
 
-_ANALYZE_FIELDS = {f.name for f in dataclasses.fields(AnalyzeOptions)}
-_VIDEO_FIELDS = {f.name for f in dataclasses.fields(VideoOptions)}
-
-
-def split_options(options: VideoOptions | None, analyze_options: AnalyzeOptions | None, kwargs: dict):
-    """(VideoOptions, AnalyzeOptions) from explicit objects and/or keyword fields of either."""
-    unknown = set(kwargs) - _ANALYZE_FIELDS - _VIDEO_FIELDS
-    if unknown:
-        valid = ", ".join(sorted(_ANALYZE_FIELDS | _VIDEO_FIELDS))
-        raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; valid: {valid}")
-    v = {k: kwargs[k] for k in kwargs if k in _VIDEO_FIELDS}
-    a = {k: kwargs[k] for k in kwargs if k in _ANALYZE_FIELDS}
-    if "detect_max_side" in a:  # an explicit detector size for a video is its detect_size
-        v.setdefault("detect_size", a["detect_max_side"])
-    options = dataclasses.replace(options, **v) if options else VideoOptions(**v)
-    if analyze_options is None:
-        a.setdefault("detect_max_side", VIDEO_DETECT_MAX_SIDE)
-        a.setdefault("threads", VIDEO_CLASSIFIER_THREADS)
-        analyze_options = AnalyzeOptions(**a)
-    elif a:
-        analyze_options = dataclasses.replace(analyze_options, **a)
-    if analyze_options.crop_mode != "detect":
-        raise ValueError("video analysis needs crop_mode 'detect' (faces are found in each frame)")
-    return options, analyze_options
-
-
 class VideoRun:
     """One pass over a video source: iterate for :class:`FrameResult` objects.
 
@@ -288,19 +206,20 @@ class VideoRun:
     describe the source; ``detect_size`` and ``workers`` say how it is analysed.
     """
 
-    def __init__(self, source, options: VideoOptions | None = None, analyze_options: AnalyzeOptions | None = None,
-                 **kwargs):
-        self.options, self.analyze_options = split_options(options, analyze_options, kwargs)
-        analyzer = _analyzer(self.analyze_options)
-        self.reader = VideoReader(source, self.options.sampling(), live=self.options.live)
+    def __init__(self, source, options: Options | None = None):
+        self.options = options = options or Options()
+        if options.detection.crop_mode != "detect":
+            raise ValueError("video analysis needs crop_mode 'detect' (faces are found in each frame)")
+        analyzer = image_analyzer(options, VIDEO_CLASSIFIER_THREADS)
+        self.reader = VideoReader(source, options.video.sampling, live=options.video.live)
         self.source = self.reader.name
-        self.detect_size = self.options.detect_size or auto_detect_size(self.reader.width, self.reader.height)
-        self.workers = self.options.workers or default_workers()
-        ao = self.analyze_options
-        detector = create_detector(ao.detector, score_threshold=ao.score_threshold, max_side=self.detect_size,
+        self.detect_size = options.detection.size or auto_detect_size(self.reader.width, self.reader.height)
+        self.workers = options.video.workers or default_workers()
+        det = options.detection
+        detector = create_detector(det.detector, score_threshold=det.threshold, max_side=self.detect_size,
                                    min_side=min(VIDEO_DETECT_MIN_SIDE, self.detect_size),
                                    threads=VIDEO_DETECTOR_THREADS)
-        self.session = VideoSession(analyzer, self.options, source=self.source, detector=detector)
+        self.session = VideoSession(analyzer, options, source=self.source, detector=detector)
 
     def __getattr__(self, name):
         if name in ("width", "height", "fps", "has_audio", "expected_frames", "stopped", "duration", "origin"):
@@ -317,7 +236,7 @@ class VideoRun:
         Up to ``2 * workers`` frames (``workers`` when live) are analysed ahead of the one
         being returned.
         """
-        session, ahead = self.session, self.workers if self.options.live else 2 * self.workers
+        session, ahead = self.session, self.workers if self.options.video.live else 2 * self.workers
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affectlens-analyse")
         pending: deque = deque()
 
@@ -335,27 +254,6 @@ class VideoRun:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.reader.close()
-        if self.reader.stopped:
-            log.warning("%s: %s", self.source, self.reader.stopped)
 
     def close(self) -> None:
         self.reader.close()
-
-
-def analyze_video_iter(source, options: VideoOptions | None = None, **kwargs):
-    """Frame results for a video file, camera index or stream URL, one per analysed frame.
-
-    Keyword arguments are :class:`VideoOptions` or :class:`AnalyzeOptions` fields, e.g.
-    ``analyze_video_iter("clip.mp4", fps=5, smooth="oneeuro")``. The source is opened at once
-    (a :class:`~affectlens.io.video.VideoError` names it and the reason); frames are decoded in
-    a background thread and analysed by a pool of worker threads (see :class:`VideoRun`).
-    """
-    return iter(VideoRun(source, options, **kwargs))
-
-
-def analyze_video(source, options: VideoOptions | None = None, **kwargs):
-    """The whole video as a pandas DataFrame, one row per face per analysed frame."""
-    from affectlens.export.video import frame_records
-    from affectlens.export.table import records_to_frame
-
-    return records_to_frame(rec for r in analyze_video_iter(source, options, **kwargs) for rec in frame_records(r))

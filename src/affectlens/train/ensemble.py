@@ -67,10 +67,10 @@ def merge_onnx(paths: list[Path], out: Path, outputs: tuple[str, ...] = OUTPUTS)
 
 def _check_mean(paths: list[Path], merged: Path, outputs: tuple[str, ...]) -> None:
     """The merged file must return the mean of its members' outputs."""
-    import onnxruntime as ort
+    from affectlens.models.runtime import onnx_session
 
     def run(path):
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        sess = onnx_session(path, threads=1)
         shape = [d if isinstance(d, int) else 3 for d in sess.get_inputs()[0].shape]
         x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
         return sess.run(list(outputs), {INPUT: x})

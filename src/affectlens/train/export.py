@@ -61,13 +61,13 @@ def torch_onnx_export(net, dummy, path: Path, input_names: list[str], output_nam
 
 def _check(model, onnx_path: Path, cfg: TrainConfig) -> None:
     """The ONNX file must reproduce the torch model's logits."""
-    import onnxruntime as ort
+    from affectlens.models.runtime import onnx_session
 
     torch = _torch()
     x = np.random.default_rng(0).normal(size=(3, 1, cfg.crop_size, cfg.crop_size)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x))[0].numpy()
-    got = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run([OUTPUTS[0]], {INPUT: x})[0]
+    got = onnx_session(onnx_path, threads=1).run([OUTPUTS[0]], {INPUT: x})[0]
     err = float(np.abs(ref - got).max())
     if err > 1e-3:
         raise RuntimeError(f"{onnx_path}: ONNX output differs from torch by {err:.2e}")

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.io.video import import_av
+from affectlens.io.video import import_av, open_av
 from affectlens.types import FrameResult
-from affectlens.viz.annotate import annotate
+from affectlens.viz.annotate import annotate, check_detail, layout
+from affectlens.viz.layout import Placement, anchor
 
 log = logging.getLogger("affectlens")
 
@@ -37,14 +38,37 @@ def _pick_codec(av, suffix: str) -> str:
     raise ValueError(f"no video encoder available for {suffix} output")
 
 
+class SteadyLabels:
+    """Label placement for consecutive frames of one video: each track's label stays where it was
+    relative to its face while that place is free (see :func:`affectlens.viz.layout.place_labels`),
+    instead of jumping between sides as neighbours move. ``reset()`` before another video."""
+
+    def __init__(self, detail: str = "compact"):
+        self.detail = check_detail(detail)
+        self._where: dict[int, tuple[str, float, float]] = {}
+
+    def place(self, result: FrameResult) -> list[Placement]:
+        """The labels' rectangles for this frame (one per face, in ``result.faces`` order)."""
+        prefer = [self._where.get(fr.track) for fr in result.faces]
+        placements = layout(result, self.detail, prefer=prefer)
+        self._where = {fr.track: anchor(p.rect, fr.face.box) for fr, p in zip(result.faces, placements)}
+        return placements
+
+    def reset(self) -> None:
+        self._where.clear()
+
+
 class AnnotatedVideoWriter:
     """Write annotated frames to ``path`` (.mp4, .mov, .mkv, .webm or .avi).
 
     ``audio_from``: a video file whose first audio stream is copied for the written time
-    range; ``offset_ms``: the source time written as time 0.
+    range; ``offset_ms``: the source time written as time 0; ``detail``: the labels'
+    ``compact`` or ``full`` text (see :mod:`affectlens.viz.annotate`).
     """
 
-    def __init__(self, path: str | os.PathLike, audio_from: str | None = None, offset_ms: float = 0.0):
+    def __init__(self, path: str | os.PathLike, audio_from: str | None = None, offset_ms: float = 0.0,
+                 detail: str = "compact"):
+        self.labels = SteadyLabels(detail)
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in VIDEO_OUT_SUFFIXES:
@@ -84,7 +108,8 @@ class AnnotatedVideoWriter:
         self._last_pts = pts
         self._first_ms = result.time_ms if self._first_ms is None else self._first_ms
         self._last_ms = result.time_ms
-        img = np.asarray(annotate(rgb, result))[: self._stream.height, : self._stream.width]
+        placements = self.labels.place(result)
+        img = np.asarray(annotate(rgb, result, self.labels.detail, placements))[: self._stream.height, : self._stream.width]
         frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
         frame.pts = pts
         frame.time_base = Fraction(1, 1000)
@@ -115,7 +140,7 @@ class AnnotatedVideoWriter:
     # -- audio ----------------------------------------------------------------------------
     def _add_audio(self) -> None:
         av = self.av
-        src = av.open(self.audio_from)
+        src = open_av(self.audio_from)
         try:
             if not src.streams.audio:
                 os.replace(self._tmp, self.path)
@@ -134,7 +159,7 @@ class AnnotatedVideoWriter:
         origin = src.start_time / 1e6 if src.start_time is not None else 0.0
         lo = self.offset_ms / 1000.0
         hi = self._last_ms / 1000.0 + 0.1
-        video = av.open(str(self._tmp))
+        video = open_av(str(self._tmp))
         out = av.open(str(self.path), "w")
         try:
             vin, ain = video.streams.video[0], src.streams.audio[0]

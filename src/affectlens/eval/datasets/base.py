@@ -78,7 +78,3 @@ def load_dataset(spec: str, split: str = "test", root=None, dedup: bool = False)
     if name == "ferplus" and (rule in FERPLUS_RULES or not rule):
         return load_ferplus(root=root, split=split, dedup=dedup, rule=rule or "majority")
     raise DatasetError(f"unknown dataset {spec!r}; valid: {DATASETS}")
-
-
-def as_uint8_stack(images) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(images, dtype=np.uint8))

@@ -1,0 +1,5 @@
+import sys
+
+from affectlens.cli import main
+
+sys.exit(main())

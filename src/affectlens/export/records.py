@@ -1,0 +1,43 @@
+"""Typed results → JSON-ready records, by table kind (``faces``, ``segments``, ``text``), and
+:func:`to_dataframe` for any results of :func:`affectlens.run`."""
+
+from __future__ import annotations
+
+from affectlens.export.segments import segment_records, segments_to_frame
+from affectlens.export.table import image_records, records_to_frame, utf8_safe
+from affectlens.export.text import text_item_records, text_records_to_frame
+from affectlens.export.video import frame_records
+from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult
+
+TABLE_KINDS = ("faces", "segments", "text")
+_TO_FRAME = {"faces": records_to_frame, "segments": segments_to_frame, "text": text_records_to_frame}
+
+
+def records_of(result) -> tuple[str, list[dict]]:
+    """``(table kind, JSON-ready records)`` of one result."""
+    if isinstance(result, ImageResult):
+        return "faces", image_records(result)
+    if isinstance(result, FrameResult):
+        return "faces", frame_records(result)
+    if isinstance(result, SegmentResult):
+        return "segments", segment_records([result])
+    if isinstance(result, TextItemResult):
+        return "text", text_item_records([result])
+    raise TypeError(f"no records for {type(result).__name__}")
+
+
+def to_dataframe(results, kind: str | None = None):
+    """A pandas table of results: ``faces`` (photos and video frames, one row per face),
+    ``segments`` or ``text``; ``kind`` None takes the kind of the first result. Results of other
+    kinds (and :class:`~affectlens.types.InputFailure` records) are left out."""
+    if isinstance(results, (ImageResult,)) or not hasattr(results, "__iter__"):
+        results = [results]
+    rows: list[dict] = []
+    for r in results:
+        if isinstance(r, InputFailure):
+            continue
+        k, recs = records_of(r)
+        kind = kind or k
+        if k == kind:
+            rows += [utf8_safe(rec) for rec in recs]
+    return _TO_FRAME[kind or "faces"](rows)

@@ -63,7 +63,7 @@ def router(service):
     async def live(ws: WebSocket):
         s = service.settings
         if not key_ok(s.api_key, given_key(ws)):
-            await ws.close(code=1008, reason="missing or wrong API key")
+            await _deny(ws)
             return
         await ws.accept()
         try:
@@ -83,6 +83,17 @@ def router(service):
             service.live_sockets -= 1
 
     return r
+
+
+async def _deny(ws) -> None:
+    """401 in the one error shape where the server can answer a handshake with HTTP; else close 1008."""
+    from fastapi.responses import JSONResponse
+
+    message = "missing or wrong API key (send it as X-API-Key or ?api_key=)"
+    try:
+        await ws.send_denial_response(JSONResponse(body("unauthorized", message), status_code=401))
+    except RuntimeError:  # no websocket.http.response extension
+        await ws.close(code=1008, reason=message)
 
 
 async def _serve(ws, session, max_pixels: int, disconnect) -> None:

@@ -101,7 +101,7 @@ class Service:
         """Run ``fn`` in the bounded pool, within the request timeout; 503 when busy or slow."""
         self.require_ready()
         s = self.settings
-        if self.pending >= 8 * s.sync_concurrency:
+        if self.pending >= s.sync_concurrency + s.sync_queue:
             raise ApiError(503, "busy", f"{self.pending} analyses waiting; try again shortly", {"Retry-After": "1"})
         self.pending += 1
         try:

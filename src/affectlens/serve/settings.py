@@ -18,7 +18,8 @@ class Settings:
     and while reading), ``max_pixels`` (one image, read from its header before decoding),
     ``max_video_s`` (a video or audio job's duration), ``max_zip_mb`` / ``max_zip_files``
     (an image batch, uncompressed), ``max_queue`` (jobs queued or running), ``rate_per_minute``
-    (requests per client address), ``request_timeout_s`` (reading a body; a synchronous
+    (requests per client address), ``sync_concurrency`` / ``sync_queue`` (synchronous analyses
+    running / waiting; more: 503), ``request_timeout_s`` (reading a body; a synchronous
     analysis), ``live_sockets`` (open webcam sockets). ``retention_hours``: finished jobs older
     than this are removed. ``api_key``: required by every endpoint but ``/healthz`` (and the
     page's static files, which hold no data).
@@ -37,6 +38,7 @@ class Settings:
     rate_per_minute: int = 600
     request_timeout_s: float = 60.0
     sync_concurrency: int = 4
+    sync_queue: int = 64
     live_sockets: int = 4
     retention_hours: float = 24.0 * 7
     sweep_every_s: float = 300.0
@@ -50,6 +52,7 @@ class Settings:
                   "max_zip_mb": self.max_zip_mb > 0, "max_zip_files": self.max_zip_files >= 1,
                   "max_queue": self.max_queue >= 1, "rate_per_minute": self.rate_per_minute >= 1,
                   "request_timeout_s": self.request_timeout_s > 0, "sync_concurrency": self.sync_concurrency >= 1,
+                  "sync_queue": self.sync_queue >= 1,
                   "live_sockets": self.live_sockets >= 1, "retention_hours": self.retention_hours > 0,
                   "sweep_every_s": self.sweep_every_s > 0}
         bad = [k for k, ok in checks.items() if not ok]

@@ -163,6 +163,13 @@ def _write_tables(writers: Writers, work: Path, primary: str, sources: dict[str,
     for rows in writers.rows.values():
         for rec in rows:
             rec["source"] = sources.get(rec.get("source"), rec.get("source"))
+    summary = work / "summary.csv"
+    if summary.exists():
+        import pandas as pd
+
+        frame = pd.read_csv(summary)
+        frame["source"] = frame["source"].map(lambda s: sources.get(s, s))
+        frame.to_csv(summary, index=False)
     for fmt in FORMATS:
         for kind, path in table_paths(work / f"results.{fmt}", primary).items():
             if writers.rows[kind]:

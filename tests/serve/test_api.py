@@ -11,8 +11,6 @@ import sys
 import time
 import zipfile
 
-import pytest
-
 API = {"X-API-Key": "k3y"}
 
 
@@ -127,6 +125,25 @@ def test_zip_and_transcript_jobs(make_client, photos, tmp_path):
     job = wait_job(client, r.json()["id"])
     rows = [json.loads(line) for line in client.get(f"/v1/jobs/{job['id']}/results").text.splitlines()]
     assert [r["text"] for r in rows] == ["I love this!", "I hate it."] and job["kind"] == "transcript"
+
+
+def test_video_with_transcript_fuses_face_voice_and_text(make_client, videos):
+    client = make_client()
+    srt = "1\n00:00:00,500 --> 00:00:02,200\nset white with p two soon\n"
+    r = client.post("/v1/jobs", files={"file": ("grid.mpg", (videos / "talking_grid_s_swwp2s.mpg").read_bytes(),
+                                                "video/mpeg"),
+                                       "transcript": ("../grid.srt", srt.encode(), "application/x-subrip")},
+                    data={"options": json.dumps({"video": {"sampling": {"fps": 5}}}), "annotate": "false"})
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["state"] == "done" and job["kind"] == "av" and "annotated.mp4" not in job["files"]
+    segs = [json.loads(x) for x in client.get(f"/v1/jobs/{job['id']}/results?table=segments").text.splitlines()]
+    assert segs and all(s["source"] == "grid.mpg" for s in segs)
+    assert any(set(s["modalities"]) == {"face", "voice", "text"} for s in segs)
+    bad = client.post("/v1/jobs", files={"file": ("grid.mpg", (videos / "talking_grid_s_swwp2s.mpg").read_bytes(),
+                                                  "video/mpeg")},
+                      data={"options": json.dumps({"modalities": ["text"]})})
+    assert bad.status_code == 422 and "transcript" in bad.json()["error"]["message"]
 
 
 def test_cancel_and_queue_limit(make_client, videos):

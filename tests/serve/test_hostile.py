@@ -185,7 +185,6 @@ def test_wrong_api_key(server, photos):
                                                                "message": "missing or wrong API key (send it as X-API-Key)"}}
     assert httpx.get(server.url + "/healthz").status_code == 200
     import websockets.sync.client as wsc
-
     from websockets.exceptions import InvalidStatus
 
     with pytest.raises(InvalidStatus) as denied:

@@ -6,6 +6,7 @@ import hmac
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+
 from affectlens.serve.errors import ApiError
 
 

@@ -9,14 +9,16 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
+
 from affectlens.export.writers import TABLE_KINDS, table_paths
+from affectlens.jobs.run import Runner
 from affectlens.serve.errors import ApiError
 from affectlens.serve.inputs import ZIP_SUFFIXES, check_media, extract_images, job_suffix
 from affectlens.serve.schemas import JobList, JobStatus
 from affectlens.serve.service import parse_options
 from affectlens.serve.store import FINAL, Job
 from affectlens.serve.uploads import Limits, display_name, read_multipart
-from affectlens.serve.worker import FORMATS, primary_table
+from affectlens.serve.worker import primary_table
 
 JOB_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {
@@ -154,6 +156,10 @@ async def _create(service, request, job_id: str) -> Job:
     kind = _place(file.path, suffix, inputs, name, s)
     if "transcript" in parts:
         options = _transcript(parts["transcript"], inputs, options)
+    try:
+        Runner(options)  # the job layer's own check of the options (e.g. text without a transcript)
+    except ValueError as exc:
+        raise ApiError(422, "invalid", f"options: {exc}") from None
     outputs = {k: _flag(parts, k) for k in ("annotate", "timeline")}
     shutil.rmtree(upload, ignore_errors=True)
     return service.store.add(job_id, kind, name, options.to_dict(), outputs)

@@ -18,8 +18,8 @@ import struct
 import time
 
 import numpy as np
-
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
 from affectlens.export.writers import records_of
 from affectlens.serve.errors import ApiError, body
 from affectlens.serve.guard import given_key, key_ok

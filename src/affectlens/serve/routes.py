@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Request
+
 from affectlens.export.writers import records_of
 from affectlens.jobs.run import Texts, Typed
 from affectlens.serve.errors import ApiError

@@ -107,7 +107,7 @@ class Service:
         try:
             future = asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
             return await asyncio.wait_for(future, timeout=s.request_timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise ApiError(503, "timeout", f"analysis took longer than {s.request_timeout_s:g} s") from None
         finally:
             self.pending -= 1

@@ -89,7 +89,7 @@ class Limits:
                 chunk = await asyncio.wait_for(stream.__anext__(), timeout=max(left, 0.001))
             except StopAsyncIteration:
                 return
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 raise ApiError(408, "timeout", f"request body not received within {self.timeout_s:g} s") from None
             except ClientDisconnect:
                 raise ApiError(400, "bad_request", "the client closed the connection before the body ended") from None

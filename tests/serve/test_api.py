@@ -191,6 +191,11 @@ def test_api_key_on_every_endpoint_but_healthz(make_client):
         assert r.json()["error"]["code"] == "unauthorized"
         assert getattr(client, method)(path).status_code == 401
     assert client.get("/v1/models", headers=API).status_code == 200
+    for path in ("/", "/static/app.js", "/openapi.json"):  # the page and the schema too
+        assert client.get(path).status_code == 401
+        assert client.get(path, params={"api_key": "k3y"}).status_code == 200
+    page = client.get("/", params={"api_key": "k3y"}).text
+    assert "/static/app.js?api_key=k3y" in page  # the page passes the key on to its own files
     assert client.get("/v1/models", headers={"Authorization": "Bearer k3y"}).status_code == 200
     assert client.get("/v1/jobs/abc", params={"api_key": "k3y"}).status_code == 404
 

@@ -1,10 +1,12 @@
 """The web page in a real headless Chromium (Debian's ``chromium``, driven by Playwright; no
 browser is downloaded): a photo draws one box per face, a video job reaches 100 % and shows
 its timeline, the webcam (Chromium's fake camera fed a real video) shows a tracked face.
-Screenshots of the three states go to docs/."""
+Screenshots of the three states go to a temporary folder, or to docs/ with
+``AFFECTLENS_WRITE_SCREENSHOTS=1`` (how the committed ones were made)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +19,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return DOCS if os.environ.get("AFFECTLENS_WRITE_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,7 @@ def launch(p, extra=()):
     return p.chromium.launch(executable_path=CHROMIUM, args=ARGS + list(extra), headless=True)
 
 
-def test_photo_upload_draws_a_box_per_face(server, photos):
+def test_photo_upload_draws_a_box_per_face(server, shots, photos):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -50,15 +57,15 @@ def test_photo_upload_draws_a_box_per_face(server, photos):
         page.wait_for_function("document.getElementById('photo-canvas').dataset.boxes !== undefined", timeout=120_000)
         assert page.eval_on_selector("#photo-canvas", "c => c.dataset.boxes") == "29"
         assert page.locator("#photo-table tbody tr").count() == 29
-        page.screenshot(path=str(DOCS / "serve-photo.png"), full_page=False)
+        page.screenshot(path=str(shots / "serve-photo.png"), full_page=False)
         page.set_viewport_size({"width": 390, "height": 844})  # a phone-sized window
-        page.screenshot(path=str(DOCS / "serve-photo-phone.png"))
+        page.screenshot(path=str(shots / "serve-photo-phone.png"))
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
         browser.close()
 
 
-def test_video_job_reaches_100_and_shows_the_timeline(server, videos):
+def test_video_job_reaches_100_and_shows_the_timeline(server, shots, videos):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -72,7 +79,7 @@ def test_video_job_reaches_100_and_shows_the_timeline(server, videos):
         page.wait_for_function("document.getElementById('job-video').readyState >= 2", timeout=60_000)  # plays
         assert page.locator("#tracks tbody tr").count() == 1
         assert page.locator("#downloads a").count() >= 5
-        page.screenshot(path=str(DOCS / "serve-job.png"), full_page=True)
+        page.screenshot(path=str(shots / "serve-job.png"), full_page=True)
         browser.close()
 
 
@@ -95,7 +102,7 @@ def fake_camera(videos, folder: Path) -> Path:
     return path
 
 
-def test_webcam_shows_a_live_box_and_track(server, videos, tmp_path):
+def test_webcam_shows_a_live_box_and_track(server, shots, videos, tmp_path):
     from playwright.sync_api import sync_playwright
 
     camera = fake_camera(videos, tmp_path)
@@ -117,6 +124,6 @@ def test_webcam_shows_a_live_box_and_track(server, videos, tmp_path):
         overlay = page.locator("#overlay").bounding_box()
         assert abs(video["width"] - overlay["width"]) < 2 and abs(video["height"] - overlay["height"]) < 2
         assert "frames/s" in page.inner_text("#live-stats")
-        page.screenshot(path=str(DOCS / "serve-webcam.png"))
+        page.screenshot(path=str(shots / "serve-webcam.png"))
         page.click("#stop")
         browser.close()

@@ -35,20 +35,28 @@ def server(tmp_path_factory):
         srv.http.close()
 
 
-def raw(server, head: bytes, body: bytes = b"", pause: float = 0.0, more: bytes = b"") -> tuple[int, dict]:
-    """Send a hand-made request; the status and JSON body of the answer."""
+def raw(server, head: bytes, body: bytes = b"", pause: float = 0.0) -> tuple[int, dict]:
+    """Send a hand-made request in 64 kB pieces, stopping as soon as the server answers (it may
+    refuse the body before reading it); the status and JSON body of the answer."""
+    import select
+
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-        s.sendall(head + body)
+        s.sendall(head)
+        for i in range(0, len(body), 1 << 16):
+            if select.select([s], [], [], 0)[0]:
+                break
+            try:
+                s.sendall(body[i:i + (1 << 16)])
+            except OSError:  # the server closed its side after answering
+                break
         if pause:
             time.sleep(pause)
-        if more:
-            try:
-                s.sendall(more)
-            except OSError:
-                pass
         data = b""
         while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
-            chunk = s.recv(65536)
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
             if not chunk:
                 break
             data += chunk
@@ -182,7 +190,7 @@ def test_wrong_api_key(server, photos):
         headers = {"X-API-Key": key} if key else {}
         r = httpx.get(server.url + "/v1/models", headers=headers)
         assert r.status_code == 401 and r.json() == {"error": {"code": "unauthorized",
-                                                               "message": "missing or wrong API key (send it as X-API-Key)"}}
+                                                               "message": "missing or wrong API key (send it as X-API-Key, or open /?api_key=KEY)"}}
     assert httpx.get(server.url + "/healthz").status_code == 200
     import websockets.sync.client as wsc
     from websockets.exceptions import InvalidStatus

@@ -3,7 +3,7 @@ is a thin adapter over the job layer (:func:`affectlens.run`) and the export wri
 
     affectlens serve --port 8000 --data-dir ./affectlens-data
 
-then open http://127.0.0.1:8000/ (the page) or http://127.0.0.1:8000/docs (the API).
+then open http://127.0.0.1:8000/ (the page; the API schema is at /openapi.json).
 """
 
 from __future__ import annotations

@@ -36,14 +36,14 @@ def create_app(settings: Settings | None = None):
             service.stop()
 
     app = FastAPI(title=TITLE, description=DESCRIPTION, version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None,
+                  docs_url=None, redoc_url=None, openapi_url=None,  # /openapi.json: page.py, behind the key
                   responses={k: {"model": _error_model(), "description": d} for k, d in _ERRORS.items()})
     app.state.service = service
     errors.install(app)
     app.include_router(routes.router(service))
     app.include_router(jobroutes.router(service))
     app.include_router(live.router(service))
-    app.include_router(page.router())
+    app.include_router(page.router(service))
     metrics.install(app, service)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -102,9 +102,13 @@ async def read_raw(request, folder: Path, limits: Limits) -> Part:
     """The whole body as one file in ``folder``."""
     limits.check_length(request.headers)
     path = folder / f"{uuid.uuid4().hex}.bin"
-    with open(path, "wb") as f:
-        async for chunk in limits.chunks(request):
-            f.write(chunk)
+    try:
+        with open(path, "wb") as f:
+            async for chunk in limits.chunks(request):
+                f.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     part = Part("body", request.headers.get("x-filename"), request.headers.get("content-type", ""), path)
     part.size = path.stat().st_size
     if not part.size:
@@ -129,13 +133,14 @@ async def read_multipart(request, folder: Path, limits: Limits) -> dict[str, Par
             sink.raise_pending()
         parser.finalize()
     except ApiError:
-        sink.close()
+        sink.discard()
         raise
     except Exception as exc:  # noqa: BLE001 - python-multipart's errors are all malformed bodies
-        sink.close()
+        sink.discard()
         raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from None
     sink.close()
     if not sink.ended:
+        sink.discard()
         raise ApiError(400, "bad_request", "truncated multipart body (no closing boundary)")
     return sink.parts
 
@@ -214,3 +219,10 @@ class _Sink:
         if self.file is not None:
             self.file.close()
             self.file = None
+
+    def discard(self) -> None:
+        """Close and delete every file written so far (a refused body leaves nothing behind)."""
+        self.close()
+        for part in self.parts.values():
+            if part.path is not None:
+                part.path.unlink(missing_ok=True)

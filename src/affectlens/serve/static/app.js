@@ -9,6 +9,8 @@ keyInput.addEventListener("change", () => localStorage.setItem("affectlens-key",
 const headers = () => (keyInput.value ? { "X-API-Key": keyInput.value } : {});
 const withKey = (url) => (keyInput.value ? url + (url.includes("?") ? "&" : "?") + "api_key=" + encodeURIComponent(keyInput.value) : url);
 
+$("api-doc").href = withKey("/openapi.json");
+
 function say(text, error) { const s = $("status"); s.textContent = text; s.className = error ? "error" : ""; }
 function show(id) { for (const s of ["photo", "job", "live"]) $(s).hidden = s !== id; }
 async function errorText(r) {

@@ -54,6 +54,7 @@ async function analyzePhoto(file) {
   ctx.drawImage(img, 0, 0);
   const scale = Math.max(1, img.width / 900);
   records.forEach((rec, i) => drawFace(ctx, rec.box, `${i + 1} ${rec.expression} ${pct(rec.confidence)}`, scale, rec.uncertain));
+  if (records.length <= 3) records.forEach((rec) => drawWhy(ctx, rec, scale));  // more: in the table only
   canvas.dataset.boxes = String(records.length);
   table($("photo-table"), [["#", (r) => r.face + 1], ["expression", (r) => r.expression], ["confidence", (r) => pct(r.confidence)],
     ["valence", (r) => num(r.valence)], ["arousal", (r) => num(r.arousal)],
@@ -76,6 +77,24 @@ function drawFace(ctx, box, label, scale, uncertain) {
   ctx.fillRect(x, ty, tw, th);
   ctx.fillStyle = "#fff";
   ctx.fillText(label, x + 3 * scale, ty + 13 * scale);
+}
+
+function drawWhy(ctx, rec, scale) {
+  const text = (rec.uncertain ? "uncertain: " + rec.uncertain_reason + ". " : "") + (rec.rationale ? "why: " + rec.rationale : "");
+  if (!text) return;
+  const [x, y, w, h] = rec.box;
+  ctx.font = `${Math.round(12 * scale)}px system-ui, sans-serif`;
+  const lines = [], words = text.split(" "), width = Math.max(w * 1.6, 220 * scale);
+  let line = "";
+  for (const word of words) {
+    if (ctx.measureText(line + " " + word).width > width && line) { lines.push(line); line = word; } else line = line ? line + " " + word : word;
+  }
+  lines.push(line);
+  const lh = 15 * scale, top = Math.min(y + h + 2 * scale, ctx.canvas.height - lines.length * lh);
+  ctx.fillStyle = "rgba(0,0,0,.65)";
+  ctx.fillRect(x, top, width + 6 * scale, lines.length * lh + 4 * scale);
+  ctx.fillStyle = "#fff";
+  lines.forEach((l, i) => ctx.fillText(l, x + 3 * scale, top + (i + 1) * lh - 2 * scale));
 }
 
 // -- jobs -------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ import sys
 import time
 import zipfile
 
+from .helpers import require_serve
+
+require_serve()
+
 API = {"X-API-Key": "k3y"}
 
 

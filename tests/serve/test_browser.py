@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import ThreadServer, wait_ready
+from .helpers import ThreadServer, require_serve, wait_ready
+
+require_serve()
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

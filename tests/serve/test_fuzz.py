@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import require_serve
+
+require_serve()
 schemathesis = pytest.importorskip("schemathesis", reason="the fuzz test needs schemathesis (pip install schemathesis)")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from tests.serve.conftest import ThreadServer, wait_ready  # noqa: E402
+from .helpers import ThreadServer, wait_ready  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SCHEMA = schemathesis.openapi.from_path(Path(__file__).resolve().parents[2] / "docs" / "openapi.json")

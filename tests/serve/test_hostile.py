@@ -13,7 +13,9 @@ import zipfile
 
 import pytest
 
-from tests.serve.conftest import ThreadServer, wait_ready
+from .helpers import ThreadServer, require_serve, wait_ready
+
+require_serve()
 
 LIMIT_MB = 3.0
 

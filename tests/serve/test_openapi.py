@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .helpers import require_serve
+
+require_serve()
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 

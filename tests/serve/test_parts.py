@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+from .helpers import require_serve
+
+require_serve()
+
 
 def test_store_recover_and_expire(tmp_path):
     from affectlens.serve.store import JobStore

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from tests.serve.conftest import free_port
+from .helpers import free_port, require_serve
+
+require_serve()
 
 pytestmark = pytest.mark.slow
 

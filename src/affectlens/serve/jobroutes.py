@@ -10,7 +10,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from affectlens.export.writers import TABLE_KINDS, table_paths
+from affectlens.export.records import TABLE_KINDS
+from affectlens.export.writers import table_paths
 from affectlens.jobs.run import Runner
 from affectlens.serve.errors import ApiError
 from affectlens.serve.inputs import ZIP_SUFFIXES, check_media, extract_images, job_suffix

@@ -20,7 +20,7 @@ import time
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from affectlens.export.writers import records_of
+from affectlens.export.records import records_of
 from affectlens.serve.errors import ApiError, body
 from affectlens.serve.guard import given_key, key_ok
 

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request
 
-from affectlens.export.writers import records_of
+from affectlens.export.records import records_of
 from affectlens.jobs.run import Texts, Typed
 from affectlens.serve.errors import ApiError
 from affectlens.serve.inputs import check_image, remove

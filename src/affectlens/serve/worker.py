@@ -131,6 +131,7 @@ class Workers:
         if self.cancelled(job.id):
             self.store.finish(job.id, "cancelled", error="cancelled by the client")
             return
+        failures += [e.replace(str(work) + "/", "") for e in writers.errors]  # outputs that could not be written
         if not results:
             self.store.finish(job.id, "failed", error="; ".join(failures) or "no results")
             return
@@ -157,8 +158,8 @@ def _sources(job: Job, folder: Path) -> dict[str, str]:
 def _write_tables(writers: Writers, work: Path, primary: str, sources: dict[str, str]) -> None:
     """The writers' tables as JSONL, CSV and Parquet (same rows, same names), each record's
     ``source`` the client's name of its input rather than the service's file."""
+    from affectlens.export.records import _TO_FRAME
     from affectlens.export.table import write_table
-    from affectlens.export.writers import _TO_FRAME
 
     for rows in writers.rows.values():
         for rec in rows:

@@ -44,8 +44,9 @@ def jpeg(img: Image.Image) -> bytes:
     cw, ch = (w, round(w * 3 / 4)) if w * 3 / 4 <= h else (round(h * 4 / 3), h)
     left, top = (w - cw) // 2, (h - ch) // 2
     buf = io.BytesIO()
-    img.convert("RGB").crop((left, top, left + cw, top + ch)).resize((W, H), Image.BILINEAR).save(buf, "JPEG",
-                                                                                                  quality=90)
+    img.convert("RGB").crop((left, top, left + cw, top + ch)).resize((W, H), Image.BILINEAR).save(
+        buf, "JPEG", quality=90
+    )
     return buf.getvalue()
 
 
@@ -72,10 +73,27 @@ def start_server(data: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src")] + sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "affectlens.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--data-dir", str(data), "--rate-per-minute", "1000000",
-                             "--request-timeout-s", "120"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "affectlens.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--rate-per-minute",
+            "1000000",
+            "--request-timeout-s",
+            "120",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import httpx
 
     url = f"http://127.0.0.1:{port}"
@@ -120,11 +138,16 @@ async def analyze_load(url: str, images: list[bytes], clients: int, seconds: flo
         await asyncio.gather(*(client(i, http) for i in range(clients)))
     wall = time.monotonic() - start
     lat = np.array(latencies) * 1000
-    return {"clients": clients, "seconds": round(wall, 1), "images": len(latencies),
-            "images_per_s": round(len(latencies) / wall, 2),
-            "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
-            "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
-            "errors": len(errors), "error_examples": sorted(set(errors))[:5]}
+    return {
+        "clients": clients,
+        "seconds": round(wall, 1),
+        "images": len(latencies),
+        "images_per_s": round(len(latencies) / wall, 2),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
+        "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:5],
+    }
 
 
 async def live_load(url: str, frames: list[tuple[float, bytes]], sockets: int, fps: float, seconds: float) -> dict:
@@ -135,6 +158,7 @@ async def live_load(url: str, frames: list[tuple[float, bytes]], sockets: int, f
     async def one(i: int) -> dict:
         sent, answers, last = 0, 0, {}
         async with websockets.connect(url.replace("http", "ws") + "/v1/live", max_size=None) as ws:
+
             async def receive():
                 nonlocal answers, last
                 async for message in ws:
@@ -151,16 +175,26 @@ async def live_load(url: str, frames: list[tuple[float, bytes]], sockets: int, f
             await asyncio.sleep(2.0)  # answers still in flight
             wall = time.monotonic() - start
             reader.cancel()
-        return {"sent": sent, "answered": answers, "answered_per_s": answers / wall,
-                "dropped": last.get("dropped", 0), "received": last.get("received", sent)}
+        return {
+            "sent": sent,
+            "answered": answers,
+            "answered_per_s": answers / wall,
+            "dropped": last.get("dropped", 0),
+            "received": last.get("received", sent),
+        }
 
     results = await asyncio.gather(*(one(i) for i in range(sockets)))
     sent = sum(r["sent"] for r in results)
     dropped = sum(r["dropped"] for r in results)
-    return {"sockets": sockets, "fps_sent_per_socket": fps, "seconds": seconds, "frames_sent": sent,
-            "answered_per_s_per_socket": [round(r["answered_per_s"], 2) for r in results],
-            "answered_per_s_total": round(sum(r["answered_per_s"] for r in results), 2),
-            "dropped_share": round(dropped / max(sum(r["received"] for r in results), 1), 3)}
+    return {
+        "sockets": sockets,
+        "fps_sent_per_socket": fps,
+        "seconds": seconds,
+        "frames_sent": sent,
+        "answered_per_s_per_socket": [round(r["answered_per_s"], 2) for r in results],
+        "answered_per_s_total": round(sum(r["answered_per_s"] for r in results), 2),
+        "dropped_share": round(dropped / max(sum(r["received"] for r in results), 1), 3),
+    }
 
 
 def main() -> None:
@@ -184,12 +218,15 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    result = {"analyze": {**analyze, "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_mid, 1)},
-              "live": {**live, "rss_mb_end": round(rss_end, 1)},
-              "image": f"{W}x{H} JPEG portraits: {', '.join(PORTRAITS)}",
-              "cpus": os.cpu_count(), "loadavg_start": [round(x, 2) for x in load_start],
-              "loadavg_end": [round(x, 2) for x in load_end],
-              "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:])}
+    result = {
+        "analyze": {**analyze, "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_mid, 1)},
+        "live": {**live, "rss_mb_end": round(rss_end, 1)},
+        "image": f"{W}x{H} JPEG portraits: {', '.join(PORTRAITS)}",
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(x, 2) for x in load_start],
+        "loadavg_end": [round(x, 2) for x in load_end],
+        "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
+    }
     print(json.dumps(result, indent=2))
     if args.write:
         out = ROOT / "benchmarks" / "results" / "serve_load.json"

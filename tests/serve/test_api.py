@@ -30,8 +30,14 @@ def wait_job(client, job_id: str, timeout: float = 300.0, headers=None) -> dict:
 
 def cli_json(path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-m", "affectlens.cli", "analyze", str(path), "--json"], env=env,
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "analyze", str(path), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
@@ -55,20 +61,33 @@ def test_analyze_options_change_the_result(make_client, photos):
     client = make_client()
     data = (photos / "solvay_conference_1927.jpg").read_bytes()
     default = client.post("/v1/analyze", content=data, headers={"Content-Type": "image/jpeg"}).json()["records"]
-    strict = client.post("/v1/analyze", content=data, headers={"Content-Type": "image/jpeg"},
-                         params={"options": json.dumps({"detection": {"threshold": 0.95}})}).json()["records"]
+    strict = client.post(
+        "/v1/analyze",
+        content=data,
+        headers={"Content-Type": "image/jpeg"},
+        params={"options": json.dumps({"detection": {"threshold": 0.95}})},
+    ).json()["records"]
     assert len(default) == 29
     assert 0 < len(strict) < len(default)
-    bad = client.post("/v1/analyze", content=data, headers={"Content-Type": "image/jpeg"},
-                      params={"options": json.dumps({"detection": {"treshold": 0.9}})})
+    bad = client.post(
+        "/v1/analyze",
+        content=data,
+        headers={"Content-Type": "image/jpeg"},
+        params={"options": json.dumps({"detection": {"treshold": 0.9}})},
+    )
     assert bad.status_code == 422
     assert "treshold" in bad.json()["error"]["message"]
 
 
 def test_text_endpoint(make_client):
     client = make_client()
-    r = client.post("/v1/text", json={"texts": ["I am so happy today", ""],
-                                      "transcript": "1\n00:00:00,000 --> 00:00:02,000\nThis is disgusting.\n"})
+    r = client.post(
+        "/v1/text",
+        json={
+            "texts": ["I am so happy today", ""],
+            "transcript": "1\n00:00:00,000 --> 00:00:02,000\nThis is disgusting.\n",
+        },
+    )
     assert r.status_code == 200, r.text
     recs = r.json()["records"]
     assert [x["status"] for x in recs] == ["ok", "empty", "ok"]
@@ -80,8 +99,11 @@ def test_text_endpoint(make_client):
 def test_video_job_progress_results_and_files(make_client, videos):
     client = make_client()
     with open(videos / "smile_pyfeat_single_face.mp4", "rb") as f:
-        r = client.post("/v1/jobs", files={"file": ("smile.mp4", f, "video/mp4")},
-                        data={"options": json.dumps({"video": {"sampling": {"fps": 5}}})})
+        r = client.post(
+            "/v1/jobs",
+            files={"file": ("smile.mp4", f, "video/mp4")},
+            data={"options": json.dumps({"video": {"sampling": {"fps": 5}}})},
+        )
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["state"] == "queued" and job["name"] == "smile.mp4"
@@ -92,8 +114,15 @@ def test_video_job_progress_results_and_files(make_client, videos):
     done = wait_job(client, job["id"])
     assert done["progress"]["done"] == done["progress"]["total"] == 12  # 2.4 s at 5 fps
     assert done["progress"]["fraction"] == 1.0 and done["progress"]["per_second"] > 0
-    assert {"annotated.mp4", "timeline.png", "results.jsonl", "results.csv", "results.parquet",
-            "results-segments.jsonl", "summary.csv"} <= set(done["files"])
+    assert {
+        "annotated.mp4",
+        "timeline.png",
+        "results.jsonl",
+        "results.csv",
+        "results.parquet",
+        "results-segments.jsonl",
+        "summary.csv",
+    } <= set(done["files"])
     rows = [json.loads(line) for line in client.get(f"/v1/jobs/{job['id']}/results").text.splitlines()]
     assert len(rows) == 12 and all(r["source"] == "smile.mp4" for r in rows)
     import pandas as pd
@@ -134,19 +163,25 @@ def test_zip_and_transcript_jobs(make_client, photos, tmp_path):
 def test_video_with_transcript_fuses_face_voice_and_text(make_client, videos):
     client = make_client()
     srt = "1\n00:00:00,500 --> 00:00:02,200\nset white with p two soon\n"
-    r = client.post("/v1/jobs", files={"file": ("grid.mpg", (videos / "talking_grid_s_swwp2s.mpg").read_bytes(),
-                                                "video/mpeg"),
-                                       "transcript": ("../grid.srt", srt.encode(), "application/x-subrip")},
-                    data={"options": json.dumps({"video": {"sampling": {"fps": 5}}}), "annotate": "false"})
+    r = client.post(
+        "/v1/jobs",
+        files={
+            "file": ("grid.mpg", (videos / "talking_grid_s_swwp2s.mpg").read_bytes(), "video/mpeg"),
+            "transcript": ("../grid.srt", srt.encode(), "application/x-subrip"),
+        },
+        data={"options": json.dumps({"video": {"sampling": {"fps": 5}}}), "annotate": "false"},
+    )
     assert r.status_code == 202, r.text
     job = wait_job(client, r.json()["id"])
     assert job["state"] == "done" and job["kind"] == "av" and "annotated.mp4" not in job["files"]
     segs = [json.loads(x) for x in client.get(f"/v1/jobs/{job['id']}/results?table=segments").text.splitlines()]
     assert segs and all(s["source"] == "grid.mpg" for s in segs)
     assert any(set(s["modalities"]) == {"face", "voice", "text"} for s in segs)
-    bad = client.post("/v1/jobs", files={"file": ("grid.mpg", (videos / "talking_grid_s_swwp2s.mpg").read_bytes(),
-                                                  "video/mpeg")},
-                      data={"options": json.dumps({"modalities": ["text"]})})
+    bad = client.post(
+        "/v1/jobs",
+        files={"file": ("grid.mpg", (videos / "talking_grid_s_swwp2s.mpg").read_bytes(), "video/mpeg")},
+        data={"options": json.dumps({"modalities": ["text"]})},
+    )
     assert bad.status_code == 422 and "transcript" in bad.json()["error"]["message"]
 
 
@@ -187,9 +222,16 @@ def test_models_health_metrics_and_page(make_client):
 def test_api_key_on_every_endpoint_but_healthz(make_client):
     client = make_client(api_key="k3y")
     assert client.get("/healthz").status_code == 200
-    for method, path in [("get", "/readyz"), ("get", "/v1/models"), ("get", "/metrics"), ("get", "/v1/jobs"),
-                         ("post", "/v1/analyze"), ("post", "/v1/text"), ("get", "/v1/jobs/abc"),
-                         ("delete", "/v1/jobs/abc")]:
+    for method, path in [
+        ("get", "/readyz"),
+        ("get", "/v1/models"),
+        ("get", "/metrics"),
+        ("get", "/v1/jobs"),
+        ("post", "/v1/analyze"),
+        ("post", "/v1/text"),
+        ("get", "/v1/jobs/abc"),
+        ("delete", "/v1/jobs/abc"),
+    ]:
         r = getattr(client, method)(path, headers={"X-API-Key": "wrong"})
         assert r.status_code == 401, (path, r.status_code)
         assert r.json()["error"]["code"] == "unauthorized"

@@ -19,8 +19,14 @@ require_serve()
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +82,11 @@ def test_video_job_reaches_100_and_shows_the_timeline(server, shots, videos):
         page.goto(server.url + "/")
         page.set_input_files("#file", str(videos / "smile_pyfeat_single_face.mp4"))
         page.wait_for_function("document.getElementById('bar-fill').dataset.percent === '100'", timeout=600_000)
-        page.wait_for_function("(() => { const i = document.getElementById('timeline');"
-                               " return !i.hidden && i.complete && i.naturalWidth > 0; })()", timeout=60_000)
+        page.wait_for_function(
+            "(() => { const i = document.getElementById('timeline');"
+            " return !i.hidden && i.complete && i.naturalWidth > 0; })()",
+            timeout=60_000,
+        )
         page.wait_for_function("document.getElementById('job-video').readyState >= 2", timeout=60_000)  # plays
         assert page.locator("#tracks tbody tr").count() == 1
         assert page.locator("#downloads a").count() >= 5
@@ -109,15 +118,22 @@ def test_webcam_shows_a_live_box_and_track(server, shots, videos, tmp_path):
 
     camera = fake_camera(videos, tmp_path)
     with sync_playwright() as p:
-        browser = launch(p, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                             f"--use-file-for-fake-video-capture={camera}"])
+        browser = launch(
+            p,
+            [
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-video-capture={camera}",
+            ],
+        )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.grant_permissions(["camera"], origin=server.url)
         page = context.new_page()
         page.goto(server.url + "/")
         page.click("#webcam")
-        page.wait_for_function("Number(document.getElementById('live-stats').dataset.answered || 0) >= 5",
-                               timeout=120_000)
+        page.wait_for_function(
+            "Number(document.getElementById('live-stats').dataset.answered || 0) >= 5", timeout=120_000
+        )
         page.wait_for_function("document.getElementById('overlay').dataset.boxes === '1'", timeout=60_000)
         tracks = page.eval_on_selector("#overlay", "c => c.dataset.tracks")
         assert tracks.isdigit()

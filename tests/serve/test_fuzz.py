@@ -25,8 +25,9 @@ def server(tmp_path_factory):
 
     from affectlens.serve import Settings, create_app
 
-    settings_ = Settings(data_dir=tmp_path_factory.mktemp("fuzz"), rate_per_minute=100000, max_upload_mb=2,
-                         request_timeout_s=20)
+    settings_ = Settings(
+        data_dir=tmp_path_factory.mktemp("fuzz"), rate_per_minute=100000, max_upload_mb=2, request_timeout_s=20
+    )
     with ThreadServer(create_app(settings_)) as srv:
         with httpx.Client(base_url=srv.url) as c:
             wait_ready(c)

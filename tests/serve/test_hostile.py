@@ -27,8 +27,14 @@ def server(tmp_path_factory):
     from affectlens.serve import Settings, create_app
 
     root = tmp_path_factory.mktemp("hostile")
-    settings = Settings(data_dir=root / "data", api_key="k3y", max_upload_mb=LIMIT_MB, max_zip_mb=5,
-                        request_timeout_s=2.0, max_pixels=40_000_000)
+    settings = Settings(
+        data_dir=root / "data",
+        api_key="k3y",
+        max_upload_mb=LIMIT_MB,
+        max_zip_mb=5,
+        request_timeout_s=2.0,
+        max_pixels=40_000_000,
+    )
     with ThreadServer(create_app(settings)) as srv:
         srv.root = root
         srv.http = httpx.Client(base_url=srv.url, headers={"X-API-Key": "k3y"}, timeout=60)
@@ -48,7 +54,7 @@ def raw(server, head: bytes, body: bytes = b"", pause: float = 0.0) -> tuple[int
             if select.select([s], [], [], 0)[0]:
                 break
             try:
-                s.sendall(body[i:i + (1 << 16)])
+                s.sendall(body[i : i + (1 << 16)])
             except OSError:  # the server closed its side after answering
                 break
         if pause:
@@ -64,7 +70,7 @@ def raw(server, head: bytes, body: bytes = b"", pause: float = 0.0) -> tuple[int
             data += chunk
     head_text, _, payload = data.partition(b"\r\n\r\n")
     status = int(head_text.split(b" ", 2)[1])
-    return status, json.loads(payload[:_length(data)] or b"{}")
+    return status, json.loads(payload[: _length(data)] or b"{}")
 
 
 def _length(data: bytes) -> int:
@@ -76,8 +82,9 @@ def _length(data: bytes) -> int:
 
 def still_serving(server, photos) -> None:
     assert server.http.get("/healthz").status_code == 200
-    r = server.http.post("/v1/analyze", content=(photos / "grace_hopper.jpg").read_bytes(),
-                         headers={"Content-Type": "image/jpeg"})
+    r = server.http.post(
+        "/v1/analyze", content=(photos / "grace_hopper.jpg").read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
     assert r.status_code == 200 and len(r.json()["records"]) == 1
 
 
@@ -86,14 +93,18 @@ def files_outside(server) -> set[str]:
 
 
 def test_body_over_the_limit_is_refused_before_it_is_read(server, photos):
-    head = (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: k3y\r\nContent-Type: image/jpeg\r\n"
-            b"Content-Length: 500000000\r\n\r\n")
+    head = (
+        b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: k3y\r\nContent-Type: image/jpeg\r\n"
+        b"Content-Length: 500000000\r\n\r\n"
+    )
     start = time.monotonic()
     status, body = raw(server, head, b"\xff\xd8" * 1000)  # 2 kB sent of a claimed 500 MB
     assert status == 413 and body["error"]["code"] == "too_large"
     assert time.monotonic() - start < 10
-    chunked = (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: k3y\r\nContent-Type: image/jpeg\r\n"
-               b"Transfer-Encoding: chunked\r\n\r\n")
+    chunked = (
+        b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: k3y\r\nContent-Type: image/jpeg\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     block = b"%x\r\n" % (1 << 20) + b"\0" * (1 << 20) + b"\r\n"
     status, body = raw(server, chunked, block * 4)  # 4 MB with no length given
     assert status == 413
@@ -101,8 +112,10 @@ def test_body_over_the_limit_is_refused_before_it_is_read(server, photos):
 
 
 def test_slow_upload_times_out(server, photos):
-    head = (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: k3y\r\nContent-Type: image/jpeg\r\n"
-            b"Content-Length: 10000\r\n\r\n")
+    head = (
+        b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nX-API-Key: k3y\r\nContent-Type: image/jpeg\r\n"
+        b"Content-Length: 10000\r\n\r\n"
+    )
     status, body = raw(server, head, b"\xff\xd8" * 10, pause=0.0)
     assert status == 408 and body["error"]["code"] == "timeout"
     still_serving(server, photos)
@@ -110,8 +123,10 @@ def test_slow_upload_times_out(server, photos):
 
 def test_truncated_multipart(server, photos):
     data = (photos / "grace_hopper.jpg").read_bytes()
-    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
-            b"Content-Type: image/jpeg\r\n\r\n" + data[:20000])  # no rest, no closing boundary
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + data[:20000]
+    )  # no rest, no closing boundary
     r = server.http.post("/v1/analyze", content=body, headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
     assert r.status_code == 400 and "truncated" in r.json()["error"]["message"]
     r = server.http.post("/v1/jobs", content=body, headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
@@ -161,8 +176,9 @@ def test_zip_bomb(server, photos):
 def test_path_traversal_names(server, photos):
     tag = uuid.uuid4().hex[:8]
     name = f"../../../{tag}.jpg"
-    r = server.http.post("/v1/analyze", files={"file": (name, (photos / "grace_hopper.jpg").read_bytes(),
-                                                        "image/jpeg")})
+    r = server.http.post(
+        "/v1/analyze", files={"file": (name, (photos / "grace_hopper.jpg").read_bytes(), "image/jpeg")}
+    )
     assert r.status_code == 200 and r.json()["records"][0]["source"] == f"{tag}.jpg"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -191,8 +207,12 @@ def test_wrong_api_key(server, photos):
     for key in (None, "wrong", "K3Y", "k3y" * 100):
         headers = {"X-API-Key": key} if key else {}
         r = httpx.get(server.url + "/v1/models", headers=headers)
-        assert r.status_code == 401 and r.json() == {"error": {"code": "unauthorized",
-                                                               "message": "missing or wrong API key (send it as X-API-Key, or open /?api_key=KEY)"}}
+        assert r.status_code == 401 and r.json() == {
+            "error": {
+                "code": "unauthorized",
+                "message": "missing or wrong API key (send it as X-API-Key, or open /?api_key=KEY)",
+            }
+        }
     assert httpx.get(server.url + "/healthz").status_code == 200
     import websockets.sync.client as wsc
     from websockets.exceptions import InvalidStatus
@@ -208,8 +228,11 @@ def test_wrong_api_key(server, photos):
 
 
 def test_sync_analysis_timeout_and_wrong_types(server, photos):
-    r = server.http.post("/v1/analyze", content=(photos / "solvay_conference_1927.jpg").read_bytes(),
-                         headers={"Content-Type": "image/jpeg"})
+    r = server.http.post(
+        "/v1/analyze",
+        content=(photos / "solvay_conference_1927.jpg").read_bytes(),
+        headers={"Content-Type": "image/jpeg"},
+    )
     assert r.status_code == 503 and r.json()["error"]["code"] == "timeout"  # 29 faces take longer than 2 s
     r = server.http.post("/v1/analyze", content=b"{}", headers={"Content-Type": "application/json"})
     assert r.status_code == 415
@@ -217,8 +240,11 @@ def test_sync_analysis_timeout_and_wrong_types(server, photos):
     assert r.status_code == 415 and "unsupported input type" in r.json()["error"]["message"]
     r = server.http.post("/v1/jobs", files={"file": ("x.mp4", b"not a video" * 100, "video/mp4")})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unreadable_input"
-    r = server.http.post("/v1/jobs", files={"file": ("x.srt", b"1\n", "text/plain")},
-                         data={"options": json.dumps({"text": {"transcript": "/etc/passwd"}})})
+    r = server.http.post(
+        "/v1/jobs",
+        files={"file": ("x.srt", b"1\n", "text/plain")},
+        data={"options": json.dumps({"text": {"transcript": "/etc/passwd"}})},
+    )
     assert r.status_code == 422 and "server path" in r.json()["error"]["message"]
     r = server.http.get("/v1/jobs/0123456789abcdef")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

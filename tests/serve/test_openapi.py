@@ -17,8 +17,10 @@ def test_committed_schema_matches_the_app():
 
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
     current = json.loads(json.dumps(schema(), sort_keys=True))
-    assert current == committed, ("the API changed: regenerate docs/openapi.json with "
-                                  "'python -m affectlens.serve.openapi docs/openapi.json' and commit it")
+    assert current == committed, (
+        "the API changed: regenerate docs/openapi.json with "
+        "'python -m affectlens.serve.openapi docs/openapi.json' and commit it"
+    )
 
 
 def test_schema_documents_the_error_shape_and_key():

@@ -40,9 +40,18 @@ def test_store_recover_and_expire(tmp_path):
     assert store.counts()["queued"] == 1
 
 
-@pytest.mark.parametrize("given, shown", [("../../etc/passwd", "passwd"), ("C:\\x\\..\\a.jpg", "a.jpg"),
-                                          ("..", "upload"), (".hidden.png", "hidden.png"), (None, "upload"),
-                                          ("a\x00b\n.jpg", "ab.jpg"), ("x" * 300 + ".jpg", "x" * 120)])
+@pytest.mark.parametrize(
+    "given, shown",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\x\\..\\a.jpg", "a.jpg"),
+        ("..", "upload"),
+        (".hidden.png", "hidden.png"),
+        (None, "upload"),
+        ("a\x00b\n.jpg", "ab.jpg"),
+        ("x" * 300 + ".jpg", "x" * 120),
+    ],
+)
 def test_display_name(given, shown):
     from affectlens.serve.uploads import display_name
 
@@ -57,17 +66,22 @@ def test_client_options():
     base = Options().replace(fps=2)
     got = parse_options('{"detection": {"threshold": 0.9}}', base)
     assert got.detection.threshold == 0.9 and got.video.sampling.fps == 2  # merged over the server's
-    for bad, words in [("[1]", "JSON object"), ("{", "not JSON"), ('{"detection": {"threshold": 3}}', "threshold"),
-                       ('{"text": {"transcript": "/etc/passwd"}}', "server path"), ('{"nope": 1}', "nope")]:
+    for bad, words in [
+        ("[1]", "JSON object"),
+        ("{", "not JSON"),
+        ('{"detection": {"threshold": 3}}', "threshold"),
+        ('{"text": {"transcript": "/etc/passwd"}}', "server path"),
+        ('{"nope": 1}', "nope"),
+    ]:
         with pytest.raises(ApiError) as err:
             parse_options(bad, base)
         assert err.value.status == 422 and words in err.value.message
 
 
 def test_missing_extra_is_one_line():
-    code = ("import sys; sys.modules['fastapi'] = None\n"
-            "from affectlens.cli import main\n"
-            "raise SystemExit(main(['serve']))")
+    code = (
+        "import sys; sys.modules['fastapi'] = None\nfrom affectlens.cli import main\nraise SystemExit(main(['serve']))"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2

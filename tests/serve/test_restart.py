@@ -22,9 +22,23 @@ pytestmark = pytest.mark.slow
 
 def start(data, port):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "affectlens.cli", "serve", "--port", str(port), "--data-dir",
-                             str(data), "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "affectlens.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     import httpx
 
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
@@ -54,18 +68,25 @@ def test_kill_9_mid_job_and_restart(tmp_path, videos, photos):
     data, port = tmp_path / "data", free_port()
     proc, client = start(data, port)
     try:
-        quick = client.post("/v1/jobs", files={"file": ("smile.mp4", (videos / "smile_pyfeat_single_face.mp4")
-                                                        .read_bytes(), "video/mp4")},
-                            data={"options": json.dumps({"video": {"sampling": {"fps": 5}}}),
-                                  "annotate": "false"}).json()
+        quick = client.post(
+            "/v1/jobs",
+            files={"file": ("smile.mp4", (videos / "smile_pyfeat_single_face.mp4").read_bytes(), "video/mp4")},
+            data={"options": json.dumps({"video": {"sampling": {"fps": 5}}}), "annotate": "false"},
+        ).json()
         wait(client, quick["id"], lambda j: j["state"] == "done")
         before = client.get(f"/v1/jobs/{quick['id']}/results").content
-        long = client.post("/v1/jobs", files={"file": ("wh.mp4", (videos / "multiface_whitehouse_hamilton_short.mp4")
-                                                       .read_bytes(), "video/mp4")}).json()
+        long = client.post(
+            "/v1/jobs",
+            files={"file": ("wh.mp4", (videos / "multiface_whitehouse_hamilton_short.mp4").read_bytes(), "video/mp4")},
+        ).json()
         queued = client.post("/v1/text", json={"texts": ["ok"]})  # the sync path still answers mid-job
         assert queued.status_code == 200
-        waiting = client.post("/v1/jobs", files={"file": ("talk.srt", b"1\n00:00:00,000 --> 00:00:01,000\n"
-                                                          b"What a lovely day!\n", "application/x-subrip")}).json()
+        waiting = client.post(
+            "/v1/jobs",
+            files={
+                "file": ("talk.srt", b"1\n00:00:00,000 --> 00:00:01,000\nWhat a lovely day!\n", "application/x-subrip")
+            },
+        ).json()
         wait(client, long["id"], lambda j: j["state"] == "running" and j["progress"]["done"] >= 3)
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -11,13 +11,23 @@ from cyclopts import Parameter
 log = logging.getLogger("affectlens")
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000,
-          data_dir: Annotated[Path, Parameter(name="--data-dir")] = Path("affectlens-data"),
-          workers: int = 1, api_key: Annotated[str | None, Parameter(name="--api-key")] = None,
-          max_upload_mb: float = 200.0, max_pixels: int = 40_000_000, max_video_s: float = 600.0,
-          max_queue: int = 16, rate_per_minute: int = 600, request_timeout_s: float = 60.0,
-          retention_hours: float = 168.0, cors_origin: Annotated[list[str] | None, Parameter(name="--cors-origin")] = None,
-          verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False) -> int:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: Annotated[Path, Parameter(name="--data-dir")] = Path("affectlens-data"),
+    workers: int = 1,
+    api_key: Annotated[str | None, Parameter(name="--api-key")] = None,
+    max_upload_mb: float = 200.0,
+    max_pixels: int = 40_000_000,
+    max_video_s: float = 600.0,
+    max_queue: int = 16,
+    rate_per_minute: int = 600,
+    request_timeout_s: float = 60.0,
+    retention_hours: float = 168.0,
+    cors_origin: Annotated[list[str] | None, Parameter(name="--cors-origin")] = None,
+    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
+) -> int:
     """Serve the HTTP API and the web page; open http://HOST:PORT/ in a browser.
 
     Examples:
@@ -61,11 +71,26 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000,
 
     from affectlens.serve import create_app
 
-    settings = Settings(data_dir=data_dir, workers=workers, api_key=api_key, max_upload_mb=max_upload_mb,
-                        max_pixels=max_pixels, max_video_s=max_video_s, max_queue=max_queue,
-                        rate_per_minute=rate_per_minute, request_timeout_s=request_timeout_s,
-                        retention_hours=retention_hours, cors_origins=tuple(cors_origin or ()))
+    settings = Settings(
+        data_dir=data_dir,
+        workers=workers,
+        api_key=api_key,
+        max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
+        max_video_s=max_video_s,
+        max_queue=max_queue,
+        rate_per_minute=rate_per_minute,
+        request_timeout_s=request_timeout_s,
+        retention_hours=retention_hours,
+        cors_origins=tuple(cors_origin or ()),
+    )
     log.info("serving on http://%s:%d/ (data in %s)", host, port, data_dir)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="debug" if verbose else "warning",
-                timeout_keep_alive=5, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="debug" if verbose else "warning",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=5,
+    )
     return 0

@@ -17,8 +17,11 @@ def require_extra() -> None:
     """ImportError in one line naming the extra when fastapi, uvicorn or its friends are missing."""
     import importlib.util
 
-    missing = [m for m in ("fastapi", "uvicorn", "python_multipart", "prometheus_client")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("fastapi", "uvicorn", "python_multipart", "prometheus_client")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:
         raise ImportError(f"the service needs {', '.join(missing)}: {EXTRA_HINT}")
 

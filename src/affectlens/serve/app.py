@@ -13,8 +13,10 @@ from affectlens.serve.service import Service
 from affectlens.serve.settings import Settings
 
 TITLE = "affectlens"
-DESCRIPTION = ("Offline emotion recognition over HTTP: perceived facial expressions in photos and videos, "
-               "voice and text, and their fusion. The outputs are perceived expressions, not inner feelings.")
+DESCRIPTION = (
+    "Offline emotion recognition over HTTP: perceived facial expressions in photos and videos, "
+    "voice and text, and their fusion. The outputs are perceived expressions, not inner feelings."
+)
 
 
 def create_app(settings: Settings | None = None):
@@ -35,9 +37,16 @@ def create_app(settings: Settings | None = None):
         finally:
             service.stop()
 
-    app = FastAPI(title=TITLE, description=DESCRIPTION, version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None,  # /openapi.json: page.py, behind the key
-                  responses={k: {"model": _error_model(), "description": d} for k, d in _ERRORS.items()})
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # /openapi.json: page.py, behind the key
+        responses={k: {"model": _error_model(), "description": d} for k, d in _ERRORS.items()},
+    )
     app.state.service = service
     errors.install(app)
     app.include_router(routes.router(service))
@@ -48,15 +57,22 @@ def create_app(settings: Settings | None = None):
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
+        )
     app.state.started = time.time()
     return app
 
 
-_ERRORS = {400: "Malformed request", 401: "Missing or wrong API key", 413: "Too large",
-           415: "Unsupported media type", 422: "Invalid input or options", 429: "Too many requests",
-           503: "Not ready, busy or timed out"}
+_ERRORS = {
+    400: "Malformed request",
+    401: "Missing or wrong API key",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid input or options",
+    429: "Too many requests",
+    503: "Not ready, busy or timed out",
+}
 
 
 def _error_model():

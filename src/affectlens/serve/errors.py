@@ -20,9 +20,19 @@ def body(code: str, message: str) -> dict:
 
 
 #: HTTP status → the code used when a framework error (routing, validation) carries none.
-STATUS_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-                408: "timeout", 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
-                429: "rate_limited", 500: "internal", 503: "unavailable"}
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
 
 
 def install(app) -> None:
@@ -38,8 +48,11 @@ def install(app) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request, exc: HTTPException):
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse(body(STATUS_CODES.get(exc.status_code, "error"), message),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            body(STATUS_CODES.get(exc.status_code, "error"), message),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):

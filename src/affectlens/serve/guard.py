@@ -29,12 +29,20 @@ def dependency(service):
 
     async def guard(request: Request, _key: str | None = Depends(scheme)) -> None:
         if not key_ok(service.settings.api_key, given_key(request)):
-            raise ApiError(401, "unauthorized", "missing or wrong API key (send it as X-API-Key, or open /?api_key=KEY)",
-                           {"WWW-Authenticate": "X-API-Key"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or wrong API key (send it as X-API-Key, or open /?api_key=KEY)",
+                {"WWW-Authenticate": "X-API-Key"},
+            )
         client = request.client.host if request.client else "unknown"
         wait = service.rates.take(client)
         if wait:
-            raise ApiError(429, "rate_limited", f"more than {service.settings.rate_per_minute} requests per "
-                           f"minute from {client}", {"Retry-After": f"{max(1, round(wait))}"})
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"more than {service.settings.rate_per_minute} requests per minute from {client}",
+                {"Retry-After": f"{max(1, round(wait))}"},
+            )
 
     return guard

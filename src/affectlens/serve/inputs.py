@@ -24,12 +24,28 @@ ZIP_SUFFIXES = frozenset({".zip"})
 #: File beside a zip's extracted images: their made-up names → the members' names (shown only).
 NAMES = "names.json"
 JOB_SUFFIXES = VIDEO_SUFFIXES | AUDIO_SUFFIXES | ZIP_SUFFIXES | TRANSCRIPT_SUFFIXES | {".json", ".txt"}
-_TYPES = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
-          "video/mpeg": ".mpg", "video/x-msvideo": ".avi", "audio/wav": ".wav", "audio/x-wav": ".wav",
-          "audio/wave": ".wav", "audio/mpeg": ".mp3", "audio/flac": ".flac", "audio/ogg": ".ogg",
-          "audio/webm": ".webm", "audio/mp4": ".m4a", "application/zip": ".zip",
-          "application/x-zip-compressed": ".zip", "application/x-subrip": ".srt", "text/vtt": ".vtt",
-          "application/json": ".json", "text/plain": ".txt"}
+_TYPES = {
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
+    "video/mpeg": ".mpg",
+    "video/x-msvideo": ".avi",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "application/zip": ".zip",
+    "application/x-zip-compressed": ".zip",
+    "application/x-subrip": ".srt",
+    "text/vtt": ".vtt",
+    "application/json": ".json",
+    "text/plain": ".txt",
+}
 
 
 def job_suffix(filename: str | None, content_type: str) -> str:
@@ -40,9 +56,12 @@ def job_suffix(filename: str | None, content_type: str) -> str:
     by_type = _TYPES.get(content_type.split(";")[0].strip().lower())
     if by_type:
         return by_type
-    raise ApiError(415, "unsupported_media_type",
-                   f"{filename or 'upload'}: unsupported input type {suffix or content_type or '(none)'}; "
-                   f"valid: a video, an audio file, a .zip of images, a transcript (.srt, .vtt, .json) or .txt")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"{filename or 'upload'}: unsupported input type {suffix or content_type or '(none)'}; "
+        f"valid: a video, an audio file, a .zip of images, a transcript (.srt, .vtt, .json) or .txt",
+    )
 
 
 def check_image(path: Path, name: str, settings: Settings) -> None:
@@ -61,8 +80,12 @@ def check_image(path: Path, name: str, settings: Settings) -> None:
     except Exception:  # noqa: BLE001 - any failure to read a header means: not an image
         raise ApiError(415, "unsupported_media_type", f"{name}: not a readable image") from None
     if w * h > settings.max_pixels:
-        raise ApiError(413, "too_many_pixels", f"{name}: image of {w}x{h} = {w * h / 1e6:.0f} Mpx exceeds the "
-                       f"limit of {settings.max_pixels / 1e6:.0f} Mpx (possible decompression bomb)")
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"{name}: image of {w}x{h} = {w * h / 1e6:.0f} Mpx exceeds the "
+            f"limit of {settings.max_pixels / 1e6:.0f} Mpx (possible decompression bomb)",
+        )
 
 
 def check_media(path: Path, name: str, settings: Settings) -> None:
@@ -74,8 +97,9 @@ def check_media(path: Path, name: str, settings: Settings) -> None:
     except ValueError as exc:  # InputError, AudioError, VideoError
         raise ApiError(422, "unreadable_input", f"{name}: {str(exc).split(': ', 1)[-1]}") from None
     if info.duration_ms > settings.max_video_s * 1000:
-        raise ApiError(413, "too_long", f"{name}: {info.duration_ms / 1000:.0f} s exceeds the limit of "
-                       f"{settings.max_video_s:g} s")
+        raise ApiError(
+            413, "too_long", f"{name}: {info.duration_ms / 1000:.0f} s exceeds the limit of {settings.max_video_s:g} s"
+        )
 
 
 def extract_images(archive: Path, folder: Path, name: str, settings: Settings) -> list[Path]:
@@ -89,11 +113,13 @@ def extract_images(archive: Path, folder: Path, name: str, settings: Settings) -
     folder.mkdir(parents=True, exist_ok=True)
     out, total, names = [], 0, {}
     with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()
-                   and PurePosixPath(m.filename).suffix.lower() in IMAGE_SUFFIXES]
+        members = [
+            m for m in zf.infolist() if not m.is_dir() and PurePosixPath(m.filename).suffix.lower() in IMAGE_SUFFIXES
+        ]
         if len(members) > settings.max_zip_files:
-            raise ApiError(413, "too_large", f"{name}: {len(members)} images exceed the limit of "
-                           f"{settings.max_zip_files}")
+            raise ApiError(
+                413, "too_large", f"{name}: {len(members)} images exceed the limit of {settings.max_zip_files}"
+            )
         for i, member in enumerate(members, start=1):
             target = folder / f"{i:06d}{PurePosixPath(member.filename).suffix.lower()}"
             total = _copy_bounded(zf, member, target, total, limit, name)
@@ -101,8 +127,9 @@ def extract_images(archive: Path, folder: Path, name: str, settings: Settings) -
             out.append(target)
             names[target.name] = f"{name}:{display(member.filename)}"
     if not out:
-        raise ApiError(422, "unreadable_input", f"{name}: the zip holds no images "
-                       f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ApiError(
+            422, "unreadable_input", f"{name}: the zip holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     (folder.parent / NAMES).write_text(json.dumps(names), encoding="utf-8")
     return out
 
@@ -120,8 +147,9 @@ def _copy_bounded(zf: zipfile.ZipFile, member, target: Path, total: int, limit: 
             while chunk := src.read(1 << 20):
                 total += len(chunk)
                 if total > limit:
-                    raise ApiError(413, "too_large", f"{name}: more than {limit / MB:.0f} MB uncompressed "
-                                   "(possible zip bomb)")
+                    raise ApiError(
+                        413, "too_large", f"{name}: more than {limit / MB:.0f} MB uncompressed (possible zip bomb)"
+                    )
                 dst.write(chunk)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ApiError(422, "unreadable_input", f"{name}: damaged zip member ({exc})") from None

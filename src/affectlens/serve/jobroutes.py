@@ -21,25 +21,63 @@ from affectlens.serve.store import FINAL, Job
 from affectlens.serve.uploads import Limits, display_name, read_multipart
 from affectlens.serve.worker import primary_table
 
-JOB_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary",
-                 "description": "A video, an audio file, a .zip of images, or a transcript (.srt, .vtt, .json) or .txt."},
-        "options": {"type": "string", "description": "The options tree as a JSON object."},
-        "transcript": {"type": "string", "format": "binary",
-                       "description": "The transcript (.srt, .vtt, .json) of a video or audio file."},
-        "annotate": {"type": "boolean", "default": True, "description": "Video: write the annotated video."},
-        "timeline": {"type": "boolean", "default": True, "description": "Video: plot the timeline."}}}}}}}
+JOB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A video, an audio file, a .zip of images, or a transcript (.srt, .vtt, .json) or .txt.",
+                        },
+                        "options": {"type": "string", "description": "The options tree as a JSON object."},
+                        "transcript": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The transcript (.srt, .vtt, .json) of a video or audio file.",
+                        },
+                        "annotate": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "Video: write the annotated video.",
+                        },
+                        "timeline": {"type": "boolean", "default": True, "description": "Video: plot the timeline."},
+                    },
+                }
+            }
+        },
+    }
+}
 TRANSCRIPT_SUFFIXES = (".srt", ".vtt", ".json")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
 def status(job: Job) -> dict:
     fraction = min(job.done / job.total, 1.0) if job.total else None
-    return {"id": job.id, "state": job.state, "kind": job.kind, "name": job.name, "created": job.created,
-            "started": job.started, "finished": job.finished, "error": job.error, "files": list(job.files),
-            "progress": {"done": job.done, "total": job.total, "unit": job.unit, "fraction": fraction,
-                         "per_second": round(job.rate, 3), "eta_s": None if job.eta_s is None else round(job.eta_s, 1)}}
+    return {
+        "id": job.id,
+        "state": job.state,
+        "kind": job.kind,
+        "name": job.name,
+        "created": job.created,
+        "started": job.started,
+        "finished": job.finished,
+        "error": job.error,
+        "files": list(job.files),
+        "progress": {
+            "done": job.done,
+            "total": job.total,
+            "unit": job.unit,
+            "fraction": fraction,
+            "per_second": round(job.rate, 3),
+            "eta_s": None if job.eta_s is None else round(job.eta_s, 1),
+        },
+    }
 
 
 def router(service):
@@ -51,8 +89,11 @@ def router(service):
     def get(job_id: str) -> Job:
         job = store.get(job_id) if job_id.isalnum() else None
         if job is None:
-            raise ApiError(404, "not_found", f"no job {job_id!r} (finished jobs are removed after "
-                           f"{service.settings.retention_hours:g} h)")
+            raise ApiError(
+                404,
+                "not_found",
+                f"no job {job_id!r} (finished jobs are removed after {service.settings.retention_hours:g} h)",
+            )
         return job
 
     @r.post("", response_model=JobStatus, status_code=202, openapi_extra=JOB_BODY)
@@ -61,8 +102,12 @@ def router(service):
         counts = store.counts()
         waiting = counts["queued"] + counts["running"]
         if waiting >= service.settings.max_queue:
-            raise ApiError(503, "queue_full", f"{waiting} jobs queued or running (limit "
-                           f"{service.settings.max_queue}); try again later", {"Retry-After": "30"})
+            raise ApiError(
+                503,
+                "queue_full",
+                f"{waiting} jobs queued or running (limit {service.settings.max_queue}); try again later",
+                {"Retry-After": "30"},
+            )
         job_id = store.new_id()
         try:
             job = await _create(service, request, job_id)
@@ -82,26 +127,41 @@ def router(service):
         """State, progress (done/total, per second, ETA) and error of one job."""
         return status(get(job_id))
 
-    @r.get("/{job_id}/events", response_class=StreamingResponse,
-           responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}})
+    @r.get(
+        "/{job_id}/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
+    )
     async def events(job_id: str, request: Request):
         """Server-sent events: one ``progress`` event (the job status) per change, until the job ends."""
         get(job_id)
-        return StreamingResponse(_events(store, job_id, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _events(store, job_id, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
-    @r.get("/{job_id}/results", response_class=FileResponse,
-           responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The result table"}})
-    def results(job_id: str, format: str = Query("jsonl", pattern="^(jsonl|csv|parquet)$"),
-                table: str | None = Query(None, pattern="^(faces|segments|text)$")):
+    @r.get(
+        "/{job_id}/results",
+        response_class=FileResponse,
+        responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The result table"}},
+    )
+    def results(
+        job_id: str,
+        format: str = Query("jsonl", pattern="^(jsonl|csv|parquet)$"),
+        table: str | None = Query(None, pattern="^(faces|segments|text)$"),
+    ):
         """One result table (``faces``, ``segments`` or ``text``; default: the job's main one)."""
         job = _finished(get(job_id))
         primary = primary_table(job)
         name = table_paths(Path(f"results.{format}"), primary)[table or primary].name
         if name not in job.files:
             have = [k for k in TABLE_KINDS if table_paths(Path("results.jsonl"), primary)[k].name in job.files]
-            raise ApiError(404, "not_found", f"job {job_id} has no {table or primary} table as {format}; "
-                           f"tables: {', '.join(have) or 'none'}")
+            raise ApiError(
+                404,
+                "not_found",
+                f"job {job_id} has no {table or primary} table as {format}; tables: {', '.join(have) or 'none'}",
+            )
         return FileResponse(store.folder(job_id) / "out" / name, media_type=MEDIA_TYPES[format], filename=name)
 
     @r.get("/{job_id}/files/{name}", response_class=FileResponse)
@@ -186,8 +246,11 @@ def _place(path: Path, suffix: str, inputs: Path, name: str, settings) -> str:
 def _transcript(part, inputs: Path, options):
     suffix = Path(display_name(part.filename, "t")).suffix.lower()
     if part.path is None or suffix not in TRANSCRIPT_SUFFIXES:
-        raise ApiError(415, "unsupported_media_type", f"transcript {display_name(part.filename)}: "
-                       f"valid: {', '.join(TRANSCRIPT_SUFFIXES)}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"transcript {display_name(part.filename)}: valid: {', '.join(TRANSCRIPT_SUFFIXES)}",
+        )
     target = inputs / f"transcript{suffix}"
     part.path.rename(target)
     return options.replace(transcript=target.name)

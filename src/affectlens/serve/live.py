@@ -37,7 +37,7 @@ def decode_frame(data: bytes, max_pixels: int) -> tuple[float, np.ndarray]:
     if not np.isfinite(time_ms):
         raise ApiError(400, "bad_request", "the frame timestamp is not a finite number")
     try:
-        with Image.open(io.BytesIO(data[HEADER.size:])) as img:
+        with Image.open(io.BytesIO(data[HEADER.size :])) as img:
             if img.size[0] * img.size[1] > max_pixels:
                 raise ApiError(413, "too_many_pixels", f"frame of {img.size[0]}x{img.size[1]} exceeds the pixel limit")
             rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
@@ -131,8 +131,14 @@ async def _serve(ws, session, max_pixels: int, disconnect) -> None:
                 last = time_ms
                 start = time.perf_counter()
                 result = await asyncio.to_thread(session.process, rgb, time_ms)
-                answer = {"time_ms": time_ms, "frame": result.frame, "width": result.width, "height": result.height,
-                          "faces": records_of(result)[1], "ms": round((time.perf_counter() - start) * 1000, 1)}
+                answer = {
+                    "time_ms": time_ms,
+                    "frame": result.frame,
+                    "width": result.width,
+                    "height": result.height,
+                    "faces": records_of(result)[1],
+                    "ms": round((time.perf_counter() - start) * 1000, 1),
+                }
                 counts.answered += 1
             except ApiError as exc:
                 answer = body(exc.code, exc.message)

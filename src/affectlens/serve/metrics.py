@@ -15,10 +15,16 @@ def install(app, service) -> None:
     from affectlens.serve.guard import dependency
 
     registry = CollectorRegistry()
-    requests = Counter("affectlens_requests", "HTTP requests by route and status", ["method", "route", "status"],
-                       registry=registry)
-    latency = Histogram("affectlens_request_seconds", "HTTP request latency by route", ["route"], registry=registry,
-                        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+    requests = Counter(
+        "affectlens_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "affectlens_request_seconds",
+        "HTTP request latency by route",
+        ["route"],
+        registry=registry,
+        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    )
 
     class Jobs:
         def collect(self):
@@ -29,8 +35,9 @@ def install(app, service) -> None:
             yield jobs
             yield GaugeMetricFamily("affectlens_queue_length", "Jobs waiting to run", value=counts["queued"])
             yield GaugeMetricFamily("affectlens_live_sockets", "Open /v1/live sockets", value=service.live_sockets)
-            yield GaugeMetricFamily("affectlens_models_ready", "1 once the models are loaded",
-                                    value=1 if service.ready.is_set() else 0)
+            yield GaugeMetricFamily(
+                "affectlens_models_ready", "1 once the models are loaded", value=1 if service.ready.is_set() else 0
+            )
 
     registry.register(Jobs())
 
@@ -59,8 +66,7 @@ def install(app, service) -> None:
 
     app.add_middleware(Measure)
 
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["health"],
-             dependencies=[Depends(dependency(service))])
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["health"], dependencies=[Depends(dependency(service))])
     def metrics():
         """Prometheus text format."""
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -41,7 +41,10 @@ def router(service):
         if name not in names:  # the listed names only: no path is built from the request
             raise ApiError(404, "not_found", f"no static file {name!r}")
         suffix = "." + name.rsplit(".", 1)[-1]
-        return Response((STATIC / name).read_bytes(), media_type=TYPES.get(suffix, "application/octet-stream"),
-                        headers={"Cache-Control": "no-cache"})
+        return Response(
+            (STATIC / name).read_bytes(),
+            media_type=TYPES.get(suffix, "application/octet-stream"),
+            headers={"Cache-Control": "no-cache"},
+        )
 
     return r

@@ -15,12 +15,29 @@ from affectlens.serve.service import parse_options
 from affectlens.serve.uploads import Limits, display_name, read_multipart, read_raw
 from affectlens.types import InputFailure
 
-IMAGE_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary", "description": "One image (JPEG, PNG, WebP ...)."},
-        "options": {"type": "string", "description": "The options tree as a JSON object."}}}},
-    "image/*": {"schema": {"type": "string", "format": "binary"}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "One image (JPEG, PNG, WebP ...).",
+                        },
+                        "options": {"type": "string", "description": "The options tree as a JSON object."},
+                    },
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 
 def router(service):
@@ -53,8 +70,7 @@ def router(service):
         defaults = {default_model_name(kind) for kind in {c.kind for c in cfgs}}
         return {"models": [{**c.to_json(), "default": c.name in defaults} for c in cfgs]}
 
-    @r.post("/v1/analyze", response_model=Records, tags=["analyze"], dependencies=guarded,
-            openapi_extra=IMAGE_BODY)
+    @r.post("/v1/analyze", response_model=Records, tags=["analyze"], dependencies=guarded, openapi_extra=IMAGE_BODY)
     async def analyze(request: Request):
         """One image (a multipart ``file``, or the raw body) → one record per face, the same records
         as ``affectlens analyze --json``. Options: a multipart ``options`` field or ``?options=``."""
@@ -94,8 +110,12 @@ async def _image_part(request, service):
         return file, options.text if options else None
     if ctype.startswith("image/") or ctype == "application/octet-stream":
         return await read_raw(request, service.tmp, limits), None
-    raise ApiError(415, "unsupported_media_type", f"Content-Type {ctype or '(none)'} is not an image; send "
-                   "multipart/form-data with a 'file' part, or the image with an image/* Content-Type")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"Content-Type {ctype or '(none)'} is not an image; send "
+        "multipart/form-data with a 'file' part, or the image with an image/* Content-Type",
+    )
 
 
 def _analyze_image(service, path, name: str, options) -> dict:

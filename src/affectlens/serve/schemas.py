@@ -26,8 +26,9 @@ class Records(BaseModel):
 
 class TextRequest(BaseModel):
     texts: list[str] = Field(default_factory=list, max_length=10000, description="Texts to score (English).")
-    transcript: str | None = Field(None, max_length=5_000_000,
-                                   description="A transcript's content (.srt or .vtt text); scored per segment.")
+    transcript: str | None = Field(
+        None, max_length=5_000_000, description="A transcript's content (.srt or .vtt text); scored per segment."
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="The options tree (text stage is read).")
 
 

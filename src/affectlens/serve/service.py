@@ -149,8 +149,12 @@ def parse_options(text: str | None, base: Options) -> Options:
     if not isinstance(data, dict):
         raise ApiError(422, "invalid", "options: expected a JSON object (the options tree)")
     if (data.get("text") or {}).get("transcript") if isinstance(data.get("text"), dict) else False:
-        raise ApiError(422, "invalid", "options: text.transcript cannot name a server path; upload the "
-                       "transcript as the 'transcript' file of the job")
+        raise ApiError(
+            422,
+            "invalid",
+            "options: text.transcript cannot name a server path; upload the "
+            "transcript as the 'transcript' file of the job",
+        )
     try:
         merged = _merge(base.to_dict(), data)
         return Options.from_dict(merged)

@@ -47,18 +47,27 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        checks = {"workers": self.workers >= 1, "max_upload_mb": self.max_upload_mb > 0,
-                  "max_pixels": self.max_pixels > 0, "max_video_s": self.max_video_s > 0,
-                  "max_zip_mb": self.max_zip_mb > 0, "max_zip_files": self.max_zip_files >= 1,
-                  "max_queue": self.max_queue >= 1, "rate_per_minute": self.rate_per_minute >= 1,
-                  "request_timeout_s": self.request_timeout_s > 0, "sync_concurrency": self.sync_concurrency >= 1,
-                  "sync_queue": self.sync_queue >= 1,
-                  "live_sockets": self.live_sockets >= 1, "retention_hours": self.retention_hours > 0,
-                  "sweep_every_s": self.sweep_every_s > 0}
+        checks = {
+            "workers": self.workers >= 1,
+            "max_upload_mb": self.max_upload_mb > 0,
+            "max_pixels": self.max_pixels > 0,
+            "max_video_s": self.max_video_s > 0,
+            "max_zip_mb": self.max_zip_mb > 0,
+            "max_zip_files": self.max_zip_files >= 1,
+            "max_queue": self.max_queue >= 1,
+            "rate_per_minute": self.rate_per_minute >= 1,
+            "request_timeout_s": self.request_timeout_s > 0,
+            "sync_concurrency": self.sync_concurrency >= 1,
+            "sync_queue": self.sync_queue >= 1,
+            "live_sockets": self.live_sockets >= 1,
+            "retention_hours": self.retention_hours > 0,
+            "sweep_every_s": self.sweep_every_s > 0,
+        }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid serve setting(s) {', '.join(bad)}: "
-                             + ", ".join(f"{k}={getattr(self, k)}" for k in bad))
+            raise ValueError(
+                f"invalid serve setting(s) {', '.join(bad)}: " + ", ".join(f"{k}={getattr(self, k)}" for k in bad)
+            )
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("--api-key must not be empty")
 

@@ -104,9 +104,11 @@ class JobStore:
 
     def add(self, job_id: str, kind: str, name: str, options: dict, outputs: dict) -> Job:
         with self._lock:
-            self._db.execute("INSERT INTO jobs (id, state, kind, name, options, outputs, created) "
-                             "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                             (job_id, kind, name, json.dumps(options), json.dumps(outputs), time.time()))
+            self._db.execute(
+                "INSERT INTO jobs (id, state, kind, name, options, outputs, created) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                (job_id, kind, name, json.dumps(options), json.dumps(outputs), time.time()),
+            )
         return self.get(job_id)
 
     def claim(self) -> Job | None:
@@ -115,21 +117,25 @@ class JobStore:
             row = self._db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
-            self._db.execute("UPDATE jobs SET state='running', started=? WHERE id=? AND state='queued'",
-                             (time.time(), row["id"]))
+            self._db.execute(
+                "UPDATE jobs SET state='running', started=? WHERE id=? AND state='queued'", (time.time(), row["id"])
+            )
         return self.get(row["id"])
 
     def progress(self, job_id: str, done: int, total: int, unit: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE jobs SET done=?, total=?, unit=? WHERE id=? AND state='running'",
-                             (done, total, unit, job_id))
+            self._db.execute(
+                "UPDATE jobs SET done=?, total=?, unit=? WHERE id=? AND state='running'", (done, total, unit, job_id)
+            )
 
     def finish(self, job_id: str, state: str, error: str | None = None, files: list[str] | None = None) -> None:
         if state not in FINAL:
             raise ValueError(f"not a final job state: {state!r}; valid: {', '.join(FINAL)}")
         with self._lock:
-            self._db.execute("UPDATE jobs SET state=?, finished=?, error=?, files=? WHERE id=?",
-                             (state, time.time(), error, json.dumps(files or []), job_id))
+            self._db.execute(
+                "UPDATE jobs SET state=?, finished=?, error=?, files=? WHERE id=?",
+                (state, time.time(), error, json.dumps(files or []), job_id),
+            )
 
     def delete(self, job_id: str) -> None:
         with self._lock:
@@ -141,8 +147,10 @@ class JobStore:
         folders without a row (a crash between creating and recording a job) are removed."""
         with self._lock:
             ids = [r["id"] for r in self._db.execute("SELECT id FROM jobs WHERE state='running'")]
-            self._db.execute("UPDATE jobs SET state='failed', finished=?, error=? WHERE state='running'",
-                             (time.time(), "the server stopped while this job was running; submit it again"))
+            self._db.execute(
+                "UPDATE jobs SET state='failed', finished=?, error=? WHERE state='running'",
+                (time.time(), "the server stopped while this job was running; submit it again"),
+            )
             known = {r["id"] for r in self._db.execute("SELECT id FROM jobs")}
         for job_id in ids:
             shutil.rmtree(self.folder(job_id) / "out", ignore_errors=True)
@@ -155,8 +163,12 @@ class JobStore:
         """Remove finished jobs whose end is more than ``older_than_s`` seconds ago."""
         cutoff = time.time() - older_than_s
         with self._lock:
-            ids = [r["id"] for r in self._db.execute(
-                "SELECT id FROM jobs WHERE state IN ('done','failed','cancelled') AND finished < ?", (cutoff,))]
+            ids = [
+                r["id"]
+                for r in self._db.execute(
+                    "SELECT id FROM jobs WHERE state IN ('done','failed','cancelled') AND finished < ?", (cutoff,)
+                )
+            ]
         for job_id in ids:
             self.delete(job_id)
         return ids

@@ -160,11 +160,16 @@ class _Sink:
         self.error: ApiError | None = None
 
     def callbacks(self) -> dict:
-        return {"on_part_begin": self._begin, "on_part_data": self._data, "on_part_end": self._end,
-                "on_header_field": lambda d, s, e: self.header_field.extend(d[s:e]),
-                "on_header_value": lambda d, s, e: self.header_value.extend(d[s:e]),
-                "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
-                "on_end": self._finished}
+        return {
+            "on_part_begin": self._begin,
+            "on_part_data": self._data,
+            "on_part_end": self._end,
+            "on_header_field": lambda d, s, e: self.header_field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self.header_value.extend(d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_done,
+            "on_end": self._finished,
+        }
 
     def raise_pending(self) -> None:
         if self.error is not None:
@@ -187,8 +192,11 @@ class _Sink:
             self.error = ApiError(400, "bad_request", f"too many or repeated form parts ({name!r})")
             self.current = Part(name)  # swallowed
             return
-        part = Part(name, filename.decode("utf-8", "replace") if filename is not None else None,
-                    self.headers.get("content-type", ""))
+        part = Part(
+            name,
+            filename.decode("utf-8", "replace") if filename is not None else None,
+            self.headers.get("content-type", ""),
+        )
         if part.filename is not None:
             part.path = self.folder / f"{uuid.uuid4().hex}.bin"
             self.file = open(part.path, "wb")  # noqa: SIM115 - closed at the part's end

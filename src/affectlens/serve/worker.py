@@ -60,8 +60,7 @@ class Workers:
         self._wake = threading.Event()
         self._cancel: set[str] = set()
         self._lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._loop, name=f"affectlens-job-{i}", daemon=True)
-                        for i in range(n)]
+        self.threads = [threading.Thread(target=self._loop, name=f"affectlens-job-{i}", daemon=True) for i in range(n)]
 
     def start(self) -> None:
         for t in self.threads:
@@ -105,10 +104,13 @@ class Workers:
         work.mkdir()
         options = job_options(job, folder)
         video = job.kind in ("video", "av")
-        outputs = OutputOptions(out=str(work / RESULTS), quiet=True,
-                                annotate=str(work / "annotated.mp4") if video and job.outputs.get("annotate") else None,
-                                timeline=str(work / "timeline.png") if video and job.outputs.get("timeline") else None,
-                                summary=str(work / "summary.csv") if video else None)
+        outputs = OutputOptions(
+            out=str(work / RESULTS),
+            quiet=True,
+            annotate=str(work / "annotated.mp4") if video and job.outputs.get("annotate") else None,
+            timeline=str(work / "timeline.png") if video and job.outputs.get("timeline") else None,
+            summary=str(work / "summary.csv") if video else None,
+        )
         inputs = job_inputs(job, folder)
         meter = _Meter(self.store, job.id, len(inputs) if job.kind == "images" else 0)
         runner = Runner(options)
@@ -141,8 +143,9 @@ class Workers:
         work.rename(out)
         meter.flush(final=True)
         files = sorted(p.name for p in out.iterdir())
-        self.store.finish(job.id, "done", error=("some inputs failed: " + "; ".join(failures)) if failures else None,
-                          files=files)
+        self.store.finish(
+            job.id, "done", error=("some inputs failed: " + "; ".join(failures)) if failures else None, files=files
+        )
         log.info("job %s done: %d result(s), %d failure(s)", job.id, results, len(failures))
 
 

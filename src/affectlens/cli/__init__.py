@@ -185,6 +185,7 @@ def _register_eval_commands() -> None:
 
 
 _register_eval_commands()
+app.command("affectlens.cli.serve:serve", name="serve")
 
 
 def _setup_logging(verbose: bool) -> None:

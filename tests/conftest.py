@@ -80,3 +80,17 @@ def _restore_model_registry():
     registry._REGISTRY.update(models)
     registry._DEFAULT.clear()
     registry._DEFAULT.update(default)
+
+
+@pytest.fixture(autouse=True)
+def _restore_affectlens_logger():
+    """The CLI's main() gives the "affectlens" logger its own stderr handler and stops it from
+    propagating; later tests that read log lines with caplog need it as it was."""
+    import logging
+
+    logger = logging.getLogger("affectlens")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate

@@ -140,8 +140,8 @@ def test_sigterm_during_text_scoring_writes_what_was_scored(data_root, tmp_path)
     big.write_text("\n".join(line.rpartition(";")[0] for line in lines * 4) + "\n", encoding="utf-8")
     out = tmp_path / "part.csv"
     proc = subprocess.Popen([sys.executable, "-m", "affectlens.cli", "text", "--file", str(big), "--out", str(out),
-                             "-q"], stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("{")  # scoring has begun: now stop it
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err

@@ -185,6 +185,7 @@ def _register_eval_commands() -> None:
 
 
 _register_eval_commands()
+app.command("affectlens.cli.serve:serve", name="serve")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -195,11 +196,24 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops a command like Ctrl-C does: whatever was analysed is written."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     from cyclopts import CycloptsError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     _setup_logging(any(a in ("-v", "--verbose") for a in argv))
+    _stop_on_sigterm()
     try:
         code = app(argv, exit_on_error=False, print_error=False, help_on_error=False,
                    result_action="return_value")

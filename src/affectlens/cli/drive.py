@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from affectlens.export.printing import safe
@@ -125,23 +123,6 @@ class _Bars:
         self.inputs.close()
 
 
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM stops a run like Ctrl-C does (results so far are written)."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not in the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: str = "faces") -> int:
     """Analyse ``inputs`` into the outputs; the exit code (0 ok, 1 some input failed)."""
     check_outputs(outputs)
@@ -159,21 +140,20 @@ def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: st
                       many_videos=videos > 1, start_ms=options.video.sampling.start * 1000.0)
     bars = _Bars(len(items))
     failures = done = 0
-    with _sigterm_as_interrupt():
-        try:
-            for result in runner.run(items, pixels=bool(outputs.annotate or outputs.explain), progress=bars):
-                if isinstance(result, InputFailure):
-                    log.error("error: %s", safe(result.reason))  # a file name with a newline stays one line
-                    failures += 1
-                    continue
-                writers.add(result)
-                done += 1
-        except KeyboardInterrupt:
-            log.error("interrupted: writing the %d result(s) analysed so far", done)
-            failures += 1
-        finally:
-            bars.close()
-            writers.close()
+    try:  # Ctrl-C, and SIGTERM (cli.main makes it a KeyboardInterrupt), stop here
+        for result in runner.run(items, pixels=bool(outputs.annotate or outputs.explain), progress=bars):
+            if isinstance(result, InputFailure):
+                log.error("error: %s", safe(result.reason))  # a file name with a newline stays one line
+                failures += 1
+                continue
+            writers.add(result)
+            done += 1
+    except KeyboardInterrupt:
+        log.error("interrupted: writing the %d result(s) analysed so far", done)
+        failures += 1
+    finally:
+        bars.close()
+        writers.close()
     for line in writers.errors:
         log.error("error: %s", line)
     return 1 if failures or writers.errors else 0

@@ -70,7 +70,8 @@ from affectlens.types import ActionUnits
 
 #: The estimated action units, in FACS order.
 AU_NAMES = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26", "AU43")
-#: An action unit counts as active in a rationale from this intensity on.
+#: An action unit counts as active in a rationale from this intensity on, divided by its
+#: :data:`RATIONALE_WEIGHT` (see :func:`cited_from`); annotations show AUs from it on.
 ACTIVE = 0.2
 
 # Mesh point pairs (subject's right, subject's left) and single points (MediaPipe topology).

@@ -4,8 +4,8 @@ Every face here goes through the path a photograph takes (:class:`~affectlens.pi
 YuNet detection on the image as it is, then the face mesh around the detected box); FER+ faces
 are used at their native 48x48 pixels. Three modes (results JSON written only with ``--write``):
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py --fit          # ~15 min
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py [--write]      # ~10 min
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py --fit          # ~30 min
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py [--write]      # ~20 min
     python benchmarks/au_validity.py --real-media [--write]                            # ~20 s
 
 ``--fit`` measures FER+ *train* faces (at most 300 per class) and prints the constants committed
@@ -122,9 +122,11 @@ def measure_ferplus(args, split: str, with_pitch: bool = False):
 
 def fit(args) -> None:
     """Print the committed constants from FER+ train faces."""
-    labels, raws, pitches = measure_ferplus(args, "train", with_pitch=True)
+    from affectlens.models.landmarks import PITCH_ZERO
+
+    all_labels, raws, pitches = measure_ferplus(args, "train", with_pitch=True)
     ok = ~np.isnan(raws[:, 0])
-    labels, raws, pitches = labels[ok], raws[ok], pitches[ok]
+    labels, raws = all_labels[ok], raws[ok]
     ref = fit_reference(raws, labels)
     weights, d = fit_weights(raws, labels)
     print(f"# fitted on {len(raws)} FER+ train faces with a mesh ({args.per_class} per class at most, "
@@ -138,9 +140,9 @@ def fit(args) -> None:
     for n in AU_NAMES:
         print(f'    "{n}": {weights[n]:.2f},  # d = {d[n]:.2f}')
     print("}")
-    neutral_pitch = pitches[(labels == "neutral") & ~np.isnan(pitches)]
-    print(f"PITCH_ZERO = {-float(np.median(neutral_pitch)):.1f}  (minus the median pitch of neutral faces "
-          f"upscaled to {PITCH_SIZE} px, measured with PITCH_ZERO = 0)")
+    neutral_pitch = pitches[(all_labels == "neutral") & ~np.isnan(pitches)]
+    print(f"PITCH_ZERO = {PITCH_ZERO - float(np.median(neutral_pitch)):.1f}  (makes the median pitch of the "
+          f"{len(neutral_pitch)} neutral faces with a mesh, upscaled to {PITCH_SIZE} px, read 0)")
 
 
 def evaluate(args) -> None:

@@ -50,18 +50,19 @@ class _SelfAttention(nn.Module):
         super().__init__()
         h = c["hidden_size"]
         self.heads = c["num_attention_heads"]
+        self.head_dim = h // self.heads
+        self.scale = 1.0 / math.sqrt(self.head_dim)
         self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
         self.dropout = nn.Dropout(c["attention_probs_dropout_prob"])
 
     def forward(self, x, bias):
         n, t, h = x.shape
-        d = h // self.heads
 
         def split(y):
-            return y.view(n, t, self.heads, d).transpose(1, 2)
+            return y.view(n, t, self.heads, self.head_dim).transpose(1, 2)
 
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d) + bias, dim=-1)
+        att = torch.softmax((q @ k.transpose(-1, -2)) * self.scale + bias, dim=-1)
         return (self.dropout(att) @ v).transpose(1, 2).reshape(n, t, h)
 
 

@@ -224,7 +224,7 @@ def train(cfg: TransformerTrainConfig, ckpt: Path, root=None, base: Path | None 
         state["step"] = step = step + 1
         state["elapsed"] = start_elapsed + time.time() - t0
         if step % 25 == 0:
-            log.info("step %d loss %.4f (%.1f min)", step, float(loss), state["elapsed"] / 60)
+            log.info("step %d loss %.4f (%.1f min)", step, float(loss.detach()), state["elapsed"] / 60)
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
             scores, mean = evaluate(torch, model, data["va_rows"], data["va"])
             state["history"].append({"step": step, "val": scores, "val_mean": mean,

@@ -115,7 +115,7 @@ def test_text_outputs_are_distributions_and_deterministic(name, data_root):
     assert np.isfinite(p).all() and (p >= 0).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(model.predict_proba(texts), p)
-    np.testing.assert_allclose(model.predict_proba(texts[:1]), p[:1])
+    np.testing.assert_allclose(model.predict_proba(texts[:1]), p[:1], atol=1e-6)  # float32 batch padding
     missing = [CANONICAL.index(c) for c in CANONICAL if c not in model.labels]
     assert (p[:, missing] == 0).all()
     results = model.predict(texts)

@@ -80,11 +80,11 @@ class _Output(nn.Module):
 class _Attention(nn.Module):
     def __init__(self, c: dict):
         super().__init__()
-        setattr(self, "self", _SelfAttention(c))  # the checkpoint's name for it
+        self.self = _SelfAttention(c)  # the checkpoint's name for it
         self.output = _Output(c, c["hidden_size"])
 
     def forward(self, x, bias):
-        return self.output(getattr(self, "self")(x, bias), x)
+        return self.output(self.self(x, bias), x)
 
 
 class _Intermediate(nn.Module):

@@ -1,22 +1,28 @@
-"""Do the geometric action units move the way FACS says, on real FER+ test faces?
+"""Do the geometric action units read 0 on neutral faces and move the way FACS says?
 
-Each FER+ test face (48x48 grey, plurality label) is upscaled to 192x192 and run through the
-whole photo pipeline as one cropped face (``crop_mode="face"``, face mesh on); the script counts
-how many faces got a mesh and compares mean AU intensities between classes with Cohen's d:
-AU12 happiness > neutral, AU4 anger > happiness, AU25 and AU26 surprise > neutral (plus a
-table of every AU's mean per class). Prints the tables; ``--write`` also writes benchmarks/results/au_validity.json.
+Every face here goes through the path a photograph takes (:class:`~affectlens.pipeline.image.Analyzer`:
+YuNet detection on the image as it is, then the face mesh around the detected box); FER+ faces
+are used at their native 48x48 pixels. Three modes (results JSON written only with ``--write``):
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py [--write]      # ~1 min
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py --fit          # ~30 min
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py [--write]      # ~20 min
+    python benchmarks/au_validity.py --real-media [--write]                            # ~20 s
 
-``--fit`` instead measures FER+ *train* faces and prints the population references of
-:mod:`affectlens.models.action_units` (``REFERENCE``) and ``PITCH_ZERO`` of
-:mod:`affectlens.models.landmarks`, the constants committed there.
+``--fit`` measures FER+ *train* faces (at most 300 per class) and prints the constants committed
+in :mod:`affectlens.models.action_units` (``REFERENCE``, ``RATIONALE_WEIGHT``) and ``PITCH_ZERO``
+of :mod:`affectlens.models.landmarks` (the pitch still comes from the 192-px upscaled path it was
+fitted on). The default mode measures FER+ *test* faces: mean AU per class before (the scale
+fitted on upscaled faces, :data:`BEFORE`) and after (the committed one), and Cohen's d checks
+(AU12 happiness > neutral, AU4 anger > happiness, AU25/AU26 surprise > neutral) →
+``benchmarks/results/au_validity.json``. ``--real-media`` measures the photos and the smile clip
+in ``../shared/media`` before and after → ``benchmarks/results/au_real_media.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,21 +35,46 @@ sys.path.insert(0, str(ROOT / "src"))
 from affectlens.eval.datasets import load_ferplus  # noqa: E402
 from affectlens.eval.datasets.fer2013 import VALIDATION_RULE  # noqa: E402
 from affectlens.eval.metrics import cohens_d  # noqa: E402
-from affectlens.models.action_units import AU_NAMES  # noqa: E402
+from affectlens.models.action_units import (  # noqa: E402
+    AU_NAMES, NeutralBaseline, fit_reference, fit_weights, intensities)
 
-SIZE = 192
+SHARED = Path(os.environ.get("AFFECTLENS_SHARED", ROOT.parent / "shared"))
+RESULTS = ROOT / "benchmarks" / "results"
+#: the pitch reference is still measured on faces upscaled to this size (see --fit)
+PITCH_SIZE = 192
 #: (AU, higher class, lower class): what FACS/EMFACS predicts.
 CHECKS = [("AU12", "happiness", "neutral"), ("AU4", "anger", "happiness"),
           ("AU25", "surprise", "neutral"), ("AU26", "surprise", "neutral")]
-
-#: FER+ label rule of the fitted AU scale and of the committed results: the rule of every
-#: choice made on FER+ labels (plurality)
+CLASSES = ("neutral", "happiness", "surprise", "anger", "sadness", "disgust", "fear", "contempt")
+#: FER+ label rule of the fitted AU scale and of the committed results (plurality)
 RULE = VALIDATION_RULE
 
+#: The scale before issue 14 (commit f2c99da): (neutral, high) = median of FER+ train neutral
+#: faces and 95th percentile of all FER+ train faces, measured on 48-px faces upscaled to 192 px
+#: and meshed as one whole-image face. Kept only to print the "before" columns.
+BEFORE: dict[str, tuple[float, float]] = {
+    "AU1": (0.2684, 0.3175), "AU2": (0.1644, 0.2016), "AU4": (-0.2133, -0.1734), "AU5": (0.3089, 0.3590),
+    "AU6": (-0.1936, -0.1582), "AU9": (-0.3630, -0.3070), "AU12": (0.2330, 0.3164), "AU15": (0.0273, 0.0762),
+    "AU17": (-0.3307, -0.2425), "AU20": (0.5240, 0.6817), "AU25": (0.0220, 0.1889), "AU26": (0.5313, 0.6801),
+    "AU43": (-0.3089, -0.2315),
+}
 
-def upscale(gray: np.ndarray) -> np.ndarray:
-    g = np.asarray(Image.fromarray(gray).resize((SIZE, SIZE), Image.BICUBIC))
-    return np.repeat(g[:, :, None], 3, axis=2)
+#: The smile clip's parts, checked by eye on its frames: a neutral face until 0.6 s, a broad
+#: smile from 0.7 s to 2.3 s (it starts between 0.6 and 0.7 s and fades in the last frames).
+SMILE_CLIP = "smile_pyfeat_single_face.mp4"
+SMILE_NEUTRAL_MS = (0.0, 600.0)
+SMILE_SMILING_MS = (700.0, 2300.0)
+PORTRAITS = ("astronaut.png", "grace_hopper.jpg", "newton.png", "gauss.png")
+SOLVAY = "solvay_conference_1927.jpg"
+
+
+def before(raw: np.ndarray, neutral: np.ndarray | None = None) -> np.ndarray:
+    """Intensities of raw measures on the :data:`BEFORE` scale (``neutral``: a person's own zero)."""
+    lo = np.array([BEFORE[n][0] for n in AU_NAMES])
+    hi = np.array([BEFORE[n][1] for n in AU_NAMES])
+    base = lo if neutral is None else np.where(np.isnan(neutral), lo, neutral)
+    with np.errstate(invalid="ignore"):
+        return np.clip((np.asarray(raw, dtype=np.float64) - base) / (hi - lo), 0.0, 1.0)
 
 
 def sample(fs, per_class: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -55,89 +86,177 @@ def sample(fs, per_class: int, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def fit(args) -> None:
-    """Population references from FER+ train faces (stage functions, no references needed)."""
+def photo_path_raw(an, gray: np.ndarray) -> np.ndarray:
+    """Raw AU measures of the most confident face YuNet finds in ``gray`` (NaN when none is found
+    or the mesh does not fit), meshed exactly as :meth:`Analyzer.analyze` meshes photos."""
     from affectlens.models.action_units import raw_measures
-    from affectlens.models.landmarks import FaceMesh, head_pose
+
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    faces, _ = an.detect(rgb)
+    if not faces:
+        return np.full(len(AU_NAMES), np.nan)
+    return raw_measures(an.mesh(rgb, [max(faces, key=lambda f: f.score)])[0])
+
+
+def measure_ferplus(args, split: str, with_pitch: bool = False):
+    """(labels, raw measures (N, 13), pitches or None) of FER+ faces, at most ``per_class`` per class."""
+    from affectlens.models.landmarks import head_pose
+    from affectlens.options import Options
+    from affectlens.pipeline.image import Analyzer
     from affectlens.types import Face
 
-    fs = load_ferplus(args.data_root, "train", rule=RULE)
-    mesh = FaceMesh()
-    face = Face(box=(0.0, 0.0, float(SIZE), float(SIZE)), score=1.0, landmarks=())
-    raws, pitches, labels = [], [], []
+    fs = load_ferplus(args.data_root, split, rule=RULE)
+    an = Analyzer(Options().replace(mesh="on"), threads=1)
+    whole = Face(box=(0.0, 0.0, float(PITCH_SIZE), float(PITCH_SIZE)), score=1.0, landmarks=())
+    labels, raws, pitches = [], [], []
     for name, idx in sample(fs, args.per_class).items():
         for i in idx:
-            pts = mesh.run(upscale(fs.images[i]), face).points
-            if len(pts):
-                raws.append(raw_measures(pts))
-                pitches.append(head_pose(pts)[1])
-                labels.append(name)
-    raws, labels = np.array(raws), np.array(labels)
-    neutral = np.median(raws[labels == "neutral"], axis=0)
-    high = np.percentile(raws, 95, axis=0)
-    print(f"# fitted on {len(raws)} FER+ train faces with a mesh ({args.per_class} per class at most)")
+            labels.append(name)
+            raws.append(photo_path_raw(an, fs.images[i]))
+            if with_pitch:
+                g = np.asarray(Image.fromarray(fs.images[i]).resize((PITCH_SIZE, PITCH_SIZE), Image.BICUBIC))
+                pts = an.face_mesh.run(np.repeat(g[:, :, None], 3, axis=2), whole).points
+                pitches.append(head_pose(pts)[1] if len(pts) else np.nan)
+    return np.array(labels), np.array(raws), (np.array(pitches) if with_pitch else None)
+
+
+def fit(args) -> None:
+    """Print the committed constants from FER+ train faces."""
+    from affectlens.models.landmarks import PITCH_ZERO
+
+    all_labels, raws, pitches = measure_ferplus(args, "train", with_pitch=True)
+    ok = ~np.isnan(raws[:, 0])
+    labels, raws = all_labels[ok], raws[ok]
+    ref = fit_reference(raws, labels)
+    weights, d = fit_weights(raws, labels)
+    print(f"# fitted on {len(raws)} FER+ train faces with a mesh ({args.per_class} per class at most, "
+          f"{int((labels == 'neutral').sum())} neutral), native 48 px through the photo path")
     print("REFERENCE: dict[str, tuple[float, float]] = {")
-    for n, lo, hi in zip(AU_NAMES, neutral, high):
-        print(f'    "{n}": ({lo:.4f}, {hi:.4f}),')
+    for n in AU_NAMES:
+        print(f'    "{n}": ({ref[n][0]:.4f}, {ref[n][1]:.4f}),')
     print("}")
-    print(f"PITCH_ZERO = {-float(np.median(np.array(pitches)[labels == 'neutral'])):.1f}  "
-          "(minus the median of the pitch measured with PITCH_ZERO = 0)")
+    print("# Cohen's d of each AU's prototype expression over neutral (raw measures)")
+    print("RATIONALE_WEIGHT: dict[str, float] = {")
+    for n in AU_NAMES:
+        print(f'    "{n}": {weights[n]:.2f},  # d = {d[n]:.2f}')
+    print("}")
+    neutral_pitch = pitches[(all_labels == "neutral") & ~np.isnan(pitches)]
+    print(f"PITCH_ZERO = {PITCH_ZERO - float(np.median(neutral_pitch)):.1f}  (makes the median pitch of the "
+          f"{len(neutral_pitch)} neutral faces with a mesh, upscaled to {PITCH_SIZE} px, read 0)")
 
 
 def evaluate(args) -> None:
-    from affectlens.options import Options
-    from affectlens.pipeline.image import Analyzer
-
-    fs = load_ferplus(args.data_root, "test", rule=RULE)
-    an = Analyzer(Options().replace(crop_mode="face", mesh="on"), threads=1)
-    classes = ["neutral", "happiness", "surprise", "anger", "sadness", "disgust", "fear", "contempt"]
-    picked = sample(fs, args.per_class)
-    values, counts = {}, {}
-    for name in classes:
-        rows = []
-        for i in picked[name]:
-            r = an.analyze(upscale(fs.images[i]), source=fs.ids[i])
-            rows.append([r.faces[0].aus.get(n) for n in AU_NAMES] if r.faces else [np.nan] * len(AU_NAMES))
-        arr = np.array(rows, dtype=np.float64)
-        values[name] = arr
-        counts[name] = {"faces": len(arr), "with_mesh": int((~np.isnan(arr[:, 0])).sum())}
+    """FER+ test faces: mean AU per class before/after, and the FACS checks (after)."""
+    labels, raws, _ = measure_ferplus(args, "test")
+    after, old = intensities(raws), before(raws)
     col = {n: j for j, n in enumerate(AU_NAMES)}
+    counts = {c: {"faces": int((labels == c).sum()), "with_mesh": int(((labels == c) & ~np.isnan(raws[:, 0])).sum())}
+              for c in CLASSES}
     checks = []
     for au, hi, lo in CHECKS:
-        a, b = values[hi][:, col[au]], values[lo][:, col[au]]
+        a, b = after[labels == hi, col[au]], after[labels == lo, col[au]]
         checks.append({"au": au, "higher": hi, "lower": lo, "mean_higher": float(np.nanmean(a)),
                        "mean_lower": float(np.nanmean(b)), "n_higher": int((~np.isnan(a)).sum()),
                        "n_lower": int((~np.isnan(b)).sum()), "cohens_d": cohens_d(a, b),
                        "holds": bool(np.nanmean(a) > np.nanmean(b))})
-    print(f"FER+ test faces ({RULE} label), up to {args.per_class} per class, upscaled 48 -> {SIZE} px")
-    print(f"{'class':<10}{'faces':>7}{'mesh':>6}" + "".join(f"{n:>6}" for n in AU_NAMES))
-    for name in classes:
-        m = np.nanmean(values[name], axis=0)
-        print(f"{name:<10}{counts[name]['faces']:>7}{counts[name]['with_mesh']:>6}" + "".join(f"{v:6.2f}" for v in m))
+    means = {when: {c: _rounded(np.nanmean(v[labels == c], axis=0)) for c in CLASSES}
+             for when, v in (("before", old), ("after", after))}
+    print(f"FER+ test faces ({RULE} label), up to {args.per_class} per class, native 48 px, photo path")
+    print(f"{'class':<10}{'':<7}{'faces':>6}{'mesh':>5}" + "".join(f"{n:>6}" for n in AU_NAMES))
+    for c in CLASSES:
+        for when in ("before", "after"):
+            print(f"{c:<10}{when:<7}{counts[c]['faces']:>6}{counts[c]['with_mesh']:>5}"
+                  + "".join(f"{means[when][c][n]:6.2f}" for n in AU_NAMES))
     print()
-    print(f"{'check':<28}{'mean hi':>8}{'mean lo':>8}{'n hi':>6}{'n lo':>6}{'d':>7}  holds")
+    print(f"{'check (after)':<28}{'mean hi':>8}{'mean lo':>8}{'n hi':>6}{'n lo':>6}{'d':>7}  holds")
     for c in checks:
         print(f"{c['au'] + ' ' + c['higher'] + ' > ' + c['lower']:<28}{c['mean_higher']:8.3f}{c['mean_lower']:8.3f}"
               f"{c['n_higher']:6d}{c['n_lower']:6d}{c['cohens_d']:7.2f}  {c['holds']}")
     result = {"dataset": f"ferplus test (FER2013 PrivateTest rows, {RULE} label)", "per_class": args.per_class,
-              "upscaled_to": SIZE, "counts": counts, "checks": checks,
-              "mean_au": {name: dict(zip(AU_NAMES, [round(float(v), 4) for v in np.nanmean(values[name], axis=0)]))
-                          for name in classes}}
+              "path": "native 48 px, YuNet detection then face mesh (the photo path)", "counts": counts,
+              "checks": checks, "mean_au": means}
+    _write(args, "au_validity.json", result)
+
+
+def _rounded(values) -> dict[str, float]:
+    return {n: round(float(v), 4) for n, v in zip(AU_NAMES, values)}
+
+
+def _summary(values: np.ndarray) -> dict:
+    """Median per AU and the share of faces/frames at 0.2 or more."""
+    with np.errstate(invalid="ignore"):
+        return {"n": int((~np.isnan(values[:, 0])).sum()), "median": _rounded(np.nanmedian(values, axis=0)),
+                "share_ge_0.2": _rounded(np.nanmean(values >= 0.2, axis=0))}
+
+
+def measure_media(shared: Path) -> dict[str, dict]:
+    """Raw measures of the real media groups (see the module docstring)."""
+    import affectlens
+
+    on = affectlens.Options().replace(mesh="on")
+    photos, videos = shared / "media" / "photos", shared / "media" / "videos"
+    group = affectlens.analyze(photos / SOLVAY, on)
+    neutral = [f for f in group.faces if f.expression.top == "neutral"]
+    out = {"solvay_neutral": {"raw": np.array([f.aus.raw for f in neutral]),
+                              "note": f"{len(neutral)} of the {len(group.faces)} faces whose top label is neutral"}}
+    frames = [fr for fr in affectlens.analyze_video_iter(videos / SMILE_CLIP, every=1, smooth="none", landmarks="on")
+              if fr.faces]
+    raws = np.array([fr.faces[0].aus.raw for fr in frames])
+    baseline = NeutralBaseline()  # what --au-baseline does: the track's own neutral, frame by frame
+    own = np.array([baseline.update(0, r) for r in raws])
+    times = np.array([fr.time_ms for fr in frames])
+    for part, (t0, t1) in (("smile_clip_neutral", SMILE_NEUTRAL_MS), ("smile_clip_smiling", SMILE_SMILING_MS)):
+        keep = (times >= t0) & (times <= t1)
+        out[part] = {"raw": raws[keep], "note": f"frames from {t0:.0f} to {t1:.0f} ms, population zero"}
+        out[part + "_own_baseline"] = {"raw": raws[keep], "neutral": own[keep],
+                                       "note": f"frames from {t0:.0f} to {t1:.0f} ms, the person's own zero "
+                                               "(--au-baseline; the population zero for the first 9 frames)"}
+    for name in PORTRAITS:
+        r = affectlens.analyze(photos / name, on)
+        f = r.faces[0]
+        out[name] = {"raw": np.array([f.aus.raw]), "note": f"top label {f.expression.top}"}
+    return out
+
+
+def real_media(args) -> None:
+    groups = measure_media(Path(args.shared))
+    result = {}
+    print(f"{'group':<34}{'':<7}{'stat':<8}" + "".join(f"{n:>6}" for n in AU_NAMES))
+    for name, g in groups.items():
+        entry = {"note": g["note"]}
+        for when, fn in (("before", before), ("after", intensities)):
+            s = _summary(fn(g["raw"], g.get("neutral")))
+            entry[when] = s
+            stats = ("median", "share_ge_0.2") if s["n"] > 1 else ("median",)
+            for stat in stats:
+                print(f"{name[:33]:<34}{when:<7}{stat[:7]:<8}" + "".join(f"{s[stat][n]:6.2f}" for n in AU_NAMES))
+        result[name] = entry
+    _write(args, "au_real_media.json", result)
+
+
+def _write(args, filename: str, result: dict) -> None:
     if args.write:
-        out = ROOT / "benchmarks" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "au_validity.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out / 'au_validity.json'}")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / filename).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {RESULTS / filename}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--per-class", type=int, default=300, help="faces per class at most (default 300)")
-    ap.add_argument("--fit", action="store_true", help="fit the references on FER+ train faces and print them")
-    ap.add_argument("--write", action="store_true", help="write benchmarks/results/au_validity.json (default: print only)")
+    ap.add_argument("--shared", default=str(SHARED), help="the shared/ folder with media/ (default ../shared)")
+    ap.add_argument("--per-class", type=int, default=300, help="FER+ faces per class at most (default 300)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--fit", action="store_true", help="fit the constants on FER+ train faces and print them")
+    mode.add_argument("--real-media", action="store_true", help="before/after table on the photos and the smile clip")
+    ap.add_argument("--write", action="store_true", help="write the results JSON under benchmarks/results")
     args = ap.parse_args()
-    fit(args) if args.fit else evaluate(args)
+    if args.fit:
+        fit(args)
+    elif args.real_media:
+        real_media(args)
+    else:
+        evaluate(args)
 
 
 if __name__ == "__main__":

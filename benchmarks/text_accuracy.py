@@ -1,15 +1,17 @@
 """Accuracy of the text emotion model on GoEmotions, dair-ai emotion and MELD test splits.
 
-Prints one table; ``--write`` also writes benchmarks/results/text.json (``--out PATH``: there):
+Prints one table; with ``--write`` writes benchmarks/results/text.json (the TF-IDF model) or
+benchmarks/results/text_<model>.json (any other model):
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/text_accuracy.py [--write]
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/text_accuracy.py --model text-minilm-l6 --write
 
 Scorings (see affectlens/eval/text_protocol.py): GoEmotions 7 Ekman groups macro-F1 on the
 single-label rows and on all rows ("any": a multi-label row counts as hit when the prediction
 is one of its groups); dair-ai emotion accuracy / macro-F1 over its 5 canonical labels
 (love -> happiness); MELD weighted-F1 with the 2 previous dialogue turns as context (and
 without). ``unsupported_rate`` is the share of these English test texts that the language
-check would wrongly call ``unsupported language``; ``ms_per_text`` the single-thread speed;
+check would wrongly call ``unsupported language``; ``ms_per_text`` the speed (whole test
+sets, the model's own batching);
 ``ece`` the top-label expected calibration error (15 bins).
 ``--write-metrics`` stores the headline numbers in the model's models.json.
 """
@@ -31,11 +33,11 @@ from affectlens.eval.datasets.text import load_text_dataset  # noqa: E402
 from affectlens.eval.metrics import expected_calibration_error  # noqa: E402
 from affectlens.eval.text_protocol import score_dair, score_goemotions, score_meld  # noqa: E402
 from affectlens.models.language import check_english  # noqa: E402
-from affectlens.models.text import TextEmotionModel  # noqa: E402
+from affectlens.models.text import BaseTextModel, create_text_model  # noqa: E402
 from affectlens.registry import get_model_cfg, load_models_json  # noqa: E402
 
 
-def evaluate(model: TextEmotionModel, split: str, root=None) -> tuple[dict, dict]:
+def evaluate(model: BaseTextModel, split: str, root=None) -> tuple[dict, dict]:
     results, timing = {}, {}
     go = load_text_dataset("goemotions", split, root)
     t0 = time.perf_counter()
@@ -62,6 +64,12 @@ def evaluate(model: TextEmotionModel, split: str, root=None) -> tuple[dict, dict
     seconds = sum(s for s, _ in timing.values())
     results["ms_per_text"] = 1000 * seconds / sum(n for _, n in timing.values())
     return results, timing
+
+
+def results_path(name: str) -> Path:
+    """Where the results of text model ``name`` are written (the TF-IDF model keeps text.json)."""
+    stem = "text" if name == "text-tfidf-lr" else f"text_{name}"
+    return ROOT / "benchmarks" / "results" / f"{stem}.json"
 
 
 def headline(r: dict, split: str) -> dict:
@@ -106,23 +114,22 @@ def main(argv=None) -> int:
     p.add_argument("--models-json", default=None, help="register the models in this models.json first")
     p.add_argument("--split", default="test", choices=("val", "test"))
     p.add_argument("--data-root", default=None, help="folder holding text/ (default $AFFECTLENS_DATA)")
-    p.add_argument("--out", default=None, help="write the results here instead")
-    p.add_argument("--write", action="store_true", help="write benchmarks/results/text.json (default: print only)")
+    p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/text[_<model>].json)")
+    p.add_argument("--write", action="store_true", help="write the results JSON")
     p.add_argument("--write-metrics", action="store_true", help="store the headline numbers in models.json")
     args = p.parse_args(argv)
     if args.models_json:
         load_models_json(Path(args.models_json))
     cfg = get_model_cfg(args.model, kind="text")
-    model = TextEmotionModel(cfg, check_language=False)
+    model = create_text_model(cfg, check_language=False)
     results, _ = evaluate(model, args.split, args.data_root)
     print_table(cfg.name, results)
     summary = headline(results, args.split)
-    out = args.out or (str(ROOT / "benchmarks" / "results" / "text.json") if args.write else None)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({"model": cfg.name, "split": args.split, "headline": summary,
-                                         "results": results}, indent=1) + "\n")
-        print(f"wrote {out}")
+    if args.write:
+        out = Path(args.out) if args.out else results_path(cfg.name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"model": cfg.name, "split": args.split, "headline": summary, "results": results},
+                                  indent=1) + "\n")
     if args.write_metrics:
         path = Path(cfg.folder) / "models.json"
         data = json.loads(path.read_text())

@@ -26,8 +26,11 @@ from typing import Any, TypeVar
 from affectlens import overrides
 
 #: Model kinds: ``expression`` (face crops, ONNX), ``speech`` (16 kHz utterances, as acoustic
-#: feature vectors or power spectrograms, ONNX) and ``text`` (TF-IDF + linear weights, npz).
+#: feature vectors or power spectrograms, ONNX) and ``text`` (see TEXT_ENGINES).
 KINDS = ("expression", "speech", "text")
+#: How a text model runs: ``tfidf`` (TF-IDF n-grams + linear weights in one npz, numpy) or
+#: ``transformer`` (an ONNX encoder + classifier fed by a ``tokenizers`` tokenizer file).
+TEXT_ENGINES = ("tfidf", "transformer")
 COLOURS = ("gray", "rgb")
 #: Speech models' audio band: full (0-8 kHz), narrow (0-4 kHz, telephone) or any (both).
 BANDS = ("full", "narrow", "any")
@@ -43,7 +46,7 @@ class ModelCfg:
 
     name: str
     kind: str
-    file: str  # weights file (ONNX for expression and speech, npz for text), relative to ``folder``
+    file: str  # weights file (ONNX, or npz for tfidf text models), relative to ``folder``
     labels: tuple[str, ...]
     output: str = ""  # expression: name of the ONNX output that holds this model's logits
     input_size: int = 0  # expression: square crop side in pixels
@@ -55,6 +58,10 @@ class ModelCfg:
     flip_tta: bool = False  # average the logits of the crop and its mirror image
     band: str = ""  # speech: one of BANDS
     input: str = "features"  # speech: one of SPEECH_INPUTS
+    engine: str = "tfidf"  # text: one of TEXT_ENGINES
+    tokenizer: str = ""  # text transformer: tokenizer.json, relative to ``folder``
+    max_tokens: int = 0  # text transformer: tokens per row (text + context + special tokens)
+    max_text_tokens: int = 0  # text transformer: tokens of the text itself (the context gets the rest)
     licence: str = ""
     description: str = ""
     card: str = ""  # model card file, relative to ``folder``
@@ -69,6 +76,8 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: temperature must be > 0, got {self.temperature}")
         if self.kind == "expression":
             self._check_expression()
+        if self.kind == "text":
+            self._check_text()
         if self.kind == "speech" and self.band not in BANDS:
             raise ValueError(f"model {self.name!r}: speech band must be one of {', '.join(BANDS)}, got {self.band!r}")
         if self.kind == "speech" and self.input not in SPEECH_INPUTS:
@@ -85,6 +94,15 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: mean/std need {channels} value(s) for colour {self.colour}")
         if len(self.template) != 5:
             raise ValueError(f"model {self.name!r}: template needs 5 points, got {len(self.template)}")
+
+    def _check_text(self) -> None:
+        if self.engine not in TEXT_ENGINES:
+            raise ValueError(f"model {self.name!r}: text engine must be one of {', '.join(TEXT_ENGINES)}, "
+                             f"got {self.engine!r}")
+        if self.engine == "transformer" and (not self.tokenizer or self.max_text_tokens <= 0
+                                             or self.max_tokens < self.max_text_tokens + 2):
+            raise ValueError(f"model {self.name!r}: a transformer text model needs tokenizer, max_text_tokens > 0 "
+                             f"and max_tokens >= max_text_tokens + 2")
 
     @property
     def path(self) -> Path:
@@ -252,15 +270,17 @@ def create(name: str | None = None, kind: str = "expression", threads: int = 1, 
     except TypeError:
         raise TypeError(f"create({cfg.name!r}): options must be hashable, got {options!r}") from None
     fingerprint = json.dumps(cfg.to_json(), sort_keys=True, default=str) + cfg.folder
-    key = ("model", kind, cfg.name, threads if kind != "text" else None, opts, fingerprint)
+    key = ("model", kind, cfg.name, threads if kind != "text" or cfg.engine != "tfidf" else None, opts, fingerprint)
     return cached(key, lambda: _construct(cfg, threads, options))
 
 
 def _construct(cfg: ModelCfg, threads: int, options: dict) -> Any:
     if cfg.kind == "text":
-        from affectlens.models.text import TextEmotionModel
+        from affectlens.models.text import create_text_model
 
-        return TextEmotionModel(cfg, **options)
+        if cfg.engine == "transformer":
+            options = {**options, "threads": threads}
+        return create_text_model(cfg, **options)
     if cfg.kind == "speech":
         from affectlens.models.speech import SpeechModel
 

@@ -12,10 +12,10 @@ from affectlens import overrides, registry
 from affectlens.models.expression import ExpressionModel, load_expression_model
 from affectlens.models.runtime import NO_SPIN, onnx_session
 from affectlens.models.speech import SpeechModel
-from affectlens.models.text import TextEmotionModel, load_text_model
+from affectlens.models.text import BaseTextModel, load_text_model
 
 SRC = Path(registry.__file__).resolve().parent
-RUNNERS = {"expression": ExpressionModel, "speech": SpeechModel, "text": TextEmotionModel}
+RUNNERS = {"expression": ExpressionModel, "speech": SpeechModel, "text": BaseTextModel}  # either engine
 ALL_MODELS = [(c.name, c.kind) for c in registry.list_models()]
 
 

@@ -1,4 +1,7 @@
-"""The text emotion model on real dataset rows, its bad-input statuses and train/inference parity."""
+"""The TF-IDF text model on real dataset rows, its bad-input statuses and train/inference parity.
+
+(The transformer model's tests are in test_text_transformer.py.)
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from affectlens.registry import get_model_cfg
 
 @pytest.fixture(scope="module")
 def model() -> TextEmotionModel:
-    return load_text_model()
+    return load_text_model("text-tfidf-lr")
 
 
 def _rows(data_root, name: str, ids: list[str]):
@@ -103,7 +106,7 @@ def test_one_bad_text_does_not_spoil_the_others(model):
 
 
 def test_language_check_can_be_skipped():
-    cfg = get_model_cfg(kind="text")
+    cfg = get_model_cfg("text-tfidf-lr", kind="text")
     (r,) = TextEmotionModel(cfg, check_language=False).predict(["Je suis très triste aujourd'hui, vraiment."])
     assert r.status == "ok" and r.language == ""
 

@@ -4,11 +4,12 @@ Record (JSON, one per text or transcript segment)::
 
     {"source": str, "index": int, "start_ms": int | null, "end_ms": int | null,
      "speaker": str | null, "text": str, "status": "ok" | "empty" | "unsupported language" | "too long",
-     "language": str, "emotion": str | null, "probs": {label: p, ...}}
+     "language": str, "emotion": str | null, "uncertain": bool, "uncertain_reason": str,
+     "probs": {label: p, ...}}
 
 ``probs`` is empty (and ``emotion`` null) unless ``status`` is ``ok``; ``start_ms``/``end_ms``
 are set for transcript segments. Table columns (schema ``SCHEMA_VERSION``): ``source, index,
-start_ms, end_ms, speaker, text, status, language, emotion, prob_<label>…`` (the 8 canonical
+start_ms, end_ms, speaker, text, status, language, emotion, uncertain, uncertain_reason, prob_<label>…`` (the 8 canonical
 labels).
 """
 
@@ -21,7 +22,8 @@ from affectlens.labels import CANONICAL
 from affectlens.models.text import TextResult
 from affectlens.types import TextItemResult
 
-COLUMNS = ("source", "index", "start_ms", "end_ms", "speaker", "text", "status", "language", "emotion")
+COLUMNS = ("source", "index", "start_ms", "end_ms", "speaker", "text", "status", "language", "emotion", "uncertain",
+           "uncertain_reason")
 
 
 def text_item_records(items: Sequence[TextItemResult]) -> list[dict]:
@@ -31,6 +33,7 @@ def text_item_records(items: Sequence[TextItemResult]) -> list[dict]:
             "source": it.source, "index": it.index, "start_ms": it.start_ms, "end_ms": it.end_ms,
             "speaker": it.speaker, "text": it.result.text, "status": it.result.status,
             "language": it.result.language, "emotion": it.result.label,
+            "uncertain": bool(it.result.uncertain), "uncertain_reason": it.result.uncertain_reason,
             "probs": {k: round(v, 6) for k, v in it.result.as_dict().items()},
         }
         for it in items

@@ -28,13 +28,34 @@ it did not separate anger from happiness. Coordinates below: ``y`` grows downwar
 | AU26 | jaw drop | ``y(chin) - y(upper lip centre, outer)`` |
 | AU43 | eyes closed | ``-aperture`` (one frame cannot tell a blink, AU45, from closure) |
 
-Intensity: ``clip((raw - neutral) / (high - neutral), 0, 1)`` where ``neutral`` is the median raw
-measure of FER+ *train* faces labelled neutral and ``high`` its 95th percentile over all FER+
-train faces (stored in :data:`REFERENCE`, reproduced by
-``python benchmarks/au_validity.py --fit``). 0 = at or below a typical neutral face, 1 = as
-strong as the strongest 5 % of the training faces. In video, :class:`NeutralBaseline`
-replaces the population ``neutral`` by the person's own (a low percentile of their recent raw
-measures).
+Intensity: ``clip((raw - zero) / width, 0, 1)``, fitted on FER+ *train* faces at their native
+48x48 pixels through the same path photos take (YuNet detection, then the mesh around the box;
+``python benchmarks/au_validity.py --fit`` reproduces :data:`REFERENCE`):
+
+- ``zero`` is the 90th percentile of the measure over faces labelled neutral
+  (:data:`NEUTRAL_PERCENTILE`). People's neutral faces differ in shape (brow height, eye
+  opening, chin length) about as much as an expression moves one face, and from one photo
+  geometry cannot tell the two apart; so a face reads above 0 only where its measure lies beyond
+  9 in 10 neutral faces. Measuring the median neutral face instead (the scale before) made half
+  of all neutral faces read above 0 and two fifths to nine tenths of the neutral faces of a sharp
+  group photo read 0.2 or more on AU4, AU12, AU20, AU26 and AU43.
+- ``width`` is the distance from the median neutral face to the 95th percentile of all faces
+  (:data:`HIGH_PERCENTILE`): how far the strongest expressions move the measure. AU43 is the
+  exception: 1 means the lids touch (aperture 0), so ``width = -zero``.
+- **AU26** is credited only as far as the lips part: the reported AU26 is ``min(AU26, AU25)``.
+  The chin-to-lip distance alone cannot tell a dropped jaw from a long chin or a beard.
+
+The zero and width are stored as ``(zero, zero + width)`` per AU. In video,
+:class:`NeutralBaseline` replaces the population ``zero`` by the person's own neutral (a low
+percentile of their recent raw measures): once the face's own shape is known, no allowance for
+other people's shapes is needed, so subtle changes (e.g. a cheek raise that stays within the
+population's neutral range) show.
+
+Rationales weigh each AU by how well its measure separates expressions from neutral faces
+(:data:`RATIONALE_WEIGHT`): the largest Cohen's d, on FER+ train faces, of the AU's prototype
+expressions over neutral (any expression for AUs in no prototype), divided by 0.8 (a large effect)
+and capped at 1. An AU is cited from ``ACTIVE / weight`` on, so an AU that face shape confounds
+(d well below 0.8, e.g. AU5, AU17, AU26) needs a strong reading before a rationale names it.
 """
 
 from __future__ import annotations
@@ -49,7 +70,8 @@ from affectlens.types import ActionUnits
 
 #: The estimated action units, in FACS order.
 AU_NAMES = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26", "AU43")
-#: An action unit counts as active in a rationale from this intensity on.
+#: An action unit counts as active in a rationale from this intensity on, divided by its
+#: :data:`RATIONALE_WEIGHT` (see :func:`cited_from`); annotations show AUs from it on.
 ACTIVE = 0.2
 
 # Mesh point pairs (subject's right, subject's left) and single points (MediaPipe topology).
@@ -59,24 +81,51 @@ _P = {
     "nose_wing": (129, 358), "mouth_corner": (61, 291),
 }
 _UPPER_LIP_IN, _LOWER_LIP_IN, _UPPER_LIP_OUT, _LOWER_LIP_OUT, _CHIN = 13, 14, 0, 17, 152
+_J25, _J26 = AU_NAMES.index("AU25"), AU_NAMES.index("AU26")
 
-#: (neutral, high) raw values per action unit; see the module docstring for how they are fitted
-#: (``python benchmarks/au_validity.py --fit``: 2,034 FER+ train faces with a mesh, at most 300
-#: per class).
+#: Percentile of neutral faces' measures that reads 0 (see the module docstring).
+NEUTRAL_PERCENTILE = 90.0
+#: Percentile of all faces' measures that lies one ``width`` above the median neutral face.
+HIGH_PERCENTILE = 95.0
+#: Cohen's d counted as a large effect (Cohen 1988): an AU at or above it has rationale weight 1.
+LARGE_D = 0.8
+#: AUs whose intensity 1 is a geometric end point, not a percentile: the lids touching (raw 0).
+CLOSED_AT_ZERO = ("AU43",)
+
+#: (zero, zero + width) raw values per action unit, fitted by :func:`fit_reference`
+#: (``python benchmarks/au_validity.py --fit``: 2,022 FER+ train faces with a mesh, at most 300
+#: per class, 48 px through the photo path).
 REFERENCE: dict[str, tuple[float, float]] = {
-    "AU1": (0.2684, 0.3175),
-    "AU2": (0.1644, 0.2016),
-    "AU4": (-0.2133, -0.1734),
-    "AU5": (0.3089, 0.3590),
-    "AU6": (-0.1936, -0.1582),
-    "AU9": (-0.3630, -0.3070),
-    "AU12": (0.2330, 0.3164),
-    "AU15": (0.0273, 0.0762),
-    "AU17": (-0.3307, -0.2425),
-    "AU20": (0.5240, 0.6817),
-    "AU25": (0.0220, 0.1889),
-    "AU26": (0.5313, 0.6801),
-    "AU43": (-0.3089, -0.2315),
+    "AU1": (0.3082, 0.3567),
+    "AU2": (0.1866, 0.2277),
+    "AU4": (-0.1831, -0.1443),
+    "AU5": (0.3556, 0.4026),
+    "AU6": (-0.1790, -0.1428),
+    "AU9": (-0.3326, -0.2721),
+    "AU12": (0.2674, 0.3547),
+    "AU15": (0.0466, 0.0954),
+    "AU17": (-0.2777, -0.1914),
+    "AU20": (0.5728, 0.7366),
+    "AU25": (0.0496, 0.2159),
+    "AU26": (0.5793, 0.7197),
+    "AU43": (-0.2728, 0.0000),
+}
+
+#: Weight of each AU in rationales, fitted by :func:`fit_weights` (same faces as REFERENCE).
+RATIONALE_WEIGHT: dict[str, float] = {
+    "AU1": 0.53,  # d = 0.43
+    "AU2": 1.00,  # d = 0.89
+    "AU4": 0.93,  # d = 0.75
+    "AU5": 0.35,  # d = 0.28
+    "AU6": 1.00,  # d = 1.62
+    "AU9": 0.60,  # d = 0.48
+    "AU12": 1.00,  # d = 1.70
+    "AU15": 0.79,  # d = 0.63
+    "AU17": 0.45,  # d = 0.36
+    "AU20": 0.91,  # d = 0.73
+    "AU25": 1.00,  # d = 1.19
+    "AU26": 0.67,  # d = 0.53
+    "AU43": 1.00,  # d = 1.01
 }
 
 #: EMFACS-style prototype action units per expression, restricted to the ones estimated here.
@@ -139,16 +188,54 @@ def raw_measures(points: np.ndarray) -> np.ndarray:
 
 
 def intensities(raw: np.ndarray, neutral: np.ndarray | None = None) -> np.ndarray:
-    """Raw measures → intensities in [0, 1] (NaN stays NaN).
+    """Raw measures (one face, or one per row) → intensities in [0, 1] (NaN stays NaN).
 
-    ``neutral`` replaces the population neutral reference (e.g. a person's own baseline); the
-    scale ``high - neutral`` is always the population one.
+    ``neutral`` replaces the population zero (e.g. a person's own baseline); the width is
+    always the population one. AU26 is capped by AU25 (see the module docstring).
     """
-    lo = np.array([REFERENCE[n][0] for n in AU_NAMES])
-    hi = np.array([REFERENCE[n][1] for n in AU_NAMES])
-    base = lo if neutral is None else np.where(np.isnan(neutral), lo, neutral)
+    zero = np.array([REFERENCE[n][0] for n in AU_NAMES])
+    width = np.array([REFERENCE[n][1] - REFERENCE[n][0] for n in AU_NAMES])
+    base = zero if neutral is None else np.where(np.isnan(neutral), zero, neutral)
     with np.errstate(invalid="ignore"):
-        return np.clip((np.asarray(raw, dtype=np.float64) - base) / (hi - lo), 0.0, 1.0)
+        out = np.clip((np.asarray(raw, dtype=np.float64) - base) / width, 0.0, 1.0)
+    out[..., _J26] = np.minimum(out[..., _J26], out[..., _J25])
+    return out
+
+
+def fit_reference(raws: np.ndarray, labels) -> dict[str, tuple[float, float]]:
+    """:data:`REFERENCE` from raw measures (N, 13) of labelled faces (rows with NaN are ignored)."""
+    raws, labels = _valid(raws, labels)
+    neutral = raws[labels == "neutral"]
+    zero = np.percentile(neutral, NEUTRAL_PERCENTILE, axis=0)
+    width = np.percentile(raws, HIGH_PERCENTILE, axis=0) - np.median(neutral, axis=0)
+    out = {}
+    for j, n in enumerate(AU_NAMES):
+        one = 0.0 if n in CLOSED_AT_ZERO else zero[j] + width[j]
+        out[n] = (float(zero[j]), float(one))
+    return out
+
+
+def fit_weights(raws: np.ndarray, labels) -> tuple[dict[str, float], dict[str, float]]:
+    """(:data:`RATIONALE_WEIGHT`, the Cohen's d behind each weight) from labelled raw measures."""
+    from affectlens.eval.metrics import cohens_d
+
+    raws, labels = _valid(raws, labels)
+    neutral = labels == "neutral"
+    weights, ds = {}, {}
+    for j, n in enumerate(AU_NAMES):
+        classes = [c for c, aus in PROTOTYPES.items() if n in aus] or [c for c in PROTOTYPES if c != "neutral"]
+        d = max(cohens_d(raws[labels == c, j], raws[neutral, j]) for c in classes)
+        ds[n] = float(d)
+        weights[n] = float(min(1.0, max(d, 0.0) / LARGE_D))
+    return weights, ds
+
+
+def _valid(raws, labels) -> tuple[np.ndarray, np.ndarray]:
+    raws, labels = np.asarray(raws, dtype=np.float64), np.asarray(labels)
+    ok = ~np.isnan(raws).any(axis=1)
+    if not (labels[ok] == "neutral").any():
+        raise ValueError("fitting the action-unit scale needs faces labelled 'neutral' with a mesh; got none")
+    return raws[ok], labels[ok]
 
 
 def estimate(points: np.ndarray, neutral: np.ndarray | None = None) -> ActionUnits:
@@ -158,27 +245,38 @@ def estimate(points: np.ndarray, neutral: np.ndarray | None = None) -> ActionUni
                        raw=tuple(float(v) for v in raw))
 
 
+def cited_from(name: str, threshold: float = ACTIVE) -> float:
+    """The intensity from which a rationale cites ``name``: ``threshold / RATIONALE_WEIGHT`` (at most 1)."""
+    return min(1.0, threshold / RATIONALE_WEIGHT[name]) if RATIONALE_WEIGHT[name] > 0 else 1.0
+
+
 def rationale(aus: ActionUnits, expression: str, threshold: float = ACTIVE) -> str:
     """One line built only from measured values: the expression's prototype AUs that are active.
 
-    ``"AU6 0.71 + AU12 0.90 -> happiness"``; when none is active, or none could be measured,
-    it says so (``"no prototype AU of anger (AU4, AU5, AU17) at or above 0.20 -> anger
-    (appearance only)"``). Values are printed with two decimals.
+    ``"AU6 0.71 + AU12 0.90 -> happiness"``; an AU is active from :func:`cited_from` on
+    (``threshold`` for AUs that separate expressions well, more for those face shape confounds).
+    When none is active, or none could be measured, it says so (``"no prototype AU of anger
+    (AU4, AU5, AU17) at or above 0.20 -> anger (appearance only)"``). Values are printed with
+    two decimals.
     """
     proto = PROTOTYPES.get(expression, ())
     values = aus.as_dict()
     if not values or all(math.isnan(v) for v in values.values()):
         return f"AUs not measured -> {expression} (appearance only)"
+
+    def active(names):
+        return [n for n in names if values.get(n, math.nan) >= cited_from(n, threshold)]
+
     if not proto:
-        active = [n for n in AU_NAMES if values.get(n, math.nan) >= threshold]
-        if not active:
+        on = active(AU_NAMES)
+        if not on:
             return f"no AU at or above {threshold:.2f} -> {expression}"
-        return f"{expression} despite " + " + ".join(f"{n} {values[n]:.2f}" for n in active)
-    active = [n for n in proto if values.get(n, math.nan) >= threshold]
-    if not active:
+        return f"{expression} despite " + " + ".join(f"{n} {values[n]:.2f}" for n in on)
+    on = active(proto)
+    if not on:
         return (f"no prototype AU of {expression} ({', '.join(proto)}) at or above {threshold:.2f} "
                 f"-> {expression} (appearance only)")
-    return " + ".join(f"{n} {values[n]:.2f}" for n in active) + f" -> {expression}"
+    return " + ".join(f"{n} {values[n]:.2f}" for n in on) + f" -> {expression}"
 
 
 #: Percentile of a person's recent raw measures taken as their neutral reference: a low one

@@ -27,6 +27,7 @@ import numpy as np
 
 from affectlens.labels import CANONICAL
 from affectlens.models.expression import softmax
+from affectlens.models.uncertainty import Thresholds, max_logit, top2_margin
 from affectlens.registry import ModelCfg, create
 
 log = logging.getLogger("affectlens")
@@ -92,6 +93,11 @@ class TextResult:
     characters); for those three ``probs`` is empty and ``label`` None.
     ``language`` is ``en`` for a scored text and the detected ISO 639-1 code for an unsupported
     one when the language check ran (``""`` when it did not, or for an empty text).
+    ``uncertain`` is true for a scored text whose answer should not be relied on;
+    ``uncertain_reason`` says why (``ambiguous``: top-two probability margin below the model's
+    ``margin`` threshold; ``unknown class``: largest raw logit below ``min_max_logit``, text unlike
+    the emotional texts the model was validated on), reasons joined by ``;``. Models without
+    fitted thresholds never set it.
     """
 
     text: str
@@ -99,6 +105,8 @@ class TextResult:
     probs: tuple[float, ...] = ()
     labels: tuple[str, ...] = CANONICAL
     language: str = ""
+    uncertain: bool = False
+    uncertain_reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -128,16 +136,103 @@ def is_empty(text: str) -> bool:
     return not any(ch.isalnum() for ch in text)
 
 
-class TextEmotionModel:
-    """One registered text model (kind ``text``). Each step is public and usable alone."""
+class BaseTextModel:
+    """What every text model shares: label mapping, temperature, input checks, ``uncertain``.
+
+    An engine subclass provides :meth:`forward` (texts, contexts) -> logits (N, K) over
+    :attr:`labels`.
+    """
+
+    engine = ""
 
     def __init__(self, cfg: ModelCfg, check_language: bool = True):
         if cfg.kind != "text":
             raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not 'text'")
+        if cfg.engine != self.engine:
+            raise ValueError(f"model {cfg.name!r} uses the text engine {cfg.engine!r}, not {self.engine!r}; "
+                             f"create it with affectlens.models.text.create_text_model")
         if not cfg.path.is_file():
             raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
         self.cfg = cfg
         self.check_language = check_language
+        self._to_canonical = np.asarray([CANONICAL.index(label) for label in cfg.labels])
+        self.thresholds = Thresholds.from_config(cfg.thresholds)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels the weights score (a subset of the canonical labels)."""
+        return self.cfg.labels
+
+    def forward(self, texts, contexts=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def postprocess(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 8) over the canonical labels (labels the model lacks get 0)."""
+        p = softmax(logits, self.cfg.temperature)
+        full = np.zeros((len(p), len(CANONICAL)))
+        full[:, self._to_canonical] = p
+        return full
+
+    def predict_proba(self, texts, contexts=None) -> np.ndarray:
+        """Probabilities (N, 8) over the canonical labels, without the input checks."""
+        return self.postprocess(self.forward(list(texts), contexts))
+
+    def uncertainty(self, logits: np.ndarray, probs: np.ndarray) -> list[str]:
+        """``uncertain_reason`` per row ("" when certain), from the fitted thresholds."""
+        t = self.thresholds
+        flags = []
+        if t.margin is not None:
+            flags.append(("ambiguous", top2_margin(probs) < t.margin))
+        if t.min_max_logit is not None:
+            flags.append(("unknown class", max_logit(logits) < t.min_max_logit))
+        return [";".join(name for name, f in flags if f[i]) for i in range(len(probs))]
+
+    def _check(self, text, index: int = 0) -> tuple[str, str]:
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be str, got {type(text).__name__}: {text!r}")
+        if len(text) > MAX_TEXT_CHARS:
+            log.warning("text %d (%r...): %d characters is more than the limit of %d; not scored (status "
+                        "'too long')", index + 1, text[:30], len(text), MAX_TEXT_CHARS)
+            return "too long", ""
+        if is_empty(text):
+            return "empty", ""
+        if not self.check_language:
+            return "ok", ""
+        from affectlens.models.language import check_english
+
+        lang, english = check_english(text)
+        return ("ok", "en") if english else ("unsupported language", lang)
+
+    def predict(self, texts, contexts=None) -> list[TextResult]:
+        """One :class:`TextResult` per text; ``contexts`` are optional preceding dialogue turns."""
+        if isinstance(texts, str):
+            raise TypeError("predict() takes a list of texts; wrap a single text in a list")
+        texts = list(texts)
+        contexts = [""] * len(texts) if contexts is None else list(contexts)
+        if len(contexts) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(contexts)} contexts")
+        status, language = zip(*(self._check(t, i) for i, t in enumerate(texts))) if texts else ((), ())
+        keep = [i for i, s in enumerate(status) if s == "ok"]
+        scored: dict[int, tuple[tuple[float, ...], str]] = {}
+        if keep:
+            logits = self.forward([texts[i] for i in keep], [contexts[i] for i in keep])
+            probs = self.postprocess(logits)
+            reasons = self.uncertainty(logits, probs)
+            scored = {i: (tuple(float(v) for v in probs[j]), reasons[j]) for j, i in enumerate(keep)}
+        out = []
+        for i, (text, s, lang) in enumerate(zip(texts, status, language)):
+            probs_i, reason = scored.get(i, ((), ""))
+            out.append(TextResult(text, s, probs_i, CANONICAL, lang, bool(reason), reason))
+        return out
+
+
+class TextEmotionModel(BaseTextModel):
+    """A TF-IDF text model (engine ``tfidf``). Each step is public and usable alone."""
+
+    engine = "tfidf"
+
+    def __init__(self, cfg: ModelCfg, check_language: bool = True):
+        super().__init__(cfg, check_language)
         with np.load(cfg.path, allow_pickle=False) as z:
             self.coef = z["coef"].astype(np.float32)
             self.intercept = z["intercept"].astype(np.float64)
@@ -151,12 +246,6 @@ class TextEmotionModel:
         if offset != self.coef.shape[0] or self.coef.shape[1] != len(cfg.labels):
             raise ValueError(f"model {cfg.name!r}: {cfg.path.name} has coef {self.coef.shape}, "
                              f"expected ({offset}, {len(cfg.labels)})")
-        self._to_canonical = np.asarray([CANONICAL.index(label) for label in cfg.labels])
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The labels the weights score (a subset of the canonical labels)."""
-        return self.cfg.labels
 
     def _block(self, name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         block = self.blocks[name]
@@ -189,58 +278,16 @@ class TextEmotionModel:
                 out[i] += val @ self.coef[idx]
         return out
 
-    def postprocess(self, logits: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 8) over the canonical labels (labels the model lacks get 0)."""
-        p = softmax(logits, self.cfg.temperature)
-        full = np.zeros((len(p), len(CANONICAL)))
-        full[:, self._to_canonical] = p
-        return full
+def create_text_model(cfg: ModelCfg, check_language: bool = True, threads: int = 2) -> BaseTextModel:
+    """The model object for a text config, chosen by its ``engine`` (never by the file)."""
+    if cfg.engine == "transformer":
+        from affectlens.models.text_transformer import TransformerTextModel
 
-    def predict_proba(self, texts, contexts=None) -> np.ndarray:
-        """Probabilities (N, 8) over the canonical labels, without the input checks."""
-        return self.postprocess(self.forward(list(texts), contexts))
-
-    def predict(self, texts, contexts=None) -> list[TextResult]:
-        """One :class:`TextResult` per text; ``contexts`` are optional preceding dialogue turns."""
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts; wrap a single text in a list")
-        texts = list(texts)
-        contexts = [""] * len(texts) if contexts is None else list(contexts)
-        if len(contexts) != len(texts):
-            raise ValueError(f"got {len(texts)} texts but {len(contexts)} contexts")
-        status, language = [], []
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f"texts must be str, got {type(text).__name__}: {text!r}")
-            if len(text) > MAX_TEXT_CHARS:
-                log.warning("text %d (%r...): %d characters is more than the limit of %d; not scored (status "
-                            "'too long')", len(status) + 1, text[:30], len(text), MAX_TEXT_CHARS)
-                status.append("too long")
-                language.append("")
-                continue
-            if is_empty(text):
-                status.append("empty")
-                language.append("")
-                continue
-            lang = ""
-            if self.check_language:
-                from affectlens.models.language import check_english
-
-                lang, english = check_english(text)
-                if not english:
-                    status.append("unsupported language")
-                    language.append(lang)
-                    continue
-            status.append("ok")
-            language.append("en" if self.check_language else "")
-        keep = [i for i, s in enumerate(status) if s == "ok"]
-        probs = self.predict_proba([texts[i] for i in keep], [contexts[i] for i in keep]) if keep else None
-        rows = {i: tuple(float(v) for v in probs[j]) for j, i in enumerate(keep)}
-        return [TextResult(text, s, rows.get(i, ()), CANONICAL, lang)
-                for i, (text, s, lang) in enumerate(zip(texts, status, language))]
+        return TransformerTextModel(cfg, check_language=check_language, threads=threads)
+    return TextEmotionModel(cfg, check_language=check_language)
 
 
-def load_text_model(name: str | None = None, check_language: bool = True) -> TextEmotionModel:
+def load_text_model(name: str | None = None, check_language: bool = True) -> BaseTextModel:
     """The registered text model ``name`` (the default text model if None):
     ``registry.create(name, "text", check_language=check_language)``."""
     return create(name, "text", check_language=check_language)

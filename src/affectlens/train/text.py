@@ -194,7 +194,7 @@ def write_models_json(out: Path, name: str, temperature: float) -> None:
         old = json.loads(path.read_text())
         metrics = next((m.get("metrics", {}) for m in old["models"] if m["name"] == name), {})
     entry = {
-        "name": name, "kind": "text", "file": f"{name}.npz", "labels": list(TEXT_LABELS),
+        "name": name, "kind": "text", "engine": "tfidf", "file": f"{name}.npz", "labels": list(TEXT_LABELS),
         "temperature": round(temperature, 4), "licence": "weights derived from GoEmotions (Apache-2.0), dair-ai emotion "
         "(research use) and MELD (GPL-3.0): see MODEL_CARD.md",
         "description": "English text emotion, 7 labels (no contempt): TF-IDF word+char n-grams, "

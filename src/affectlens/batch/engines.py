@@ -38,6 +38,7 @@ def _init_worker(options_dict: dict, job: Job) -> None:
     from affectlens.options import Options
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the driver's SIGTERM handler is not the worker's
     _WORKER["runner"] = Runner(Options.from_dict(options_dict))
     _WORKER["job"] = job
 

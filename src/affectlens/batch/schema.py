@@ -51,7 +51,7 @@ def table_schemas(options: Options, metadata=None) -> dict:
         template = _TO_FRAME[kind]([_full_record(kind, labels)])
         fields = []
         for col, dtype in template.dtypes.items():
-            typ = pa.string() if dtype is object or str(dtype) == "object" else pa.Schema.from_pandas(template[[col]], preserve_index=False)[0].type
+            typ = pa.string() if str(dtype) == "object" else pa.Schema.from_pandas(template[[col]], preserve_index=False)[0].type
             typ = pa.string() if pa.types.is_large_string(typ) else typ
             fields.append(pa.field(col, typ))
         for f in metadata or ():

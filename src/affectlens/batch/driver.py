@@ -90,6 +90,10 @@ def run_batch(inputs: list[str], out: str | Path, options: Options | None = None
         raise ValueError(f"--workers must be >= 1 (got {workers}) and --retries >= 0 (got {retries})")
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError("batch writes Parquet: pip install 'affectlens[parquet]'") from None
     if engine == "ray":
         import_ray()  # the missing extra is said before any work
     start = time.perf_counter()

@@ -148,7 +148,7 @@ def _run(todo: list[Task], engine, manifest: Manifest, report: Report, retries: 
                     result = Outcome(task.path, "failed", error=f"{task.path}: {_reason(result)} "
                                      f"(after {attempts[task.path]} attempts)")
                 _record(manifest, report, task, result, attempts[task.path])
-                emit(_progress_event(report, len(todo), result, start))
+                emit(_progress_event(report, report.total - report.skipped, result, start))
     except KeyboardInterrupt:
         report.interrupted = True
         report.not_run = len(queue) + len(inflight)
@@ -160,7 +160,6 @@ def _run(todo: list[Task], engine, manifest: Manifest, report: Report, retries: 
 
 
 def _record(manifest: Manifest, report: Report, task: Task, outcome: Outcome, attempts: int) -> None:
-    manifest.start(task)
     manifest.finish(task, outcome, attempts)
     setattr(report, outcome.state, getattr(report, outcome.state) + 1)
     report.rows += outcome.rows

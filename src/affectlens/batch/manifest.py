@@ -53,6 +53,10 @@ class Manifest:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.out / MANIFEST, isolation_level=None)
+        # each statement is its own transaction; WAL with NORMAL sync survives a killed process
+        # (only a power cut may lose the last rows, which the next run then redoes)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self.options_hash = opts_hash
         self._check_options()
@@ -94,11 +98,10 @@ class Manifest:
 
     def finish(self, task: Task, outcome: Outcome, attempts: int) -> None:
         size, mtime = _stat(task.path) or (None, None)
-        self.db.execute(
-            "UPDATE runs SET content_hash = ?, state = ?, rows = ?, frames = ?, seconds = ?, error = ?, "
-            "attempts = ?, size = ?, mtime_ns = ?, updated = ? WHERE input = ?",
-            (outcome.content_hash, outcome.state, outcome.rows, outcome.frames, round(outcome.seconds, 3),
-             outcome.error, attempts, size, mtime, _now(), task.path))
+        row = (task.path, task.key, outcome.content_hash, self.options_hash, outcome.state, outcome.rows,
+               outcome.frames, round(outcome.seconds, 3), outcome.error, attempts, size, mtime, _now())
+        self.db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(row))})",
+                        row)
 
     def rows(self) -> list[dict]:
         cur = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs ORDER BY input")

@@ -295,3 +295,47 @@ def test_ray_missing_names_the_extra(corpus, tmp_path, monkeypatch, capsys):
     assert main(["batch", photo, "--out", str(tmp_path / "out"), "--engine", "ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["affectlens: error: the ray engine needs the [ray] extra: pip install 'affectlens[ray]'"]
+
+
+# -- inputs and idempotence --------------------------------------------------------------------------
+def test_inputs_from_folders_globs_and_manifests(corpus, tmp_path):
+    from affectlens.batch.inputs import resolve
+
+    photos = sorted(str(p) for p in (corpus / "photos").glob("*.png"))
+    manifest_csv = tmp_path / "m.csv"
+    pd.DataFrame({"path": [Path(photos[0]).name, photos[1]], "subject": ["a", "b"], "take": [1, 2]}).to_csv(
+        manifest_csv, index=False)
+    shutil.copyfile(photos[0], tmp_path / Path(photos[0]).name)  # relative manifest paths: from its folder
+    tasks, errors, meta = resolve([str(corpus / "photos" / "*.png"), str(corpus / "audio"), str(manifest_csv),
+                                   photos[2], str(tmp_path / "nothing_*.jpg"), str(tmp_path / "missing.png")])
+    paths = [t.path for t in tasks]
+    audio = sorted(str(p) for p in (corpus / "audio").glob("*.flac"))
+    assert paths == photos + audio + [str(tmp_path / Path(photos[0]).name)]  # photos[1], photos[2]: once
+    assert tasks[-1].metadata == (("subject", "a"), ("take", 1))
+    assert meta.names == ["subject", "take"]
+    assert [e[1] for e in errors] == [f"{tmp_path / 'nothing_*.jpg'}: no file matches this pattern",
+                                      f"{tmp_path / 'missing.png'}: no such file or folder"]
+
+
+def test_changed_bytes_are_redone_and_touched_files_skipped(corpus, tmp_path):
+    photos = sorted((corpus / "photos").glob("*.png"))
+    work = tmp_path / "in"
+    work.mkdir()
+    for p in photos[:3]:
+        shutil.copyfile(p, work / p.name)
+    options = Options().replace(crop_mode="face", mesh="off")
+    out = tmp_path / "out"
+    first = run_batch([str(work)], out, options, workers=2)
+    assert first.done == 3
+    before = pd.read_parquet(out / "faces")
+    os.utime(work / photos[0].name)  # same bytes, new time: still done
+    shutil.copyfile(photos[5], work / photos[1].name)  # new bytes under an old name: redone
+    second = run_batch([str(work)], out, options, workers=2)
+    assert (second.skipped, second.done) == (2, 1)
+    after = pd.read_parquet(out / "faces")
+    assert len(after) == len(before) == 3 and after["source"].is_unique  # replaced, not added
+    changed = str(work / photos[1].name)
+    assert (after.set_index("source").loc[changed, "prob_happiness"]
+            != before.set_index("source").loc[changed, "prob_happiness"])
+    unchanged = after[after["source"] != changed].reset_index(drop=True)
+    pd.testing.assert_frame_equal(unchanged, before[before["source"] != changed].reset_index(drop=True))

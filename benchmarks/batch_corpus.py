@@ -101,15 +101,23 @@ def write_corrupt(dest: Path, photo: Path | None) -> list[Path]:
     return out
 
 
-def build(dest: str | Path, photos: int = 3000, videos: tuple[str, ...] = DEFAULT_VIDEOS, copies: int = 4,
-          audio: int = 24, corrupt: bool = True) -> dict[str, list[Path]]:
+def build(
+    dest: str | Path,
+    photos: int = 3000,
+    videos: tuple[str, ...] = DEFAULT_VIDEOS,
+    copies: int = 4,
+    audio: int = 24,
+    corrupt: bool = True,
+) -> dict[str, list[Path]]:
     """Write the corpus into ``dest``; ``{group: files}`` and ``dest/manifest.csv``."""
     import pandas as pd
 
     dest = Path(dest)
-    groups = {"photos": write_photos(dest, photos) if photos else [],
-              "videos": copy_videos(dest, videos, copies),
-              "audio": copy_audio(dest, audio)}
+    groups = {
+        "photos": write_photos(dest, photos) if photos else [],
+        "videos": copy_videos(dest, videos, copies),
+        "audio": copy_audio(dest, audio),
+    }
     groups["corrupt"] = write_corrupt(dest, groups["photos"][0] if groups["photos"] else None) if corrupt else []
     rows = [{"path": str(p), "group": g, "item": i} for g, files in groups.items() for i, p in enumerate(files)]
     pd.DataFrame(rows).to_csv(dest / "manifest.csv", index=False)
@@ -125,8 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--audio", type=int, default=24, help="RAVDESS clips")
     ap.add_argument("--no-corrupt", action="store_true")
     args = ap.parse_args(argv)
-    groups = build(args.dest, args.photos, tuple(v for v in args.videos.split(",") if v), args.copies, args.audio,
-                   not args.no_corrupt)
+    groups = build(
+        args.dest,
+        args.photos,
+        tuple(v for v in args.videos.split(",") if v),
+        args.copies,
+        args.audio,
+        not args.no_corrupt,
+    )
     for g, files in groups.items():
         print(f"{g}: {len(files)} file(s)", file=sys.stderr)
     print(Path(args.dest) / "manifest.csv")

@@ -49,8 +49,23 @@ def _env() -> dict:
 
 def run_batch_cli(inputs: list[str], out: Path, config: Path, workers: int, engine: str = "local") -> dict:
     """One ``affectlens batch`` run: wall seconds, CPU seconds of its processes, its report."""
-    cmd = [sys.executable, "-m", "affectlens.cli", "batch", *inputs, "--out", str(out), "--config", str(config),
-           "--workers", str(workers), "--engine", engine, "--progress", "json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affectlens.cli",
+        "batch",
+        *inputs,
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--workers",
+        str(workers),
+        "--engine",
+        engine,
+        "--progress",
+        "json",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env())
@@ -60,9 +75,17 @@ def run_batch_cli(inputs: list[str], out: Path, config: Path, workers: int, engi
         raise RuntimeError(f"batch run failed ({p.returncode}): {p.stderr[-2000:]}")
     report = json.loads(p.stdout.splitlines()[-1])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"engine": engine, "workers": workers, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "done": report["done"], "skipped": report["skipped"], "failed": report["failed"],
-            "frames": report["frames"], "load": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "engine": engine,
+        "workers": workers,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "done": report["done"],
+        "skipped": report["skipped"],
+        "failed": report["failed"],
+        "frames": report["frames"],
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def in_process(photos: list[str], config: Path) -> dict:
@@ -74,22 +97,32 @@ def in_process(photos: list[str], config: Path) -> dict:
     list(runner.run(photos[:1]))
     t0, c0 = time.perf_counter(), time.process_time()
     n = sum(1 for _ in runner.run(photos))
-    return {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2), "results": n,
-            "load": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "cpu_s": round(time.process_time() - c0, 2),
+        "results": n,
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def measure(args) -> dict:
     from affectlens.options import Options
 
     tmp = Path(tempfile.mkdtemp(prefix="batch_scale_"))
-    groups = batch_corpus.build(tmp / "corpus", photos=args.photos, videos=(GRID,), copies=args.videos, audio=0,
-                                corrupt=False)
+    groups = batch_corpus.build(
+        tmp / "corpus", photos=args.photos, videos=(GRID,), copies=args.videos, audio=0, corrupt=False
+    )
     photo_cfg = Options().replace(crop_mode="face").save(tmp / "photos.toml")
     video_cfg = Options().save(tmp / "videos.toml")
     photos_dir = [str(tmp / "corpus" / "photos")]
     videos_dir = [str(tmp / "corpus" / "videos")]
-    res: dict = {"photos": len(groups["photos"]), "videos": len(groups["videos"]), "video_s_each": 3.0,
-                 "cores": os.cpu_count(), "load_start": [round(x, 2) for x in os.getloadavg()]}
+    res: dict = {
+        "photos": len(groups["photos"]),
+        "videos": len(groups["videos"]),
+        "video_s_each": 3.0,
+        "cores": os.cpu_count(),
+        "load_start": [round(x, 2) for x in os.getloadavg()],
+    }
     res["in_process"] = in_process([str(p) for p in groups["photos"]], photo_cfg)
     res["photos_1"] = run_batch_cli(photos_dir, tmp / "p1", photo_cfg, 1)
     res["photos_rerun"] = run_batch_cli(photos_dir, tmp / "p1", photo_cfg, 1)
@@ -135,21 +168,25 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import ray  # noqa: F401
         except ImportError:
-            print("ray is not installed: measuring the local engine only (pip install 'affectlens[ray]')",
-                  file=sys.stderr)
+            print(
+                "ray is not installed: measuring the local engine only (pip install 'affectlens[ray]')", file=sys.stderr
+            )
             args.ray = False
     raw = measure(args)
     summary = summarise(raw)
-    print(f"batch scaling: {raw['photos']} photos, {raw['videos']} x 3 s videos, {raw['cores']} cores; "
-          f"load average {raw['load_start']} at start, {raw['load_end']} at end")
+    print(
+        f"batch scaling: {raw['photos']} photos, {raw['videos']} x 3 s videos, {raw['cores']} cores; "
+        f"load average {raw['load_start']} at start, {raw['load_end']} at end"
+    )
     for name in [k for k in raw if isinstance(raw[k], dict)]:
         print(f"  {name:14s} {json.dumps(raw[name])}")
     for k, v in summary.items():
         print(f"  {k:32s} {v}")
     if args.write:
         path = ROOT / "benchmarks" / "results" / "batch_scale.json"
-        path.write_text(json.dumps({"summary": summary, "runs": raw, "args": vars(args)}, indent=1) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps({"summary": summary, "runs": raw, "args": vars(args)}, indent=1) + "\n", encoding="utf-8"
+        )
         print(f"wrote {path}")
     return 0
 

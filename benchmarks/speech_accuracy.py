@@ -54,8 +54,12 @@ def speed(paths: list[str]) -> dict:
         audio = load_audio(p)
         an.analyze(audio)
         secs += audio.duration_ms / 1000
-    return {"model": an.model.cfg.name, "clips": len(paths), "audio_seconds": round(secs, 1),
-            "ms_cpu_per_audio_second": round(1000 * (time.process_time() - t0) / secs, 1)}
+    return {
+        "model": an.model.cfg.name,
+        "clips": len(paths),
+        "audio_seconds": round(secs, 1),
+        "ms_cpu_per_audio_second": round(1000 * (time.process_time() - t0) / secs, 1),
+    }
 
 
 def cnn_report(data, n_folds: int, cache: str | None) -> dict:
@@ -86,7 +90,7 @@ def sentence_report(clips, data, n_folds: int, cache: str | None) -> dict:
     state = Path(cache) / f"cnn-cv-sentence1-{n_folds}.npz" if cache else None
     logits = crossvalidate(clips, data, n_folds, CnnRecipe(), state, train_on=st == 1)
     out: dict = {}
-    print(f"trained on sentence 1 only (\"Kids are talking by the door\"), {n_folds} folds of whole actors:")
+    print(f'trained on sentence 1 only ("Kids are talking by the door"), {n_folds} folds of whole actors:')
     for c in CONDITIONS:
         for s, name in ((1, "sentence 1 (words seen)"), (2, "sentence 2 (words unseen)")):
             accs = []
@@ -95,10 +99,15 @@ def sentence_report(clips, data, n_folds: int, cache: str | None) -> dict:
                 accs.append(float((logits[c][m].argmax(1) == data.labels[m]).mean()))
             m = st == s
             cm = confusion_matrix(data.labels[m], logits[c][m].argmax(1), len(SPEECH_LABELS))
-            out[f"{c} / {name}"] = {"acc_mean": float(np.mean(accs)), "acc_std": float(np.std(accs)),
-                                    "pooled_macro_f1": macro_f1(cm), "n": int(m.sum())}
-            print(f"  {c:24s} {name:26s} accuracy {np.mean(accs):.3f} ± {np.std(accs):.3f}, "
-                  f"macro-F1 {macro_f1(cm):.3f}")
+            out[f"{c} / {name}"] = {
+                "acc_mean": float(np.mean(accs)),
+                "acc_std": float(np.std(accs)),
+                "pooled_macro_f1": macro_f1(cm),
+                "n": int(m.sum()),
+            }
+            print(
+                f"  {c:24s} {name:26s} accuracy {np.mean(accs):.3f} ± {np.std(accs):.3f}, macro-F1 {macro_f1(cm):.3f}"
+            )
     return out
 
 
@@ -109,8 +118,10 @@ def views(scores: np.ndarray, data) -> dict:
     canon = to_canonical(softmax(scores), SPEECH_LABELS)
     cm7 = confusion_matrix(y_canon, canon.argmax(axis=1), len(CANONICAL))
     out["canonical"] = {"accuracy": accuracy(cm7), "macro_f1": macro_f1(cm7)}
-    print(f"canonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "
-          f"macro-F1 {macro_f1(cm7):.3f}")
+    print(
+        f"canonical space (calm counted as neutral, 7 classes): accuracy {accuracy(cm7):.3f}, "
+        f"macro-F1 {macro_f1(cm7):.3f}"
+    )
     strong = data.intensity == 2
     for name, m in (("normal intensity", ~strong), ("strong intensity", strong)):
         cm = confusion_matrix(data.labels[m], scores[m].argmax(axis=1), len(SPEECH_LABELS))
@@ -165,8 +176,9 @@ def robustness(xs: dict, data, n_folds: int, every: int) -> dict:
                 pred[(k, "pipeline")].append(int(clfs[band].predict_proba(f[band][None])[0].argmax()))
                 pred[(k, "full only")].append(int(clfs["full"].predict_proba(f["full"][None])[0].argmax()))
     truth = np.array(truth)
-    return {f"{k} / {m}": {"accuracy": float((np.array(v) == truth).mean()), "n": len(truth)}
-            for (k, m), v in pred.items()}
+    return {
+        f"{k} / {m}": {"accuracy": float((np.array(v) == truth).mean()), "n": len(truth)} for (k, m), v in pred.items()
+    }
 
 
 def main() -> int:
@@ -177,13 +189,20 @@ def main() -> int:
     p.add_argument("--out", default=None, help="write the results here instead")
     p.add_argument("--write", action="store_true", help="write benchmarks/results/speech.json (default: print only)")
     p.add_argument("--recipes", default="cnn,svm", help="recipes to evaluate: cnn, svm (default both)")
-    p.add_argument("--robust-every", type=int, default=8, metavar="N",
-                   help="degraded-audio accuracy on every N-th utterance (0: skip; default 8)")
+    p.add_argument(
+        "--robust-every",
+        type=int,
+        default=8,
+        metavar="N",
+        help="degraded-audio accuracy on every N-th utterance (0: skip; default 8)",
+    )
     args = p.parse_args()
     data = load_ravdess(args.data)
     t0 = time.time()
-    print(f"RAVDESS speech, {len(data)} utterances, {len(np.unique(data.actors))} actors, "
-          f"{args.folds} folds of whole actors (speaker-independent), 8 classes (chance 0.125)")
+    print(
+        f"RAVDESS speech, {len(data)} utterances, {len(np.unique(data.actors))} actors, "
+        f"{args.folds} folds of whole actors (speaker-independent), 8 classes (chance 0.125)"
+    )
     report: dict = {}
     recipes = {r.strip() for r in args.recipes.split(",") if r.strip()}
     if not recipes or recipes - {"cnn", "svm"}:
@@ -201,14 +220,18 @@ def main() -> int:
         r.update(views(np.log(np.clip(cv.probs, 1e-12, 1.0)), data))
     if args.robust_every and "svm" in recipes:
         report["robustness"] = rob = robustness(xs, data, args.folds, args.robust_every)
-        print(f"\nheld-out accuracy on degraded audio (every {args.robust_every}th utterance, "
-              f"n={rob['clean / pipeline']['n']}); pipeline = narrow-band model for telephone-band audio:")
+        print(
+            f"\nheld-out accuracy on degraded audio (every {args.robust_every}th utterance, "
+            f"n={rob['clean / pipeline']['n']}); pipeline = narrow-band model for telephone-band audio:"
+        )
         for k, v in rob.items():
             print(f"  {k:36s} {v['accuracy']:.3f}")
     try:
         report["speed"] = speed(list(data.paths[:: max(1, len(data) // 20)]))
-        print(f"\nspeed ({report['speed']['model']}, 1 thread): {report['speed']['ms_cpu_per_audio_second']} ms CPU "
-              "per second of audio (decoding, VAD, front end, network)")
+        print(
+            f"\nspeed ({report['speed']['model']}, 1 thread): {report['speed']['ms_cpu_per_audio_second']} ms CPU "
+            "per second of audio (decoding, VAD, front end, network)"
+        )
     except LookupError as exc:
         print(f"speed not measured: {exc}")
     report["seconds"] = round(time.time() - t0, 1)

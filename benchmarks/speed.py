@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.io.image import load_image
 from affectlens import Analyzer, Options
+from affectlens.io.image import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "media" / "photos"
@@ -48,10 +48,14 @@ def main() -> None:
     for path in sorted(args.photos.iterdir()):
         img = load_image(path)
         faces = len(analyzer.analyze(img.pixels).faces)
-        ms = median_ms(lambda: analyzer.analyze(img.pixels), args.repeats)
-        rows.append({"photo": path.name, "size": f"{img.width}x{img.height}", "faces": faces, "ms_per_image": round(ms, 1)})
-    crop = analyzer.align(load_image(args.photos / "astronaut.png").pixels,
-                          analyzer.detect(load_image(args.photos / "astronaut.png").pixels)[0][:1])
+        ms = median_ms(lambda px=img.pixels: analyzer.analyze(px), args.repeats)
+        rows.append(
+            {"photo": path.name, "size": f"{img.width}x{img.height}", "faces": faces, "ms_per_image": round(ms, 1)}
+        )
+    crop = analyzer.align(
+        load_image(args.photos / "astronaut.png").pixels,
+        analyzer.detect(load_image(args.photos / "astronaut.png").pixels)[0][:1],
+    )
     x = analyzer.model.preprocess(crop)
     face_ms = median_ms(lambda: analyzer.model.forward(x), max(200, args.repeats))
     print(f"model {analyzer.model.cfg.name}, 2 threads")
@@ -67,17 +71,28 @@ def main() -> None:
 
         rgb = load_image(args.photos / "astronaut.png").pixels
         face = analyzer.detect(rgb)[0][0]
-        mesh_ms = median_ms(lambda: describe_face(analyzer.face_mesh.run(rgb, face).points, "happiness"),
-                            max(100, args.repeats))
+        mesh_ms = median_ms(
+            lambda: describe_face(analyzer.face_mesh.run(rgb, face).points, "happiness"), max(100, args.repeats)
+        )
         print(f"face mesh + pose + action units per face: {mesh_ms:.2f} ms")
     else:
         print("face mesh: off")
     if args.write:
         out = ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
-        (out / "speed.json").write_text(json.dumps(
-            {"model": analyzer.model.cfg.name, "photos": rows, "median_ms_per_image": med,
-             "classifier_ms_per_face": face_ms, "mesh_ms_per_face": mesh_ms}, indent=2) + "\n")
+        (out / "speed.json").write_text(
+            json.dumps(
+                {
+                    "model": analyzer.model.cfg.name,
+                    "photos": rows,
+                    "median_ms_per_image": med,
+                    "classifier_ms_per_face": face_ms,
+                    "mesh_ms_per_face": mesh_ms,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"wrote {out / 'speed.json'}")
 
 

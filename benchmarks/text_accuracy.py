@@ -24,8 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -99,13 +97,25 @@ def print_table(name: str, r: dict) -> None:
         ("MELD (2-turn context)", r["meld"]),
         ("MELD (no context)", r["meld_no_context"]),
     ]
-    table = pd.DataFrame([{"model": name, "data": d, "n": m["n"], "accuracy": round(m["accuracy"], 4),
-                           "macro-F1": round(m["macro_f1"], 4), "weighted-F1": round(m["weighted_f1"], 4)}
-                          for d, m in rows])
+    table = pd.DataFrame(
+        [
+            {
+                "model": name,
+                "data": d,
+                "n": m["n"],
+                "accuracy": round(m["accuracy"], 4),
+                "macro-F1": round(m["macro_f1"], 4),
+                "weighted-F1": round(m["weighted_f1"], 4),
+            }
+            for d, m in rows
+        ]
+    )
     sys.stdout.write(table.to_string(index=False) + "\n")
     sys.stdout.write("top-label ECE: " + ", ".join(f"{k} {v:.3f}" for k, v in r["ece"].items()) + "\n")
-    sys.stdout.write(f"English texts called 'unsupported language': {r['unsupported_rate']['rate']:.4f} "
-                     f"of {r['unsupported_rate']['n']}; {r['ms_per_text']:.3f} ms per text\n")
+    sys.stdout.write(
+        f"English texts called 'unsupported language': {r['unsupported_rate']['rate']:.4f} "
+        f"of {r['unsupported_rate']['n']}; {r['ms_per_text']:.3f} ms per text\n"
+    )
 
 
 def main(argv=None) -> int:
@@ -128,8 +138,10 @@ def main(argv=None) -> int:
     if args.write:
         out = Path(args.out) if args.out else results_path(cfg.name)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"model": cfg.name, "split": args.split, "headline": summary, "results": results},
-                                  indent=1) + "\n")
+        out.write_text(
+            json.dumps({"model": cfg.name, "split": args.split, "headline": summary, "results": results}, indent=1)
+            + "\n"
+        )
     if args.write_metrics:
         path = Path(cfg.folder) / "models.json"
         data = json.loads(path.read_text())

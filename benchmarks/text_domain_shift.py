@@ -42,9 +42,11 @@ from affectlens.train.text import (  # noqa: E402
     load_split,
 )
 
-HEADLINE = {"goemotions": ("GoEmotions macro-F1 (any)", lambda r: r["any"]["macro_f1"]),
-            "dair": ("dair accuracy (5 labels)", lambda r: r["restricted"]["accuracy"]),
-            "meld": ("MELD weighted-F1 (context)", lambda r: r["weighted_f1"])}
+HEADLINE = {
+    "goemotions": ("GoEmotions macro-F1 (any)", lambda r: r["any"]["macro_f1"]),
+    "dair": ("dair accuracy (5 labels)", lambda r: r["restricted"]["accuracy"]),
+    "meld": ("MELD weighted-F1 (context)", lambda r: r["weighted_f1"]),
+}
 
 
 def score(name: str, probs: np.ndarray, ds) -> dict:
@@ -62,7 +64,9 @@ def held_out(name: str, root, cfg: TextTrainConfig, c: float) -> dict:
     tr = load_split(train_sets, "train", root)
     vecs = build_vectorizers(cfg)
     x = featurize(vecs, tr, cfg.ctx_weight, fit=True)
-    clf = LogisticRegression(C=c, max_iter=cfg.max_iter).fit(x, tr["y"], sample_weight=balanced_weights(tr["y"], tr["w"]))
+    clf = LogisticRegression(C=c, max_iter=cfg.max_iter).fit(
+        x, tr["y"], sample_weight=balanced_weights(tr["y"], tr["w"])
+    )
     ds = load_text_dataset(name, "test", root)
     xt = featurize(vecs, {"texts": list(ds.texts), "contexts": list(ds.contexts)}, cfg.ctx_weight)
     probs = np.zeros((len(ds), len(CANONICAL)))
@@ -93,9 +97,15 @@ def held_out_transformer(name: str, root, ckpt_root: Path, max_minutes, max_step
     ds = load_text_dataset(name, "test", root)
     probs = model.predict_proba(ds.texts, ds.contexts)
     history = json.loads((ckpt / "history.json").read_text())["state"]
-    return {"trained_on": list(train_sets), "result": score(name, probs, ds), "config": asdict(cfg),
-            "stopped": history.get("stopped"), "steps": history["step"], "best_step": history["best_step"],
-            "minutes": round(history["elapsed"] / 60, 1)}
+    return {
+        "trained_on": list(train_sets),
+        "result": score(name, probs, ds),
+        "config": asdict(cfg),
+        "stopped": history.get("stopped"),
+        "steps": history["step"],
+        "best_step": history["best_step"],
+        "minutes": round(history["elapsed"] / 60, 1),
+    }
 
 
 def main(argv=None) -> int:
@@ -124,9 +134,15 @@ def main(argv=None) -> int:
         out["held_out"][name] = r
         label, get = HEADLINE[name]
         in_domain = json.loads(in_domain_path.read_text())["results"] if in_domain_path.is_file() else None
-        rows.append({"test set": name, "metric": label,
-                     "in domain (shipped model)": round(get(in_domain[name]), 4) if in_domain else None,
-                     "held out of training": round(get(r["result"]), 4), "trained on": "+".join(r["trained_on"])})
+        rows.append(
+            {
+                "test set": name,
+                "metric": label,
+                "in domain (shipped model)": round(get(in_domain[name]), 4) if in_domain else None,
+                "held out of training": round(get(r["result"]), 4),
+                "trained on": "+".join(r["trained_on"]),
+            }
+        )
     import pandas as pd
 
     sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")

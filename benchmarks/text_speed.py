@@ -76,10 +76,14 @@ def measure(name: str, root, threads: int, n_lines: int, n_short: int) -> dict:
     t0 = time.perf_counter()
     checked.predict(batch)
     with_lang = time.perf_counter() - t0
-    return {"ms_per_short_text": round(1000 * float(np.median(times)), 3),
-            "ms_per_short_text_p90": round(1000 * float(np.quantile(times, 0.9)), 3),
-            "texts_per_s": round(n_lines / with_lang, 1), "texts_per_s_no_language_check": round(n_lines / no_lang, 1),
-            "n_short": len(short), "n_lines": n_lines}
+    return {
+        "ms_per_short_text": round(1000 * float(np.median(times)), 3),
+        "ms_per_short_text_p90": round(1000 * float(np.quantile(times, 0.9)), 3),
+        "texts_per_s": round(n_lines / with_lang, 1),
+        "texts_per_s_no_language_check": round(n_lines / no_lang, 1),
+        "n_short": len(short),
+        "n_lines": n_lines,
+    }
 
 
 def main(argv=None) -> int:
@@ -98,9 +102,19 @@ def main(argv=None) -> int:
     sys.stdout.write(pd.DataFrame([{"model": k, **v} for k, v in results.items()]).to_string(index=False) + "\n")
     if args.write:
         out = ROOT / "benchmarks" / "results" / "text_speed.json"
-        out.write_text(json.dumps({"threads": args.threads, "machine": platform.machine(), "cpus": os.cpu_count(),
-                                   "load_average_1min": round(os.getloadavg()[0], 2), "results": results},
-                                  indent=1) + "\n")
+        out.write_text(
+            json.dumps(
+                {
+                    "threads": args.threads,
+                    "machine": platform.machine(),
+                    "cpus": os.cpu_count(),
+                    "load_average_1min": round(os.getloadavg()[0], 2),
+                    "results": results,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     return 0
 
 

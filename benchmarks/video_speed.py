@@ -40,15 +40,17 @@ def build_video(path: Path, minutes: float) -> int:
     import av
 
     with av.open(str(CLIP)) as src:
-        frames = [np.asarray(Image.fromarray(f.to_ndarray(format="rgb24")).resize((W, H), Image.BILINEAR))
-                  for f in src.decode(video=0)]
+        frames = [
+            np.asarray(Image.fromarray(f.to_ndarray(format="rgb24")).resize((W, H), Image.BILINEAR))
+            for f in src.decode(video=0)
+        ]
     frames = frames + frames[-2:0:-1]  # forward then backward: a seamless loop
     loop = path.with_name("loop.mp4")
     with av.open(str(loop), "w") as out:
         s = out.add_stream("libx264", rate=FPS)
         s.width, s.height, s.pix_fmt = W, H, "yuv420p"
         s.options = {"preset": "veryfast", "crf": "20", "g": str(len(frames))}
-        for i, rgb in enumerate(frames):
+        for _i, rgb in enumerate(frames):
             out.mux(s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         out.mux(s.encode(None))
     repeats = max(1, round(minutes * 60 * FPS / len(frames)))
@@ -75,7 +77,7 @@ def rss_mb() -> float:
 def rss_slope(samples: list[tuple[int, float, float]]) -> float:
     """Least-squares slope of RSS (MB) over frames, after the first 10 % (warm-up), in MB per
     1000 frames."""
-    pts = samples[len(samples) // 10:]
+    pts = samples[len(samples) // 10 :]
     if len(pts) < 3:
         return float("nan")
     frames = np.array([p[0] for p in pts], np.float64)
@@ -126,7 +128,10 @@ def detector_growth(calls: int = 200) -> dict:
     native, out = native_yunet(), {}
 
     def measure():  # in a thread of its own whose OpenMP thread count the binding sets to 1
-        for name, fn in (("affectlens binding", lambda img: native.raw(img, threads=1)), ("yuface.detect", wheel_detect)):
+        for name, fn in (
+            ("affectlens binding", lambda img: native.raw(img, threads=1)),
+            ("yuface.detect", wheel_detect),
+        ):
             for _ in range(20):
                 fn(bgr)
             before = rss_mb()
@@ -163,20 +168,29 @@ def detect_size_agreement(clips=("smile_pyfeat_single_face.mp4", "multiface_whit
                 if iou[i, j] > 0.5:
                     found += 1
                     same += b.faces[i].raw.top == a.faces[j].raw.top
-        out[clip] = {"faces_at_640": total, "found": round(found / max(total, 1), 3),
-                     "same_top_expression": round(same / max(found, 1), 3),
-                     "detect_size": auto_detect_size(small[0].width, small[0].height)}
+        out[clip] = {
+            "faces_at_640": total,
+            "found": round(found / max(total, 1), 3),
+            "same_top_expression": round(same / max(found, 1), 3),
+            "detect_size": auto_detect_size(small[0].width, small[0].height),
+        }
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the test video (default 10)")
-    ap.add_argument("--detect-size", type=int, default=None,
-                    help="detector input size, longest side (default: the video default, half the frame: 320)")
+    ap.add_argument(
+        "--detect-size",
+        type=int,
+        default=None,
+        help="detector input size, longest side (default: the video default, half the frame: 320)",
+    )
     ap.add_argument("--workers", type=int, default=None, help="analysis threads (default: one per core, at most 4)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the built video at this path")
-    ap.add_argument("--write", action="store_true", help="write benchmarks/results/video_speed.json (default: print only)")
+    ap.add_argument(
+        "--write", action="store_true", help="write benchmarks/results/video_speed.json (default: print only)"
+    )
     args = ap.parse_args()
 
     from affectlens.export.video import TrackSummarizer, frame_records
@@ -186,17 +200,23 @@ def main() -> None:
         path = args.keep or Path(tmp) / "bench_640x480.mp4"
         t0 = time.perf_counter()
         total = build_video(path, args.minutes)
-        print(f"built {path.name}: {total} frames 640x480 at {FPS} fps ({total / FPS / 60:.1f} min) "
-              f"in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"built {path.name}: {total} frames 640x480 at {FPS} fps ({total / FPS / 60:.1f} min) "
+            f"in {time.perf_counter() - t0:.0f} s"
+        )
         agreement = detect_size_agreement()
         for clip, a in agreement.items():
-            print(f"{clip}: detection at {a['detect_size']} px finds {100 * a['found']:.1f} % of the "
-                  f"{a['faces_at_640']} faces found at 640 px, same top expression for {100 * a['same_top_expression']:.1f} %")
+            print(
+                f"{clip}: detection at {a['detect_size']} px finds {100 * a['found']:.1f} % of the "
+                f"{a['faces_at_640']} faces found at 640 px, same top expression for {100 * a['same_top_expression']:.1f} %"
+            )
         growth = detector_growth()
         print("RSS growth per detector call (KB): " + ", ".join(f"{k} {v}" for k, v in growth.items()))
         stages = stage_costs(path)
-        print("CPU ms per frame by stage (one thread, first 150 frames): "
-              + ", ".join(f"{k} {v}" for k, v in stages.items()))
+        print(
+            "CPU ms per frame by stage (one thread, first 150 frames): "
+            + ", ".join(f"{k} {v}" for k, v in stages.items())
+        )
         kw = {k: v for k, v in (("detect_size", args.detect_size), ("workers", args.workers)) if v}
         from affectlens.options import Options
 
@@ -218,28 +238,54 @@ def main() -> None:
     tracks = acc.summaries()
     fps = n / wall
     slope = rss_slope(samples)
-    print(f"{len(os.sched_getaffinity(0))} CPU cores (load average {load0:.1f} at the start, {load1:.1f} at the end), "
-          f"{run.workers} analysis worker(s), detector input {run.detect_size} px")
+    print(
+        f"{len(os.sched_getaffinity(0))} CPU cores (load average {load0:.1f} at the start, {load1:.1f} at the end), "
+        f"{run.workers} analysis worker(s), detector input {run.detect_size} px"
+    )
     print(f"{'frames':>8}{'seconds':>9}{'RSS MB':>9}")
     for f, sec, m in samples[:: max(1, len(samples) // 10)]:
         print(f"{f:>8}{sec:>9.1f}{m:>9.1f}")
-    print(f"analysed {n} frames in {wall:.1f} s: {fps:.1f} frames/s end to end, {1000 * cpu / max(n, 1):.1f} ms CPU "
-          f"per frame ({records} records, {len(tracks)} track(s))")
-    print(f"RSS start {rss0:.0f} MB, end {rss1:.0f} MB, peak {peak:.0f} MB, slope after warm-up "
-          f"{slope:+.3f} MB per 1000 frames")
+    print(
+        f"analysed {n} frames in {wall:.1f} s: {fps:.1f} frames/s end to end, {1000 * cpu / max(n, 1):.1f} ms CPU "
+        f"per frame ({records} records, {len(tracks)} track(s))"
+    )
+    print(
+        f"RSS start {rss0:.0f} MB, end {rss1:.0f} MB, peak {peak:.0f} MB, slope after warm-up "
+        f"{slope:+.3f} MB per 1000 frames"
+    )
     if not args.write:
         return
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "video_speed.json").write_text(json.dumps(
-        {"frames": n, "seconds": round(wall, 2), "fps": round(fps, 1), "cpu_ms_per_frame": round(1000 * cpu / max(n, 1), 2),
-         "cpu_cores": len(os.sched_getaffinity(0)), "load_average_start": round(load0, 2),
-         "load_average_end": round(load1, 2), "workers": run.workers, "detect_size": run.detect_size,
-         "size": f"{W}x{H}", "minutes": args.minutes, "records": records, "tracks": len(tracks),
-         "rss_start_mb": round(rss0, 1), "rss_end_mb": round(rss1, 1), "rss_peak_mb": round(peak, 1),
-         "rss_slope_mb_per_1000_frames": round(slope, 4), "stage_cpu_ms_one_thread": stages,
-         "rss_kb_per_detector_call": growth, "default_vs_640_detection": agreement,
-         "rss_samples": samples}, indent=2) + "\n")
+    (out / "video_speed.json").write_text(
+        json.dumps(
+            {
+                "frames": n,
+                "seconds": round(wall, 2),
+                "fps": round(fps, 1),
+                "cpu_ms_per_frame": round(1000 * cpu / max(n, 1), 2),
+                "cpu_cores": len(os.sched_getaffinity(0)),
+                "load_average_start": round(load0, 2),
+                "load_average_end": round(load1, 2),
+                "workers": run.workers,
+                "detect_size": run.detect_size,
+                "size": f"{W}x{H}",
+                "minutes": args.minutes,
+                "records": records,
+                "tracks": len(tracks),
+                "rss_start_mb": round(rss0, 1),
+                "rss_end_mb": round(rss1, 1),
+                "rss_peak_mb": round(peak, 1),
+                "rss_slope_mb_per_1000_frames": round(slope, 4),
+                "stage_cpu_ms_one_thread": stages,
+                "rss_kb_per_detector_call": growth,
+                "default_vs_640_detection": agreement,
+                "rss_samples": samples,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {out / 'video_speed.json'}")
 
 

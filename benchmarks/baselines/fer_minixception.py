@@ -116,8 +116,8 @@ def build_onnx(path=None) -> bytes:
             raise NotImplementedError(f"expected a Keras functional Model, got {config.get('class_name')}")
         weights_root = f["model_weights"]
         layers = config["config"]["layers"]
-        (input_name, _, _), = (tuple(x[:3]) for x in config["config"]["input_layers"])
-        (output_name, _, _), = (tuple(x[:3]) for x in config["config"]["output_layers"])
+        ((input_name, _, _),) = (tuple(x[:3]) for x in config["config"]["input_layers"])
+        ((output_name, _, _),) = (tuple(x[:3]) for x in config["config"]["output_layers"])
 
         for layer in layers:
             kind, cfg, name = layer["class_name"], layer["config"], layer["name"]
@@ -149,9 +149,18 @@ def build_onnx(path=None) -> bytes:
                     if cfg.get("depth_multiplier", 1) != 1:
                         raise NotImplementedError(f"layer {name}: depth_multiplier {cfg['depth_multiplier']}")
                     dw = w["depthwise_kernel"].transpose(2, 3, 0, 1)  # (kh,kw,C,1) -> (C,1,kh,kw)
-                    nodes.append(helper.make_node(
-                        "Conv", [x, const(f"{name}/depthwise", dw)], [f"{name}/dw"], name=f"{name}/dw",
-                        kernel_shape=list(kernel), strides=list(strides), pads=pads, group=c))
+                    nodes.append(
+                        helper.make_node(
+                            "Conv",
+                            [x, const(f"{name}/depthwise", dw)],
+                            [f"{name}/dw"],
+                            name=f"{name}/dw",
+                            kernel_shape=list(kernel),
+                            strides=list(strides),
+                            pads=pads,
+                            group=c,
+                        )
+                    )
                     conv_in = f"{name}/dw"
                     kern, k_shape, k_strides, k_pads = w["pointwise_kernel"], [1, 1], [1, 1], [0, 0, 0, 0]
                 else:
@@ -160,9 +169,18 @@ def build_onnx(path=None) -> bytes:
                 if cfg.get("use_bias", False):
                     conv_inputs.append(const(f"{name}/bias", w["bias"]))
                 pre = f"{name}/linear" if cfg.get("activation", "linear") != "linear" else name
-                nodes.append(helper.make_node(
-                    "Conv", conv_inputs, [pre], name=pre,
-                    kernel_shape=k_shape, strides=k_strides, pads=k_pads, group=1))
+                nodes.append(
+                    helper.make_node(
+                        "Conv",
+                        conv_inputs,
+                        [pre],
+                        name=pre,
+                        kernel_shape=k_shape,
+                        strides=k_strides,
+                        pads=k_pads,
+                        group=1,
+                    )
+                )
                 shapes[pre] = (cfg["filters"], oh, ow)
                 if pre != name:
                     activation(cfg["activation"], pre, name)
@@ -172,11 +190,21 @@ def build_onnx(path=None) -> bytes:
                 c = shapes[x][0]
                 gamma = w.get("gamma", np.ones(c, np.float32)) if cfg.get("scale", True) else np.ones(c, np.float32)
                 beta = w.get("beta", np.zeros(c, np.float32)) if cfg.get("center", True) else np.zeros(c, np.float32)
-                nodes.append(helper.make_node(
-                    "BatchNormalization",
-                    [x, const(f"{name}/gamma", gamma), const(f"{name}/beta", beta),
-                     const(f"{name}/mean", w["moving_mean"]), const(f"{name}/var", w["moving_variance"])],
-                    [name], name=name, epsilon=float(cfg["epsilon"])))
+                nodes.append(
+                    helper.make_node(
+                        "BatchNormalization",
+                        [
+                            x,
+                            const(f"{name}/gamma", gamma),
+                            const(f"{name}/beta", beta),
+                            const(f"{name}/mean", w["moving_mean"]),
+                            const(f"{name}/var", w["moving_variance"]),
+                        ],
+                        [name],
+                        name=name,
+                        epsilon=float(cfg["epsilon"]),
+                    )
+                )
                 shapes[name] = shapes[x]
             elif kind == "Activation":
                 activation(cfg["activation"], x, name)
@@ -209,7 +237,8 @@ def build_onnx(path=None) -> bytes:
     n_out = shapes[output_name]
     nodes.append(helper.make_node("Identity", [output_name], ["probs"], name="probs"))
     graph = helper.make_graph(
-        nodes, "fer_minixception",
+        nodes,
+        "fer_minixception",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c, h, wd])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", *n_out])],
         initializer=inits,
@@ -220,7 +249,8 @@ def build_onnx(path=None) -> bytes:
             if name == input_name:
                 node.input[i] = "input"
     model = helper.make_model(
-        graph, producer_name="affectlens-fer-baseline", opset_imports=[helper.make_opsetid("", OPSET)])
+        graph, producer_name="affectlens-fer-baseline", opset_imports=[helper.make_opsetid("", OPSET)]
+    )
     model.ir_version = 8  # loadable by onnxruntime >= 1.15
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -277,8 +307,9 @@ class FerMiniXception:
         x = self.preprocess(crops)
         if len(x) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        parts = [self.session.run(None, {self.input_name: x[i:i + batch_size]})[0]
-                 for i in range(0, len(x), batch_size)]
+        parts = [
+            self.session.run(None, {self.input_name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
+        ]
         return np.concatenate(parts, axis=0)
 
 

@@ -37,8 +37,19 @@ SMOOTHING_METHODS = ("none", "ema", "oneeuro")
 
 # Field annotations name the command-line flag where it differs from the field name; the
 # groups order the help.
-_ORDER = ("Modalities", "Detection", "Face", "Video", "Video tracking", "Video smoothing", "Voice", "Text",
-          "Fusion", "Output", "Run")
+_ORDER = (
+    "Modalities",
+    "Detection",
+    "Face",
+    "Video",
+    "Video tracking",
+    "Video smoothing",
+    "Voice",
+    "Text",
+    "Fusion",
+    "Output",
+    "Run",
+)
 GROUPS = {name: Group(name, sort_key=i) for i, name in enumerate(_ORDER)}
 
 
@@ -67,8 +78,9 @@ class DetectionOptions:
         _check(0.0 <= self.threshold <= 1.0, f"threshold must be in [0, 1], got {self.threshold}")
         _check(self.min_face >= 0, f"min_face must be >= 0 pixels, got {self.min_face}")
         _check(self.size is None or self.size >= 320, f"detect size must be >= 320 pixels, got {self.size}")
-        _check(self.crop_mode in CROP_MODES,
-               f"crop_mode {self.crop_mode!r} is not valid; valid: {', '.join(CROP_MODES)}")
+        _check(
+            self.crop_mode in CROP_MODES, f"crop_mode {self.crop_mode!r} is not valid; valid: {', '.join(CROP_MODES)}"
+        )
 
 
 # -- face: expression model and face mesh -------------------------------------------------------
@@ -155,8 +167,10 @@ class SmoothingOptions:
     """oneeuro: cutoff of the derivative in Hz."""
 
     def __post_init__(self) -> None:
-        _check(self.method in SMOOTHING_METHODS,
-               f"smoothing {self.method!r} is not valid; valid: {', '.join(SMOOTHING_METHODS)}")
+        _check(
+            self.method in SMOOTHING_METHODS,
+            f"smoothing {self.method!r} is not valid; valid: {', '.join(SMOOTHING_METHODS)}",
+        )
         for name in ("ema_ms", "min_cutoff", "d_cutoff"):
             _check(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
         _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
@@ -178,8 +192,10 @@ class VideoOptions:
 
     def __post_init__(self) -> None:
         _check(self.workers is None or self.workers >= 1, f"workers must be >= 1, got {self.workers}")
-        _check(self.cut_threshold is None or 0 < self.cut_threshold <= 1,
-               f"cut_threshold must be in (0, 1], got {self.cut_threshold}")
+        _check(
+            self.cut_threshold is None or 0 < self.cut_threshold <= 1,
+            f"cut_threshold must be in (0, 1], got {self.cut_threshold}",
+        )
 
 
 # -- voice -------------------------------------------------------------------------------------------
@@ -274,9 +290,16 @@ def _modalities_flag(_hint, tokens) -> tuple[str, ...] | None:
 class Options:
     """Everything that decides a run's results (see the module docstring)."""
 
-    modalities: Annotated[tuple[str, ...] | None, Parameter(
-        name="--modalities", converter=_modalities_flag, negative_iterable=(), consume_multiple=False,
-        group=GROUPS["Modalities"])] = None
+    modalities: Annotated[
+        tuple[str, ...] | None,
+        Parameter(
+            name="--modalities",
+            converter=_modalities_flag,
+            negative_iterable=(),
+            consume_multiple=False,
+            group=GROUPS["Modalities"],
+        ),
+    ] = None
     """Comma-separated subset of face,voice,text (default: every modality the input has)."""
     detection: DetectionOptions = field(default_factory=DetectionOptions)
     face: FaceOptions = field(default_factory=FaceOptions)
@@ -373,8 +396,11 @@ def _build(cls, data: dict, where: str):
     hints = typing.get_type_hints(cls, include_extras=False)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
-    _check(not unknown, f"unknown option(s) {', '.join(where + k for k in unknown)}; "
-           f"valid: {', '.join(where + n for n in sorted(names))}")
+    _check(
+        not unknown,
+        f"unknown option(s) {', '.join(where + k for k in unknown)}; "
+        f"valid: {', '.join(where + n for n in sorted(names))}",
+    )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints[name]

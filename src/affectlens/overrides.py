@@ -62,15 +62,15 @@ def read_override(path: str | Path) -> dict:
 def check_override(data, where: str) -> dict:
     """``data`` if it is a valid override (``name`` and some of :data:`OVERRIDABLE`); ``where`` names it in errors."""
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise ValueError(f"{where}: model overrides must be a JSON object with a \"name\"")
+        raise ValueError(f'{where}: model overrides must be a JSON object with a "name"')
     unknown = sorted(set(data) - {"name", *OVERRIDABLE})
     if unknown:
         raise ValueError(f"{where}: cannot override {', '.join(unknown)}; valid: {', '.join(OVERRIDABLE)}")
     if "thresholds" in data and not isinstance(data["thresholds"], dict):
-        raise ValueError(f"{where}: \"thresholds\" must be a JSON object")
+        raise ValueError(f'{where}: "thresholds" must be a JSON object')
     t = data.get("temperature", 1.0)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
-        raise ValueError(f"{where}: \"temperature\" must be a number > 0, got {t!r}")
+        raise ValueError(f'{where}: "temperature" must be a number > 0, got {t!r}')
     return data
 
 

@@ -81,8 +81,9 @@ class ModelCfg:
         if self.kind == "speech" and self.band not in BANDS:
             raise ValueError(f"model {self.name!r}: speech band must be one of {', '.join(BANDS)}, got {self.band!r}")
         if self.kind == "speech" and self.input not in SPEECH_INPUTS:
-            raise ValueError(f"model {self.name!r}: speech input must be one of {', '.join(SPEECH_INPUTS)}, "
-                             f"got {self.input!r}")
+            raise ValueError(
+                f"model {self.name!r}: speech input must be one of {', '.join(SPEECH_INPUTS)}, got {self.input!r}"
+            )
 
     def _check_expression(self) -> None:
         if not self.output or self.input_size <= 0:
@@ -97,12 +98,16 @@ class ModelCfg:
 
     def _check_text(self) -> None:
         if self.engine not in TEXT_ENGINES:
-            raise ValueError(f"model {self.name!r}: text engine must be one of {', '.join(TEXT_ENGINES)}, "
-                             f"got {self.engine!r}")
-        if self.engine == "transformer" and (not self.tokenizer or self.max_text_tokens <= 0
-                                             or self.max_tokens < self.max_text_tokens + 2):
-            raise ValueError(f"model {self.name!r}: a transformer text model needs tokenizer, max_text_tokens > 0 "
-                             f"and max_tokens >= max_text_tokens + 2")
+            raise ValueError(
+                f"model {self.name!r}: text engine must be one of {', '.join(TEXT_ENGINES)}, got {self.engine!r}"
+            )
+        if self.engine == "transformer" and (
+            not self.tokenizer or self.max_text_tokens <= 0 or self.max_tokens < self.max_text_tokens + 2
+        ):
+            raise ValueError(
+                f"model {self.name!r}: a transformer text model needs tokenizer, max_text_tokens > 0 "
+                f"and max_tokens >= max_text_tokens + 2"
+            )
 
     @property
     def path(self) -> Path:
@@ -114,7 +119,7 @@ class ModelCfg:
         return d
 
     @classmethod
-    def from_json(cls, data: dict, folder: Path) -> "ModelCfg":
+    def from_json(cls, data: dict, folder: Path) -> ModelCfg:
         d = dict(data)
         d["labels"] = tuple(d["labels"])
         d["mean"], d["std"] = tuple(d.get("mean", ())), tuple(d.get("std", ()))

@@ -73,9 +73,9 @@ def test_rejects_wrong_crop_shape(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_beats_chance_on_real_faces(name, data_root):
     """A sanity floor on 300 real FER2013 validation faces; the real numbers are in benchmarks/."""
+    from affectlens import Analyzer, Options
     from affectlens.eval.datasets import load_fer2013
     from affectlens.eval.protocol import evaluate
-    from affectlens import Analyzer, Options
 
     fs = load_fer2013(data_root, "val")
     small = type(fs)(**{**fs.__dict__, "images": fs.images[:300], "labels": fs.labels[:300], "ids": fs.ids[:300]})
@@ -99,7 +99,9 @@ def test_text_config_is_complete(name):
     assert set(cfg.labels) <= set(CANONICAL) and len(set(cfg.labels)) == len(cfg.labels)
     assert cfg.licence and cfg.description
     assert (Path(cfg.folder) / cfg.card).is_file(), f"{name}: model card missing"
-    assert cfg.path.stat().st_size < (10_000_000 if cfg.engine == "tfidf" else 25_000_000)  # committed weights stay small
+    assert cfg.path.stat().st_size < (
+        10_000_000 if cfg.engine == "tfidf" else 25_000_000
+    )  # committed weights stay small
 
 
 @pytest.mark.parametrize("name", TEXT_MODELS)
@@ -217,8 +219,20 @@ def test_power_spectrogram_frames_like_torch_stft(speech_clips):
 
     y = speech_clips[0]
     ours = power_spectrogram(y)
-    ref = torch.stft(torch.from_numpy(loudness_normalise(y)), N_FFT, HOP, window=torch.hann_window(N_FFT),
-                     center=True, pad_mode="constant", return_complex=True).abs().pow(2).numpy()
+    ref = (
+        torch.stft(
+            torch.from_numpy(loudness_normalise(y)),
+            N_FFT,
+            HOP,
+            window=torch.hann_window(N_FFT),
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        .abs()
+        .pow(2)
+        .numpy()
+    )
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-6 * ref.max())
 

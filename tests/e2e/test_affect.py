@@ -50,8 +50,17 @@ def test_fields_on_a_real_photo_and_in_tables(photos, tmp_path):
 def test_thresholds_are_stored_with_the_model():
     for name in ("ferplus-lite0", "fer2013-lite0"):
         t = Thresholds.from_config(get_model_cfg(name).thresholds)
-        assert None not in (t.margin, t.min_face_px, t.max_yaw_deg, t.eyes_energy, t.mouth_energy,
-                            t.eyes_texture, t.mouth_texture, t.min_max_logit, t.compound_margin), name
+        assert None not in (
+            t.margin,
+            t.min_face_px,
+            t.max_yaw_deg,
+            t.eyes_energy,
+            t.mouth_energy,
+            t.eyes_texture,
+            t.mouth_texture,
+            t.min_max_logit,
+            t.compound_margin,
+        ), name
         assert "rules" in get_model_cfg(name).thresholds
 
 
@@ -96,7 +105,7 @@ def test_plain_cover_over_mouth_or_eyes_is_occluded(photos, name, part):
         rows = slice(int(nose_y), int(y + h) + 10)
     else:  # a band over the eyes, like dark glasses
         rows = slice(int(eye_y - 0.3 * (nose_y - eye_y) - 0.1 * h), int(eye_y + 0.45 * (nose_y - eye_y)))
-    rgb[rows, int(x) - 10:int(x + w) + 10] = (90, 60, 50)
+    rgb[rows, int(x) - 10 : int(x + w) + 10] = (90, 60, 50)
     covered = affectlens.analyze(rgb).faces
     assert covered, "the detector still finds the covered face"
     assert "occluded" in covered[0].affect.uncertain_reason.split(";")
@@ -204,8 +213,16 @@ def test_rationale_of_the_record_is_carried_not_invented(photos):
 @pytest.mark.slow
 def test_video_records_carry_smoothed_and_raw_valence(videos):
     df = affectlens.to_dataframe(affectlens.analyze_video(videos / "smile_pyfeat_single_face.mp4", fps=5))
-    for col in ("valence", "arousal", "confidence", "uncertain", "uncertain_reason", "compound",
-                "valence_raw", "arousal_raw"):
+    for col in (
+        "valence",
+        "arousal",
+        "confidence",
+        "uncertain",
+        "uncertain_reason",
+        "compound",
+        "valence_raw",
+        "arousal_raw",
+    ):
         assert col in df.columns
     faces = df.dropna(subset=["face"])
     assert faces["valence"].between(-1, 1).all() and faces["valence_raw"].between(-1, 1).all()
@@ -218,9 +235,26 @@ def test_calibrate_fits_every_threshold_on_val(capsys):
     out = json.loads(capsys.readouterr().out)
     t = out["thresholds"]
     fitted = Thresholds.from_config(t)
-    assert None not in (fitted.margin, fitted.min_face_px, fitted.max_yaw_deg, fitted.eyes_energy,
-                        fitted.mouth_energy, fitted.eyes_texture, fitted.mouth_texture, fitted.min_max_logit,
-                        fitted.compound_margin)
-    assert set(t["rules"]) == {"margin", "min_face_px", "max_yaw_deg", "eyes_energy", "mouth_energy",
-                               "eyes_texture", "mouth_texture", "min_max_logit", "compound_margin"}
+    assert None not in (
+        fitted.margin,
+        fitted.min_face_px,
+        fitted.max_yaw_deg,
+        fitted.eyes_energy,
+        fitted.mouth_energy,
+        fitted.eyes_texture,
+        fitted.mouth_texture,
+        fitted.min_max_logit,
+        fitted.compound_margin,
+    )
+    assert set(t["rules"]) == {
+        "margin",
+        "min_face_px",
+        "max_yaw_deg",
+        "eyes_energy",
+        "mouth_energy",
+        "eyes_texture",
+        "mouth_texture",
+        "min_max_logit",
+        "compound_margin",
+    }
     assert "40 faces" in t["fitted_on"] and 0 < t["val_measured"]["accuracy"] <= 1

@@ -97,8 +97,21 @@ def test_cli_json_records(photos):
     recs = [json.loads(line) for line in p.stdout.splitlines()]
     assert len(recs) >= 27
     for i, rec in enumerate(recs):
-        assert set(rec) >= {"source", "face", "box", "score", "landmarks", "expression", "probs", "valence", "arousal",
-                            "confidence", "uncertain", "uncertain_reason", "compound"}
+        assert set(rec) >= {
+            "source",
+            "face",
+            "box",
+            "score",
+            "landmarks",
+            "expression",
+            "probs",
+            "valence",
+            "arousal",
+            "confidence",
+            "uncertain",
+            "uncertain_reason",
+            "compound",
+        }
         assert rec["face"] == i and len(rec["box"]) == 4 and len(rec["landmarks"]) == 5
         assert rec["expression"] == max(rec["probs"], key=rec["probs"].get)
         assert sum(rec["probs"].values()) == pytest.approx(1.0, abs=1e-4)
@@ -115,14 +128,29 @@ def test_cli_bad_inputs_do_not_lose_good_results(photos, tmp_path):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (12000, 12000)).save(bomb)
     out = tmp_path / "out.csv"
-    args = [str(photos / "astronaut.png"), str(tmp_path / "missing.png"), str(empty), str(text), str(trunc),
-            str(bomb), str(photos / "newton.png"), "--out", str(out), "-q"]
+    args = [
+        str(photos / "astronaut.png"),
+        str(tmp_path / "missing.png"),
+        str(empty),
+        str(text),
+        str(trunc),
+        str(bomb),
+        str(photos / "newton.png"),
+        "--out",
+        str(out),
+        "-q",
+    ]
     p = run_cli("analyze", *args)
     assert p.returncode == 1
     errors = [line for line in p.stderr.splitlines() if "error:" in line]
     assert len(errors) == 5, p.stderr
-    for bad, reason in ((tmp_path / "missing.png", "no such file"), (empty, "empty file"),
-                        (text, "not a readable image"), (trunc, "truncated"), (bomb, "decompression bomb")):
+    for bad, reason in (
+        (tmp_path / "missing.png", "no such file"),
+        (empty, "empty file"),
+        (text, "not a readable image"),
+        (trunc, "truncated"),
+        (bomb, "decompression bomb"),
+    ):
         assert any(str(bad) in e and reason in e for e in errors), (bad, errors)
     df = pd.read_csv(out)
     assert list(df["source"]) == [str(photos / "astronaut.png"), str(photos / "newton.png")]
@@ -133,7 +161,9 @@ def test_cli_table_formats(photos, tmp_path, suffix):
     if suffix == ".parquet":
         pytest.importorskip("pyarrow", reason="Parquet needs the [parquet] extra (pyarrow)")
     out = tmp_path / f"faces{suffix}"
-    assert main(["analyze", str(photos / "astronaut.png"), str(photos / "grace_hopper.jpg"), "--out", str(out), "-q"]) == 0
+    assert (
+        main(["analyze", str(photos / "astronaut.png"), str(photos / "grace_hopper.jpg"), "--out", str(out), "-q"]) == 0
+    )
     if suffix == ".jsonl":
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert [r["expression"] for r in rows][0] == "happiness"

@@ -44,8 +44,22 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def batch_cmd(corpus: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "affectlens.cli", "batch", str(corpus / "manifest.csv"), "--out", str(out),
-            "--config", str(corpus / "run.toml"), "--workers", "2", "--progress", "json", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "affectlens.cli",
+        "batch",
+        str(corpus / "manifest.csv"),
+        "--out",
+        str(out),
+        "--config",
+        str(corpus / "run.toml"),
+        "--workers",
+        "2",
+        "--progress",
+        "json",
+        *extra,
+    ]
 
 
 def env() -> dict:
@@ -124,8 +138,9 @@ def _kill(pids) -> None:
 def interrupt_after(cmd: list[str], events: int, how: str) -> subprocess.Popen:
     """Start ``cmd``; after ``events`` finished inputs: ``kill`` (kill -9 of the whole run),
     ``worker`` (kill -9 of one worker process) or ``int`` (Ctrl-C, SIGINT to the driver)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), start_new_session=True
+    )
     seen = 0
     for line in proc.stdout:
         seen += json.loads(line)["event"] == "input"
@@ -177,8 +192,12 @@ def test_tables_match_analyze_row_for_row(corpus, reference):
         assert got[extra].isna().all().all(), f"{kind}: columns {extra} hold values analyze does not give"
         for source, part in got.groupby("source", sort=False):
             want = expected[expected["source"] == source]
-            pd.testing.assert_frame_equal(part[list(expected.columns)].reset_index(drop=True),
-                                          want.reset_index(drop=True), check_dtype=False, obj=f"{kind} {source}")
+            pd.testing.assert_frame_equal(
+                part[list(expected.columns)].reset_index(drop=True),
+                want.reset_index(drop=True),
+                check_dtype=False,
+                obj=f"{kind} {source}",
+            )
     runs = manifest(reference)
     assert set(runs.index[runs["state"] == "failed"]) == set(failed)
     for source, reason in failed.items():
@@ -285,8 +304,21 @@ def test_bad_inputs_a_deleted_input_and_a_full_disk_are_recorded(corpus, tmp_pat
     out = tmp_path / "out"
     e = env()
     e.update(PYTHONPATH=os.pathsep.join([str(site), e["PYTHONPATH"]]), FULL_DISK_INPUT=full_disk)
-    cmd = [sys.executable, "-m", "affectlens.cli", "batch", *inputs, "--out", str(out), "--workers", "1",
-           "--retries", "1", "--progress", "json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "affectlens.cli",
+        "batch",
+        *inputs,
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--retries",
+        "1",
+        "--progress",
+        "json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     assert json.loads(proc.stdout.readline())["event"] == "start"
     doomed.unlink()  # listed, then gone before its turn (it is last)
@@ -324,17 +356,28 @@ def test_inputs_from_folders_globs_and_manifests(corpus, tmp_path):
     photos = sorted(str(p) for p in (corpus / "photos").glob("*.png"))
     manifest_csv = tmp_path / "m.csv"
     pd.DataFrame({"path": [Path(photos[0]).name, photos[1]], "subject": ["a", "b"], "take": [1, 2]}).to_csv(
-        manifest_csv, index=False)
+        manifest_csv, index=False
+    )
     shutil.copyfile(photos[0], tmp_path / Path(photos[0]).name)  # relative manifest paths: from its folder
-    tasks, errors, meta = resolve([str(corpus / "photos" / "*.png"), str(corpus / "audio"), str(manifest_csv),
-                                   photos[2], str(tmp_path / "nothing_*.jpg"), str(tmp_path / "missing.png")])
+    tasks, errors, meta = resolve(
+        [
+            str(corpus / "photos" / "*.png"),
+            str(corpus / "audio"),
+            str(manifest_csv),
+            photos[2],
+            str(tmp_path / "nothing_*.jpg"),
+            str(tmp_path / "missing.png"),
+        ]
+    )
     paths = [t.path for t in tasks]
     audio = sorted(str(p) for p in (corpus / "audio").glob("*.flac"))
     assert paths == photos + audio + [str(tmp_path / Path(photos[0]).name)]  # photos[1], photos[2]: once
     assert tasks[-1].metadata == (("subject", "a"), ("take", 1))
     assert meta.names == ["subject", "take"]
-    assert [e[1] for e in errors] == [f"{tmp_path / 'nothing_*.jpg'}: no file matches this pattern",
-                                      f"{tmp_path / 'missing.png'}: no such file or folder"]
+    assert [e[1] for e in errors] == [
+        f"{tmp_path / 'nothing_*.jpg'}: no file matches this pattern",
+        f"{tmp_path / 'missing.png'}: no such file or folder",
+    ]
 
 
 def test_changed_bytes_are_redone_and_touched_files_skipped(corpus, tmp_path):
@@ -355,7 +398,9 @@ def test_changed_bytes_are_redone_and_touched_files_skipped(corpus, tmp_path):
     after = pd.read_parquet(out / "faces")
     assert len(after) == len(before) == 3 and after["source"].is_unique  # replaced, not added
     changed = str(work / photos[1].name)
-    assert (after.set_index("source").loc[changed, "prob_happiness"]
-            != before.set_index("source").loc[changed, "prob_happiness"])
+    assert (
+        after.set_index("source").loc[changed, "prob_happiness"]
+        != before.set_index("source").loc[changed, "prob_happiness"]
+    )
     unchanged = after[after["source"] != changed].reset_index(drop=True)
     pd.testing.assert_frame_equal(unchanged, before[before["source"] != changed].reset_index(drop=True))

@@ -43,8 +43,10 @@ def whitehouse_frame(videos):
 
 
 def _near(result, cx, cy):
-    return min(result.faces, key=lambda f: math.hypot(f.face.box[0] + f.face.box[2] / 2 - cx,
-                                                      f.face.box[1] + f.face.box[3] / 2 - cy))
+    return min(
+        result.faces,
+        key=lambda f: math.hypot(f.face.box[0] + f.face.box[2] / 2 - cx, f.face.box[1] + f.face.box[3] / 2 - cy),
+    )
 
 
 def test_mesh_points_lie_on_the_face(astronaut, hopper):
@@ -53,8 +55,12 @@ def test_mesh_points_lie_on_the_face(astronaut, hopper):
         pts = f.mesh
         assert pts.shape == (MESH_POINTS, 3) and pts.dtype == np.float32 and not pts.flags.writeable
         x, y, w, h = f.face.box
-        inside = ((pts[:, 0] >= x - 0.15 * w) & (pts[:, 0] <= x + 1.15 * w)
-                  & (pts[:, 1] >= y - 0.15 * h) & (pts[:, 1] <= y + 1.15 * h))
+        inside = (
+            (pts[:, 0] >= x - 0.15 * w)
+            & (pts[:, 0] <= x + 1.15 * w)
+            & (pts[:, 1] >= y - 0.15 * h)
+            & (pts[:, 1] <= y + 1.15 * h)
+        )
         assert inside.mean() > 0.98
         # the mesh agrees with the detector's five points: eye centres and mouth corners within 8% of the box
         five = f.face.landmark_array()
@@ -102,8 +108,11 @@ def test_rationale_only_cites_values_of_the_record(astronaut, hopper, photos):
     for r in (astronaut, hopper, group):
         for rec, fr in zip(image_records(r), r.faces):
             text = rec["rationale"]
-            assert text.endswith(rec["expression"]) or f"-> {rec['expression']} (appearance only)" in text \
-                or text.startswith(f"{rec['expression']} despite"), text
+            assert (
+                text.endswith(rec["expression"])
+                or f"-> {rec['expression']} (appearance only)" in text
+                or text.startswith(f"{rec['expression']} despite")
+            ), text
             cited = RATIONALE_AU.findall(text)
             for name, value in cited:
                 assert abs(rec[au_column(name)] - float(value)) <= 0.0051, (text, rec[au_column(name)])
@@ -112,7 +121,9 @@ def test_rationale_only_cites_values_of_the_record(astronaut, hopper, photos):
             if not cited:
                 assert "no " in text or "not measured" in text, text
     assert RATIONALE_AU.findall(astronaut.faces[0].rationale) == [
-        ("AU6", f"{astronaut.faces[0].aus.get('AU6'):.2f}"), ("AU12", f"{astronaut.faces[0].aus.get('AU12'):.2f}")]
+        ("AU6", f"{astronaut.faces[0].aus.get('AU6'):.2f}"),
+        ("AU12", f"{astronaut.faces[0].aus.get('AU12'):.2f}"),
+    ]
 
 
 def test_half_covered_face_keeps_every_field(photos, astronaut):
@@ -120,7 +131,7 @@ def test_half_covered_face_keeps_every_field(photos, astronaut):
     either fits (values in range) or reports NaN, never a missing key."""
     rgb = load_image(photos / "astronaut.png").pixels.copy()
     x, y, w, h = (int(v) for v in astronaut.faces[0].face.box)
-    rgb[y + h // 2: y + h, x: x + w] = 128
+    rgb[y + h // 2 : y + h, x : x + w] = 128
     r = affectlens.analyze(rgb, ON)
     assert len(r.faces) <= 1
     recs = image_records(r)
@@ -140,8 +151,11 @@ def test_tables_have_the_columns_and_off_means_empty(astronaut, photos, tmp_path
     assert off.faces[0].mesh.shape == (0, 3) and math.isnan(off.faces[0].pose.yaw) and off.faces[0].rationale == ""
     df = affectlens.to_dataframe([astronaut, off])
     assert set(GEOMETRY_COLUMNS) <= set(df.columns)
-    assert [c for c in df.columns if c.startswith("au")] == [au_column(n) for n in AU_NAMES] == [
-        "au01", "au02", "au04", "au05", "au06", "au09", "au12", "au15", "au17", "au20", "au25", "au26", "au43"]
+    assert (
+        [c for c in df.columns if c.startswith("au")]
+        == [au_column(n) for n in AU_NAMES]
+        == ["au01", "au02", "au04", "au05", "au06", "au09", "au12", "au15", "au17", "au20", "au25", "au26", "au43"]
+    )
     assert df.loc[0, "au12"] == pytest.approx(astronaut.faces[0].aus.get("AU12"), abs=1e-3)
     assert df.loc[1, ["pose_yaw", "au12"]].isna().all()
     recs = image_records(astronaut) + image_records(off)
@@ -175,8 +189,11 @@ def test_annotation_shows_pose_and_strongest_action_units(astronaut):
 # -- video -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def smile_frames(videos):
-    frames = list(affectlens.analyze_video_iter(videos / "smile_pyfeat_single_face.mp4", every=3, smooth="none",
-                                                au_baseline=True, landmarks="on"))
+    frames = list(
+        affectlens.analyze_video_iter(
+            videos / "smile_pyfeat_single_face.mp4", every=3, smooth="none", au_baseline=True, landmarks="on"
+        )
+    )
     assert all(len(f.faces) == 1 for f in frames)
     return frames
 

@@ -13,8 +13,8 @@ import av
 import numpy as np
 import pytest
 
-from affectlens.io.audio import SAMPLE_RATE, AudioError, load_audio
 from affectlens.api import analyze_audio as analyze_audio_results
+from affectlens.io.audio import SAMPLE_RATE, AudioError, load_audio
 
 CLIP = "Actor_01/03-01-05-02-01-01-01.flac"  # actor 1, angry, strong intensity
 CLIP2 = "Actor_02/03-01-03-01-02-01-02.flac"  # actor 2, happy, normal intensity
@@ -25,8 +25,15 @@ def speech(data_root) -> np.ndarray:
     return load_audio(data_root / "ravdess" / CLIP).samples
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE, *, codec: str = "pcm_s16le",
-              title: str | None = None, layout: str = "mono") -> Path:
+def write_wav(
+    path: Path,
+    samples: np.ndarray,
+    rate: int = SAMPLE_RATE,
+    *,
+    codec: str = "pcm_s16le",
+    title: str | None = None,
+    layout: str = "mono",
+) -> Path:
     """A WAV (or MP3 with ``codec="libmp3lame"``) of mono float samples, optionally with a title tag."""
     fmt = {"pcm_s16le": "s16", "pcm_f32le": "flt", "libmp3lame": "fltp"}[codec]
     x = samples.astype(np.float32).reshape(1, -1)
@@ -59,6 +66,7 @@ def assert_one_line(exc: Exception, path: Path, reason: str) -> None:
 
 # -- 1. non-UTF-8 metadata ---------------------------------------------------------------------------
 
+
 def latin1_wav(tmp_path: Path, samples: np.ndarray) -> Path:
     """A WAV whose LIST/INFO title is Latin-1 'Café' (as Windows tools write it), by byte patching."""
     clean = write_wav(tmp_path / "clean.wav", samples, title="CafX")
@@ -89,29 +97,35 @@ def test_cli_analyses_a_latin1_wav_with_the_others(speech, data_root, tmp_path):
 
 # -- 2. impossible headers -----------------------------------------------------------------------------
 
+
 def patched(src: Path, dst: Path, offset: int, fmt: str, value: int) -> Path:
     data = bytearray(src.read_bytes())
-    data[offset: offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    data[offset : offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
     dst.write_bytes(bytes(data))
     return dst
 
 
 # RIFF/WAVE canonical header: channels at byte 22 (<H), sample rate at 24 (<I), bits per sample at 34 (<H)
-@pytest.mark.parametrize("field,offset,fmt,value,reason", [
-    ("rate", 24, "<I", 1, "sample rate 1 Hz"),
-    ("rate", 24, "<I", 0x7FFFFFFF, "sample rate 2147483647 Hz"),
-    ("channels", 22, "<H", 200, "200 channels"),
-    ("bits", 34, "<H", 0x106D, "no decoder for its audio stream"),
-])
+@pytest.mark.parametrize(
+    "field,offset,fmt,value,reason",
+    [
+        ("rate", 24, "<I", 1, "sample rate 1 Hz"),
+        ("rate", 24, "<I", 0x7FFFFFFF, "sample rate 2147483647 Hz"),
+        ("channels", 22, "<H", 200, "200 channels"),
+        ("bits", 34, "<H", 0x106D, "no decoder for its audio stream"),
+    ],
+)
 def test_impossible_wav_header_is_refused_up_front(speech, tmp_path, field, offset, fmt, value, reason):
     """Checked in a child process with a 3 GB address-space limit: before the fix the 1 Hz header
     made the resampler grow past 4 GB, and the 0x106D one raised AttributeError."""
     path = patched(write_wav(tmp_path / "ok.wav", speech), tmp_path / f"bad_{field}.wav", offset, fmt, value)
-    child = ("import resource, sys\n"
-             "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
-             "from affectlens.io.audio import load_audio\n"
-             "try:\n    load_audio(sys.argv[1])\nexcept Exception as exc:\n"
-             "    print(type(exc).__name__, exc, sep='|')\nelse:\n    print('decoded')\n")
+    child = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from affectlens.io.audio import load_audio\n"
+        "try:\n    load_audio(sys.argv[1])\nexcept Exception as exc:\n"
+        "    print(type(exc).__name__, exc, sep='|')\nelse:\n    print('decoded')\n"
+    )
     p = subprocess.run([sys.executable, "-c", child, str(path)], capture_output=True, text=True, timeout=120)
     kind, _, message = p.stdout.strip().partition("|")
     assert kind == "AudioError", (p.stdout, p.stderr[-500:])
@@ -132,6 +146,7 @@ def test_header_stating_an_impossible_duration_is_refused(data_root, tmp_path):
 
 
 # -- 3. decode errors of every kind are AudioError -----------------------------------------------------
+
 
 def test_mp3_that_changes_rate_and_channels_part_way_decodes_both_parts(speech, tmp_path):
     """Two MP3 streams back to back (44.1 kHz stereo, then 22.05 kHz mono) used to fail with
@@ -167,6 +182,7 @@ def test_mutated_mp3_bytes_never_escape_as_another_exception(speech, tmp_path):
 
 
 # -- 11. NaN samples -------------------------------------------------------------------------------------
+
 
 def test_nan_samples_leave_that_segment_unscored_with_a_note(data_root, tmp_path):
     """Two utterances; NaN inside the first only. The first gets no voice and a note saying why,

@@ -23,8 +23,9 @@ SMILE = "smile_pyfeat_single_face.mp4"
 
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "affectlens.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_error_line(p: subprocess.CompletedProcess, *needles: str) -> None:
@@ -62,10 +63,12 @@ def test_out_equal_to_an_input_is_refused(data_root, tmp_path):
 def test_unwritable_outputs_fail_before_any_analysis(photos, tmp_path, case):
     photo = str(photos / "newton.png")
     (tmp_path / "file.txt").write_text("x")
-    args = {"folder": ["--out", str(tmp_path)],
-            "under_a_file": ["--out", str(tmp_path / "file.txt" / "x.csv")],
-            "annotate_existing_file": ["--annotate", str(tmp_path / "file.txt")],
-            "annotate_picture_name": ["--annotate", str(tmp_path / "x.png")]}[case]
+    args = {
+        "folder": ["--out", str(tmp_path)],
+        "under_a_file": ["--out", str(tmp_path / "file.txt" / "x.csv")],
+        "annotate_existing_file": ["--annotate", str(tmp_path / "file.txt")],
+        "annotate_picture_name": ["--annotate", str(tmp_path / "x.png")],
+    }[case]
     t = time.perf_counter()
     p = cli("analyze", photo, *args, "-q")
     assert p.returncode == 2
@@ -85,8 +88,19 @@ def test_a_full_disk_loses_only_that_output(photos, videos, tmp_path, monkeypatc
         return real(path, write)
 
     monkeypatch.setattr(table, "atomic_write", full)
-    code = main(["analyze", str(videos / SMILE), "--end", "0.5", "--out", str(tmp_path / "x.csv"),
-                 "--summary", str(tmp_path / "s.json"), "-q"])
+    code = main(
+        [
+            "analyze",
+            str(videos / SMILE),
+            "--end",
+            "0.5",
+            "--out",
+            str(tmp_path / "x.csv"),
+            "--summary",
+            str(tmp_path / "s.json"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
     assert not (tmp_path / "x.csv").exists() and not list(tmp_path.glob(".x.csv*"))  # no truncated file
@@ -95,8 +109,20 @@ def test_a_full_disk_loses_only_that_output(photos, videos, tmp_path, monkeypatc
 
 # -- item 7: a video that yields no frames -------------------------------------------------------------
 def test_timeline_of_a_video_without_frames_keeps_the_other_results(photos, videos, tmp_path):
-    p = cli("analyze", str(videos / SMILE), str(photos / "newton.png"), "--start", "600", "--modalities", "face",
-            "--timeline", str(tmp_path / "t.png"), "--out", str(tmp_path / "x.csv"), "-q")
+    p = cli(
+        "analyze",
+        str(videos / SMILE),
+        str(photos / "newton.png"),
+        "--start",
+        "600",
+        "--modalities",
+        "face",
+        "--timeline",
+        str(tmp_path / "t.png"),
+        "--out",
+        str(tmp_path / "x.csv"),
+        "-q",
+    )
     assert p.returncode == 1
     one_error_line(p, SMILE, "no frame at or after the start time")
     rows = pd.read_csv(tmp_path / "x.csv")
@@ -126,7 +152,7 @@ def test_non_utf8_file_names_reach_every_table_format(photos, tmp_path):
 # -- item 12: spreadsheet formulas and terminal escapes -------------------------------------------------
 def test_formulas_are_neutralised_and_escapes_are_not_printed(tmp_path):
     out = tmp_path / "t.csv"
-    p = cli("text", "=HYPERLINK(\"http://x\")", "+1 bad day", "\x1b[31mred alert\x1b[0m", "--out", str(out))
+    p = cli("text", '=HYPERLINK("http://x")', "+1 bad day", "\x1b[31mred alert\x1b[0m", "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert "\x1b" not in p.stdout and "\\x1b" in p.stdout
     cells = pd.read_csv(out)["text"].tolist()
@@ -139,8 +165,12 @@ def test_sigterm_during_text_scoring_writes_what_was_scored(data_root, tmp_path)
     big = tmp_path / "big.txt"
     big.write_text("\n".join(line.rpartition(";")[0] for line in lines * 4) + "\n", encoding="utf-8")
     out = tmp_path / "part.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "affectlens.cli", "text", "--file", str(big), "--out", str(out),
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "affectlens.cli", "text", "--file", str(big), "--out", str(out), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().startswith("{")  # scoring has begun: now stop it
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

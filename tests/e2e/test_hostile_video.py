@@ -14,8 +14,8 @@ import av
 import numpy as np
 import pytest
 
-from affectlens.io.video import Sampling, VideoReader
 from affectlens.api import analyze_video_iter
+from affectlens.io.video import Sampling, VideoReader
 
 SMILE = "smile_pyfeat_single_face.mp4"  # one face, 640x360
 FRAMES = 10
@@ -27,8 +27,14 @@ def smile_frames(videos) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f, _ in zip(c.decode(video=0), range(FRAMES))]
 
 
-def encode(path: Path, frames: list[np.ndarray], *, turn: int = 0, display_rotation: int | None = None,
-           title: str | None = None) -> Path:
+def encode(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    turn: int = 0,
+    display_rotation: int | None = None,
+    title: str | None = None,
+) -> Path:
     """Frames turned by ``np.rot90(k=turn)`` encoded as MPEG-4 at 25 fps, with an optional
     display matrix (``display_rotation`` degrees counter-clockwise) and container title."""
     turned = [np.ascontiguousarray(np.rot90(f, turn)) for f in frames]
@@ -91,6 +97,7 @@ def iou(a, b) -> float:
 
 # -- 14. videos that give no frame -----------------------------------------------------------------------
 
+
 def zero_frame_avi(path: Path) -> Path:
     """An AVI with a video stream that holds no frame."""
     with av.open(str(path), "w") as out:
@@ -115,8 +122,12 @@ def test_cli_counts_a_frameless_video_as_a_failure_and_keeps_the_others(smile_fr
     zero = zero_frame_avi(tmp_path / "zero.avi")
     clip = encode(tmp_path / "clip.mp4", smile_frames)
     out = tmp_path / "r.jsonl"
-    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "analyze", str(zero), str(clip), "--out", str(out),
-                        "-q"], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "analyze", str(zero), str(clip), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
     assert sum(f"{zero}: no frame decodes" in line for line in p.stderr.splitlines()) == 1, p.stderr
     recs = [json.loads(line) for line in out.read_text().splitlines()]

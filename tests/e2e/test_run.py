@@ -86,8 +86,7 @@ def test_cli_equals_run_on_audio_and_transcript(data_root, tmp_path, capsys):
 def test_a_broken_input_among_good_ones_is_one_error_record(photos, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes((photos / "grace_hopper.jpg").read_bytes()[:300])
-    results = list(affectlens.run([photos / "astronaut.png", broken, tmp_path / "missing.png",
-                                   photos / "gauss.png"]))
+    results = list(affectlens.run([photos / "astronaut.png", broken, tmp_path / "missing.png", photos / "gauss.png"]))
     errors = [r for r in results if isinstance(r, InputFailure)]
     images = [r for r in results if isinstance(r, ImageResult)]
     assert [Path(r.source).name for r in images] == ["astronaut.png", "gauss.png"]
@@ -144,7 +143,7 @@ def test_options_round_trip_and_errors_list_the_valid_names():
 
 def test_texts_and_a_text_file_through_run(tmp_path):
     f = tmp_path / "lines.txt"
-    f.write_bytes("I am so happy\rtoday\nThis is disgusting\n".encode())
+    f.write_bytes(b"I am so happy\rtoday\nThis is disgusting\n")
     from affectlens.jobs.run import Typed
 
     results = list(affectlens.run([Texts(("I am so happy", "  ")), Typed(str(f), "text")]))
@@ -162,8 +161,9 @@ def test_readme_python_examples_run_as_written(photos, videos, tmp_path, monkeyp
     shutil.copy(photos / "solvay_conference_1927.jpg", tmp_path / "group.jpg")
     shutil.copy(photos / "grace_hopper.jpg", tmp_path / "photo.jpg")
     shutil.copy(videos / GRID, tmp_path / "talk.mp4")
-    (tmp_path / "interview.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\nI am so glad to see you.\n\n",
-                                            encoding="utf-8")
+    (tmp_path / "interview.srt").write_text(
+        "1\n00:00:00,000 --> 00:00:02,000\nI am so glad to see you.\n\n", encoding="utf-8"
+    )
     code = "\n\n".join(blocks)
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -174,9 +174,25 @@ def test_interrupt_writes_what_was_analysed(videos, tmp_path):
     import signal
 
     out = tmp_path / "part.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "affectlens.cli", "analyze", str(videos / GRID), "--out",
-                             str(out), "--json", "--modalities", "face", "--workers", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "affectlens.cli",
+            "analyze",
+            str(videos / GRID),
+            "--out",
+            str(out),
+            "--json",
+            "--modalities",
+            "face",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().startswith("{")  # the first frame is analysed: now stop it
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

@@ -111,8 +111,12 @@ def test_audio_track_of_a_video(videos):
 @pytest.mark.parametrize("case", ["missing", "empty", "text_as_wav", "video_without_audio"])
 def test_unreadable_audio_is_a_one_line_error(tmp_path, photos, case):
     path = tmp_path / "x.wav"
-    reason = {"missing": "no such file", "empty": "empty file", "text_as_wav": "not a readable audio",
-              "video_without_audio": "no audio stream"}[case]
+    reason = {
+        "missing": "no such file",
+        "empty": "empty file",
+        "text_as_wav": "not a readable audio",
+        "video_without_audio": "no audio stream",
+    }[case]
     if case == "empty":
         path.write_bytes(b"")
     elif case == "text_as_wav":
@@ -120,8 +124,9 @@ def test_unreadable_audio_is_a_one_line_error(tmp_path, photos, case):
     elif case == "video_without_audio":
         from PIL import Image
 
-        path = mux_video(tmp_path / "silent.mp4", np.asarray(Image.open(photos / "astronaut.png").convert("RGB")),
-                         0.5, None)
+        path = mux_video(
+            tmp_path / "silent.mp4", np.asarray(Image.open(photos / "astronaut.png").convert("RGB")), 0.5, None
+        )
     with pytest.raises(AudioError, match=reason) as err:
         load_audio(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
@@ -143,7 +148,9 @@ def test_real_clips_give_one_utterance_each(ravdess):
 
 def test_silence_and_music_give_no_speech(ravdess, tmp_path):
     a = load_audio(ravdess / CLIP)
-    lead = write_audio(tmp_path / "lead.wav", a.samples[: int(0.8 * SAMPLE_RATE)], SAMPLE_RATE)  # before the actor speaks
+    lead = write_audio(
+        tmp_path / "lead.wav", a.samples[: int(0.8 * SAMPLE_RATE)], SAMPLE_RATE
+    )  # before the actor speaks
     zeros = write_audio(tmp_path / "zeros.wav", np.zeros(2 * SAMPLE_RATE), SAMPLE_RATE)
     # music without speech: a synthesized A-major chord (A3, C#4, E4 with 5 harmonics each) with
     # a slow tremolo, then a C-major chord, 3 s in all
@@ -189,8 +196,9 @@ def talking_photo(ravdess, photos, tmp_path_factory) -> Path:
     a = load_audio(ravdess / CLIP2)
     img = Image.open(photos / "grace_hopper.jpg").convert("RGB")
     img.thumbnail((320, 320))
-    return mux_video(tmp_path_factory.mktemp("av") / "talking.mp4", np.asarray(img), a.duration_ms / 1000, a.samples,
-                     fps=5)
+    return mux_video(
+        tmp_path_factory.mktemp("av") / "talking.mp4", np.asarray(img), a.duration_ms / 1000, a.samples, fps=5
+    )
 
 
 @pytest.mark.slow
@@ -238,7 +246,7 @@ def test_cli_fused_outputs_and_face_only_modalities(talking_photo, tmp_path, cap
     assert main(["analyze", str(talking_photo), "--modalities", "face", "--json"]) == 0
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     frames = [r for r in recs if "frame" in r]  # per-frame face records, then the face-only segment
-    assert frames and all(r["modalities"] == ["face"] and r["status"] == "whole input" for r in recs[len(frames):])
+    assert frames and all(r["modalities"] == ["face"] and r["status"] == "whole input" for r in recs[len(frames) :])
 
 
 @pytest.mark.slow
@@ -289,8 +297,14 @@ def test_training_recipe_folds_by_actor_and_exports_faithfully(ravdess, tmp_path
     full = load_ravdess(ravdess)
     idx = np.arange(len(full))
     keep = idx[np.isin(full.actors, [1, 2, 3, 4]) & ((full.labels == 0) | (idx % 2 == 0))]
-    data = SpeechSet("ravdess", tuple(full.paths[i] for i in keep), full.labels[keep], full.label_names,
-                     full.actors[keep], full.intensity[keep])
+    data = SpeechSet(
+        "ravdess",
+        tuple(full.paths[i] for i in keep),
+        full.labels[keep],
+        full.label_names,
+        full.actors[keep],
+        full.intensity[keep],
+    )
     assert [list(f) for f in actor_folds(data.actors, 2)] == [[1, 2], [3, 4]]
     x = extract_features(data, tmp_path / "f.npz", progress=False)
     assert x.shape == (128, 341) and np.isfinite(x).all()

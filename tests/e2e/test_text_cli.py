@@ -45,8 +45,17 @@ def test_file_of_real_tweets_to_csv(tmp_path, data_root, capsys):
     assert main(["text", "--file", str(src), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 20 and (table["status"] == "ok").all() and (table["source"] == str(src)).all()
-    assert list(table.columns[:9]) == ["source", "index", "start_ms", "end_ms", "speaker", "text", "status",
-                                       "language", "emotion"]
+    assert list(table.columns[:9]) == [
+        "source",
+        "index",
+        "start_ms",
+        "end_ms",
+        "speaker",
+        "text",
+        "status",
+        "language",
+        "emotion",
+    ]
     probs = table[[f"prob_{c}" for c in CANONICAL]].to_numpy()
     assert abs(probs.sum(axis=1) - 1).max() < 1e-4
     assert "emotion" in capsys.readouterr().out  # the table on stdout

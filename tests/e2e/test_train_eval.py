@@ -16,15 +16,49 @@ from affectlens.cli import main
 def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
     pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
     out = tmp_path / "run"
-    rc = main(["train", "--out", str(out), "--epochs", "1", "--limit-train", "320", "--limit-val", "200",
-               "--data-root", str(data_root), "--name", "ferplus-smoke"])
+    rc = main(
+        [
+            "train",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--limit-train",
+            "320",
+            "--limit-val",
+            "200",
+            "--data-root",
+            str(data_root),
+            "--name",
+            "ferplus-smoke",
+        ]
+    )
     assert rc == 0
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and 0 <= metrics[0]["ferplus_acc"] <= 1
     assert (out / "last.pt").is_file() and (out / "best.pt").is_file()
     # resuming a finished run trains nothing more and keeps the log
-    assert main(["train", "--out", str(out), "--epochs", "1", "--limit-train", "320", "--limit-val", "200",
-                 "--data-root", str(data_root), "--name", "ferplus-smoke", "--no-export"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--limit-train",
+                "320",
+                "--limit-val",
+                "200",
+                "--data-root",
+                str(data_root),
+                "--name",
+                "ferplus-smoke",
+                "--no-export",
+            ]
+        )
+        == 0
+    )
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
     from affectlens.models.expression import ExpressionModel
@@ -48,8 +82,23 @@ def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
 
     twin = tmp_path / "twin"
     shutil.copytree(out / "export", twin)
-    assert ensemble_main(["--members", str(out / "export"), str(twin), "--out", str(tmp_path / "ens"),
-                          "--name", "ferplus-smoke2", "--data-root", str(data_root), "--no-flip"]) == 0
+    assert (
+        ensemble_main(
+            [
+                "--members",
+                str(out / "export"),
+                str(twin),
+                "--out",
+                str(tmp_path / "ens"),
+                "--name",
+                "ferplus-smoke2",
+                "--data-root",
+                str(data_root),
+                "--no-flip",
+            ]
+        )
+        == 0
+    )
     ens = {c.name: c for c in load_models_json(tmp_path / "ens" / "models.json")}
     assert set(ens) == {"ferplus-smoke2", "fer2013-smoke2"} and not ens["ferplus-smoke2"].flip_tta
     crops = pixels[usage == "PrivateTest"][:8]
@@ -60,8 +109,9 @@ def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
 
 
 def _eval_json(*args: str) -> dict:
-    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "eval", *args, "--json"],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "eval", *args, "--json"], capture_output=True, text=True, timeout=600
+    )
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -88,8 +138,12 @@ def test_eval_folder_dataset(fer, tmp_path):
     r = _eval_json("--dataset", f"folder:{tmp_path}")
     assert r["n"] == 40 and r["labels"] == ["happiness", "surprise"]
     assert r["accuracy"] > 0.7
-    text = subprocess.run([sys.executable, "-m", "affectlens.cli", "eval", "--dataset", f"folder:{tmp_path}"],
-                          capture_output=True, text=True, timeout=600).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "eval", "--dataset", f"folder:{tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
     assert "confusion" in text and "present-only" in text
 
 
@@ -114,13 +168,21 @@ def test_speech_cnn_trains_exports_and_runs_like_torch(data_root, tmp_path):
     rng = np.random.default_rng(0)
     view = sc.augment(clips[0], sc.CnnRecipe(noise_p=1.0, narrow_p=1.0, clip_p=0.0), rng)
     assert np.isfinite(view).all() and len(view) <= 3 * 16000
-    assert np.abs(np.fft.rfft(view)[len(view) // 4 + 1:]).max() < 1e-3  # telephone band: nothing above 4 kHz
+    assert np.abs(np.fft.rfft(view)[len(view) // 4 + 1 :]).max() < 1e-3  # telephone band: nothing above 4 kHz
 
     net = sc.train_net(clips, data.labels[pick], sc.CnnRecipe(epochs=1, batch=8), progress=False)
     onnx_path = tmp_path / "cnn.onnx"
     sc.export_onnx(net, onnx_path)
-    cfg = ModelCfg(name="tiny-cnn", kind="speech", file=onnx_path.name, labels=SPEECH_LABELS, output=sc.OUTPUT,
-                   band="any", input="spectrogram", folder=str(tmp_path))
+    cfg = ModelCfg(
+        name="tiny-cnn",
+        kind="speech",
+        file=onnx_path.name,
+        labels=SPEECH_LABELS,
+        output=sc.OUTPUT,
+        band="any",
+        input="spectrogram",
+        folder=str(tmp_path),
+    )
     model = SpeechModel(cfg)
     p = model.predict(clips[:3])
     assert p.shape == (3, 8) and np.allclose(p.sum(axis=1), 1)

@@ -27,8 +27,9 @@ HAMILTON_CUTS_MS = (1511.3, 3580.1, 7884.4)  # shot cuts: first frame of each ne
 
 
 def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "affectlens.cli", *args], capture_output=True, text=True,
-                          timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", *args], capture_output=True, text=True, timeout=600, **kw
+    )
 
 
 def stderr_lines(p: subprocess.CompletedProcess) -> list[str]:
@@ -55,7 +56,7 @@ def sprite_positions(i: int) -> dict:
 def moving_faces(photos, tmp_path_factory) -> tuple[Path, list[int]]:
     """An H.264 mp4 with a variable frame rate; returns its path and the written times (ms)."""
     img = np.asarray(Image.open(photos / "solvay_conference_1927.jpg").convert("RGB"))
-    crops = {k: img[y - SIDE // 2: y + SIDE // 2, x - SIDE // 2: x + SIDE // 2] for k, (x, y) in SPRITES.items()}
+    crops = {k: img[y - SIDE // 2 : y + SIDE // 2, x - SIDE // 2 : x + SIDE // 2] for k, (x, y) in SPRITES.items()}
     path = tmp_path_factory.mktemp("synthetic") / "moving_faces.mp4"
     out = av.open(str(path), "w")
     stream = out.add_stream("libx264", rate=15)
@@ -70,7 +71,7 @@ def moving_faces(photos, tmp_path_factory) -> tuple[Path, list[int]]:
                 continue
             x, y = pos
             x0, x1 = max(0, x), min(W, x + SIDE)
-            canvas[y: y + SIDE, x0:x1] = crops[k][:, x0 - x: x1 - x]
+            canvas[y : y + SIDE, x0:x1] = crops[k][:, x0 - x : x1 - x]
         frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
         frame.pts, frame.time_base = t, Fraction(1, 1000)
         out.mux(stream.encode(frame))
@@ -86,8 +87,11 @@ def who(result: FrameResult, frame: int) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {k: [] for k in SPRITES}
     for f in result.faces:
         cx, cy = f.face.box[0] + f.face.box[2] / 2, f.face.box[1] + f.face.box[3] / 2
-        near = [(np.hypot(cx - p[0] - SIDE / 2, cy - p[1] - SIDE / 2), k)
-                for k, p in sprite_positions(frame).items() if p is not None]
+        near = [
+            (np.hypot(cx - p[0] - SIDE / 2, cy - p[1] - SIDE / 2), k)
+            for k, p in sprite_positions(frame).items()
+            if p is not None
+        ]
         d, k = min(near)
         assert d < 40, f"frame {frame}: a face at ({cx:.0f}, {cy:.0f}) where no face is"
         out[k].append(f.track)
@@ -195,9 +199,25 @@ def test_shot_cuts_end_tracks(videos):
 
 def test_cli_video_outputs(videos, tmp_path):
     out, summary, png, html, ann = (tmp_path / n for n in ("rows.csv", "tracks.csv", "t.png", "t.html", "ann.mp4"))
-    code = main(["analyze", str(videos / GRID), "--modalities", "face", "--fps", "10", "--out", str(out),
-                 "--summary", str(summary),
-                 "--timeline", str(png), "--annotate", str(ann), "-q"])
+    code = main(
+        [
+            "analyze",
+            str(videos / GRID),
+            "--modalities",
+            "face",
+            "--fps",
+            "10",
+            "--out",
+            str(out),
+            "--summary",
+            str(summary),
+            "--timeline",
+            str(png),
+            "--annotate",
+            str(ann),
+            "-q",
+        ]
+    )
     assert code == 0
     rows = pd.read_csv(out)
     assert {"frame", "time_ms", "track", "prob_happiness", "prob_raw_happiness"} <= set(rows.columns)
@@ -210,8 +230,28 @@ def test_cli_video_outputs(videos, tmp_path):
     with av.open(str(ann)) as c:  # annotated frames with the speech kept
         assert c.streams.audio and c.streams.video
         assert sum(1 for _ in c.decode(video=0)) == 30
-    assert main(["analyze", str(videos / GRID), "--modalities", "face", "--every", "5", "--timeline", str(html),
-                 "--summary", str(tmp_path / "s.json"), "--workers", "1", "--detect-size", "360", "-q"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(videos / GRID),
+                "--modalities",
+                "face",
+                "--every",
+                "5",
+                "--timeline",
+                str(html),
+                "--summary",
+                str(tmp_path / "s.json"),
+                "--workers",
+                "1",
+                "--detect-size",
+                "360",
+                "-q",
+            ]
+        )
+        == 0
+    )
     text = html.read_text()
     assert "<html" in text and "Plotly.newPlot" in text
     assert '<script src="http' not in text and len(text) > 1_000_000  # self-contained: plotly.js inside
@@ -325,10 +365,24 @@ def test_camera_that_cannot_be_opened():
 
 def test_ctrl_c_writes_the_rows_so_far(videos, tmp_path):
     out = tmp_path / "partial.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "affectlens.cli", "live", str(videos / HAMILTON), "--no-realtime",
-                             "--json", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # a child of a background job inherits an ignored SIGINT: restore the default
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "affectlens.cli",
+            "live",
+            str(videos / HAMILTON),
+            "--no-realtime",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a child of a background job inherits an ignored SIGINT: restore the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     frames = set()
     for line in proc.stdout:
         frames.add(json.loads(line)["frame"])

@@ -32,14 +32,21 @@ from affectlens.viz.explain import (
 def overlapping_pairs(placements) -> list[tuple[int, int]]:
     """Index pairs of labels whose rectangles share any area (as in tests/unit/test_layout.py)."""
     rects = [p.rect for p in placements]
-    return [(i, j) for i in range(len(rects)) for j in range(i + 1, len(rects))
-            if rects[i][0] < rects[j][2] and rects[j][0] < rects[i][2]
-            and rects[i][1] < rects[j][3] and rects[j][1] < rects[i][3]]
+    return [
+        (i, j)
+        for i in range(len(rects))
+        for j in range(i + 1, len(rects))
+        if rects[i][0] < rects[j][2]
+        and rects[j][0] < rects[i][2]
+        and rects[i][1] < rects[j][3]
+        and rects[j][1] < rects[i][3]
+    ]
 
 
 def outside(placements, width: int, height: int) -> list[int]:
-    return [i for i, p in enumerate(placements)
-            if p.rect[0] < 0 or p.rect[1] < 0 or p.rect[2] > width or p.rect[3] > height]
+    return [
+        i for i, p in enumerate(placements) if p.rect[0] < 0 or p.rect[1] < 0 or p.rect[2] > width or p.rect[3] > height
+    ]
 
 
 def covers(rect, box) -> bool:
@@ -55,8 +62,9 @@ def solvay(photos):
 
 def frame_at(video, seconds: float):
     """The analysed frame nearest ``seconds`` (with a second of tracking and smoothing before it)."""
-    results = list(affectlens.analyze_video_iter(str(video), start=max(0.0, seconds - 1.0), end=seconds + 0.02,
-                                                 fps=10, workers=2))
+    results = list(
+        affectlens.analyze_video_iter(str(video), start=max(0.0, seconds - 1.0), end=seconds + 0.02, fps=10, workers=2)
+    )
     return min(results, key=lambda r: abs(r.time_ms - seconds * 1000))
 
 
@@ -107,9 +115,14 @@ def test_compact_and_full_text():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("clip, seconds", [("multiface_whitehouse_hamilton_short.mp4", 9.0),
-                                           ("multiface_whitehouse_hamilton_short.mp4", 2.0),
-                                           ("multiface_pedestrians_facenet.mp4", 2.5)])
+@pytest.mark.parametrize(
+    "clip, seconds",
+    [
+        ("multiface_whitehouse_hamilton_short.mp4", 9.0),
+        ("multiface_whitehouse_hamilton_short.mp4", 2.0),
+        ("multiface_pedestrians_facenet.mp4", 2.5),
+    ],
+)
 def test_video_frame_labels_never_overlap_and_stay_inside(videos, clip, seconds):
     result = frame_at(videos / clip, seconds)
     assert len(result.faces) >= 2  # crowded enough to matter (Hamilton 9 s: 4 audience faces)
@@ -121,8 +134,7 @@ def test_video_frame_labels_never_overlap_and_stay_inside(videos, clip, seconds)
 def test_video_labels_stay_with_their_track(videos):
     from affectlens.viz.video import SteadyLabels
 
-    results = list(affectlens.analyze_video_iter(str(videos / "multiface_pedestrians_facenet.mp4"), fps=10,
-                                                 workers=2))
+    results = list(affectlens.analyze_video_iter(str(videos / "multiface_pedestrians_facenet.mp4"), fps=10, workers=2))
     steady, jumps, fresh_jumps = SteadyLabels("compact"), 0, 0
     last, last_fresh = {}, {}
     for r in results:
@@ -158,13 +170,15 @@ def test_heatmaps_share_one_scale_across_faces(solvay, tmp_path):
 
     def peak_colour(side):
         img = np.asarray(Image.open(tmp_path / side["heatmap"]).convert("RGB")).astype(int)
-        face = img[FACE_TOP:FACE_TOP + FACE_SIDE, :FACE_SIDE]
+        face = img[FACE_TOP : FACE_TOP + FACE_SIDE, :FACE_SIDE]
         return np.abs(face - face.mean(axis=2, keepdims=True)).sum(axis=2).max()  # most colourful pixel
 
     # per-face normalisation would paint both peaks the same full colour; one scale does not
     assert peak_colour(strong) > 3 * peak_colour(weak)
-    bars = [np.asarray(Image.open(tmp_path / s["heatmap"]))[FACE_TOP:FACE_TOP + FACE_SIDE, FACE_SIDE:]
-            for s in (strong, weak)]
+    bars = [
+        np.asarray(Image.open(tmp_path / s["heatmap"]))[FACE_TOP : FACE_TOP + FACE_SIDE, FACE_SIDE:]
+        for s in (strong, weak)
+    ]
     assert np.array_equal(*bars)  # the same colour bar and ticks on every face's picture
 
 

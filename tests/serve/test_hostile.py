@@ -245,8 +245,11 @@ def test_sync_analysis_timeout(tmp_path, photos):
     with ThreadServer(create_app(settings)) as srv:
         with httpx.Client(base_url=srv.url, timeout=60) as http:
             wait_ready(http)
-            r = http.post("/v1/analyze", content=(photos / "solvay_conference_1927.jpg").read_bytes(),
-                          headers={"Content-Type": "image/jpeg"})
+            r = http.post(
+                "/v1/analyze",
+                content=(photos / "solvay_conference_1927.jpg").read_bytes(),
+                headers={"Content-Type": "image/jpeg"},
+            )
             assert r.status_code == 503 and r.json()["error"]["code"] == "timeout"
             assert http.get("/healthz").status_code == 200  # the next request is served
 

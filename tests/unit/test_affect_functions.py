@@ -51,7 +51,9 @@ def test_valence_arousal_is_the_probability_weighted_prototype():
     p = 0.5 * onehot("surprise") + 0.25 * onehot("neutral") + 0.25 * onehot("contempt")
     assert valence_arousal(p, CANONICAL) == pytest.approx([-0.25, 0.5], abs=1e-6)
     # label order of the 7-class model does not matter
-    assert valence_arousal(onehot("fear", FER2013_LABELS), FER2013_LABELS) == pytest.approx([-0.707107, 0.707107], abs=1e-5)
+    assert valence_arousal(onehot("fear", FER2013_LABELS), FER2013_LABELS) == pytest.approx(
+        [-0.707107, 0.707107], abs=1e-5
+    )
     rng = np.random.default_rng(0)
     va = valence_arousal(rng.dirichlet(np.ones(8), size=500), CANONICAL)
     assert va.shape == (500, 2) and np.all(np.abs(va) <= 1.0)
@@ -90,7 +92,12 @@ def test_uncertain_reasons_in_order():
     t = Thresholds(margin=0.2, min_face_px=30, max_yaw_deg=40, eyes_energy=-3.0, mouth_energy=-2.0, min_max_logit=1.0)
     assert uncertain_reasons(t, 0.5, 100, 5.0, -5.0, -5.0, 4.0) == ()
     assert uncertain_reasons(t, 0.1, 20, -50.0, -5.0, -1.0, 0.5) == (
-        "ambiguous", "small face", "turned", "occluded", "unknown class")
+        "ambiguous",
+        "small face",
+        "turned",
+        "occluded",
+        "unknown class",
+    )
     assert uncertain_reasons(t, 0.5, 100, float("nan"), -2.5, -5.0, 4.0) == ("occluded",)
     tex = Thresholds(eyes_texture=5.0, mouth_texture=5.0)
     assert uncertain_reasons(tex, 0.5, 100, 0.0, -5.0, -5.0, 4.0, 20.0, 20.0) == ()

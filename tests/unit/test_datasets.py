@@ -19,7 +19,9 @@ def test_fer2013_rows_per_split(fer):
     emotion, pixels, usage = fer
     assert pixels.shape == (35887, 48, 48) and pixels.dtype == np.uint8
     assert {u: int((usage == u).sum()) for u in ("Training", "PublicTest", "PrivateTest")} == {
-        "Training": 28709, "PublicTest": 3589, "PrivateTest": 3589,
+        "Training": 28709,
+        "PublicTest": 3589,
+        "PrivateTest": 3589,
     }
 
 
@@ -35,15 +37,17 @@ def test_fer2013_labels_map_to_canonical(data_root):
 
 def test_ferplus_label_rules_by_hand():
     #            neu hap sur sad ang dis fea con unk NF
-    votes = np.array([
-        [6, 2, 0, 0, 0, 0, 0, 2, 0, 0],   # neutral under every rule
-        [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],   # tie: excluded, except argmax (first class)
-        [1, 1, 0, 0, 0, 0, 0, 0, 8, 0],   # unknown -> excluded
-        [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> excluded
-        [0, 1, 0, 0, 4, 3, 0, 2, 0, 0],   # anger by plurality; 4 of 9 is no majority
-        [4, 1, 1, 1, 1, 1, 1, 0, 0, 0],   # single votes are outliers: 4 of 4 is a majority
-        [3, 3, 2, 0, 0, 0, 0, 0, 0, 2],   # no majority, tie -> only argmax keeps it
-    ])
+    votes = np.array(
+        [
+            [6, 2, 0, 0, 0, 0, 0, 2, 0, 0],  # neutral under every rule
+            [0, 5, 5, 0, 0, 0, 0, 0, 0, 0],  # tie: excluded, except argmax (first class)
+            [1, 1, 0, 0, 0, 0, 0, 0, 8, 0],  # unknown -> excluded
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face -> excluded
+            [0, 1, 0, 0, 4, 3, 0, 2, 0, 0],  # anger by plurality; 4 of 9 is no majority
+            [4, 1, 1, 1, 1, 1, 1, 0, 0, 0],  # single votes are outliers: 4 of 4 is a majority
+            [3, 3, 2, 0, 0, 0, 0, 0, 0, 2],  # no majority, tie -> only argmax keeps it
+        ]
+    )
     has_name = np.ones(len(votes), dtype=bool)
     assert ferplus_labels(votes, has_name).tolist() == [0, -1, -1, -1, -1, 0, -1]
     assert ferplus_labels(votes, has_name, "plurality").tolist() == [0, -1, -1, -1, 4, 0, -1]
@@ -57,11 +61,14 @@ def test_ferplus_label_rules_by_hand():
     np.testing.assert_allclose(soft[3], 0.0)
 
 
-@pytest.mark.parametrize("rule, counts", [
-    ("majority", {"train": 25060, "val": 3199, "test": 3153}),
-    ("plurality", {"train": 26940, "val": 3396, "test": 3376}),
-    ("argmax", {"train": 28389, "val": 3553, "test": 3546}),
-])
+@pytest.mark.parametrize(
+    "rule, counts",
+    [
+        ("majority", {"train": 25060, "val": 3199, "test": 3153}),
+        ("plurality", {"train": 26940, "val": 3396, "test": 3376}),
+        ("argmax", {"train": 28389, "val": 3553, "test": 3546}),
+    ],
+)
 def test_ferplus_splits_and_exclusions(data_root, rule, counts):
     assert {s: len(load_ferplus(data_root, s, rule=rule)) for s in counts} == counts
     fs = load_dataset("ferplus" if rule == "majority" else f"ferplus:{rule}", "test", root=data_root)

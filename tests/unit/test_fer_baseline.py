@@ -29,7 +29,8 @@ TOLERANCE = 0.01  # 5 faces: room for resize/rounding differences across Pillow/
 @pytest.fixture(scope="module")
 def baseline():
     spec = importlib.util.spec_from_file_location(
-        "fer_minixception", ROOT / "benchmarks" / "baselines" / "fer_minixception.py")
+        "fer_minixception", ROOT / "benchmarks" / "baselines" / "fer_minixception.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -25,6 +25,7 @@ from affectlens.jobs import expand
 
 def png16_bomb(path: Path, width: int, height: int) -> Path:
     """A valid 16-bit grayscale PNG of zeros, compressed row by row (about 170 kB for 88 Mpx)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -72,6 +73,7 @@ def test_pillow_warnings_are_logged_naming_the_file(photos, tmp_path, caplog, re
 
 # -- true reasons ----------------------------------------------------------------------------------------
 
+
 def make_case(case: str, tmp_path: Path, photos: Path, videos: Path) -> Path:
     path = tmp_path / f"{case}.jpg"
     if case == "audio":
@@ -94,13 +96,16 @@ def make_case(case: str, tmp_path: Path, photos: Path, videos: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case,reason", [
-    ("audio", "not an image: its content is audio"),
-    ("video", "not an image: its content is a video"),
-    ("fifo", "not a regular file (a FIFO / named pipe)"),
-    ("broken_link", "broken symbolic link (its target"),
-    ("link_loop", "symbolic link loop"),
-])
+@pytest.mark.parametrize(
+    "case,reason",
+    [
+        ("audio", "not an image: its content is audio"),
+        ("video", "not an image: its content is a video"),
+        ("fifo", "not a regular file (a FIFO / named pipe)"),
+        ("broken_link", "broken symbolic link (its target"),
+        ("link_loop", "symbolic link loop"),
+    ],
+)
 def test_not_an_image_gives_the_true_reason(tmp_path, photos, videos, case, reason):
     path = make_case(case, tmp_path, photos, videos)
     with pytest.raises(InputError) as err:
@@ -118,9 +123,11 @@ def test_unreadable_file_says_permission_denied(photos, tmp_path):
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    child = ("import sys\nfrom affectlens.io.image import load_image\n"
-             "try:\n    load_image(sys.argv[1])\n"
-             "except Exception as exc:\n    print(type(exc).__name__, exc, sep='|')\n")
+    child = (
+        "import sys\nfrom affectlens.io.image import load_image\n"
+        "try:\n    load_image(sys.argv[1])\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc, sep='|')\n"
+    )
     p = subprocess.run([*prefix, sys.executable, "-c", child, str(path)], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == f"InputError|{path}: permission denied (cannot read the file)", p.stdout + p.stderr
 
@@ -133,8 +140,12 @@ def test_broken_links_in_a_folder_are_reported_not_skipped(photos, tmp_path):
     (folder / "loop.jpg").symlink_to("loop.jpg")
     assert list(expand([folder])) == [str(folder / n) for n in ("broken.png", "grace.jpg", "loop.jpg")]
     out = tmp_path / "r.jsonl"
-    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "analyze", str(folder), "--out", str(out), "-q"],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "analyze", str(folder), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
     assert any("broken.png: broken symbolic link" in line for line in p.stderr.splitlines())
     assert any("loop.jpg: symbolic link loop" in line for line in p.stderr.splitlines())
@@ -146,7 +157,21 @@ def test_fifo_given_directly_is_not_an_empty_file(photos, tmp_path):
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     out = tmp_path / "r.jsonl"
-    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "analyze", str(fifo), str(photos / "grace_hopper.jpg"),
-                        "--out", str(out), "-q"], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affectlens.cli",
+            "analyze",
+            str(fifo),
+            str(photos / "grace_hopper.jpg"),
+            "--out",
+            str(out),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 1 and f"{fifo}: not a regular file (a FIFO / named pipe)" in p.stderr, p.stderr
     assert {Path(json.loads(line)["source"]).name for line in out.read_text().splitlines()} == {"grace_hopper.jpg"}

@@ -21,8 +21,9 @@ def overlapping_pairs(placements) -> list[tuple[int, int]]:
 
 
 def outside(placements, width: int, height: int) -> list[int]:
-    return [i for i, p in enumerate(placements)
-            if p.rect[0] < 0 or p.rect[1] < 0 or p.rect[2] > width or p.rect[3] > height]
+    return [
+        i for i, p in enumerate(placements) if p.rect[0] < 0 or p.rect[1] < 0 or p.rect[2] > width or p.rect[3] > height
+    ]
 
 
 def covers(rect, box) -> bool:

@@ -88,9 +88,13 @@ def test_vad_session_comes_from_onnx_session_and_is_shared():
 
 
 def test_every_onnxruntime_session_in_the_package_is_made_by_onnx_session():
-    offenders = [f"{p.relative_to(SRC)}:{i}" for p in sorted(SRC.rglob("*.py")) if p.name != "runtime.py"
-                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-                 if "InferenceSession(" in line or "SessionOptions(" in line]
+    offenders = [
+        f"{p.relative_to(SRC)}:{i}"
+        for p in sorted(SRC.rglob("*.py"))
+        if p.name != "runtime.py"
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if "InferenceSession(" in line or "SessionOptions(" in line
+    ]
     assert offenders == [], "use affectlens.models.runtime.onnx_session instead"
 
 
@@ -112,8 +116,9 @@ def test_user_overrides_are_read_on_top_of_the_shipped_config(tmp_path):
     assert registry.override_source(name) == path
     cfg = registry.get_model_cfg(name)
     assert cfg.temperature == 2.0 and cfg.thresholds["margin"] == 0.5
-    assert {k: v for k, v in cfg.thresholds.items() if k != "margin"} == \
-        {k: v for k, v in shipped.thresholds.items() if k != "margin"}  # merged key by key
+    assert {k: v for k, v in cfg.thresholds.items() if k != "margin"} == {
+        k: v for k, v in shipped.thresholds.items() if k != "margin"
+    }  # merged key by key
     after = registry.create(name)
     assert after is not before and after.cfg.temperature == 2.0  # a new config is a new model
     overrides.write_override(name, thresholds={"margin": 0.25})  # keeps the temperature
@@ -131,10 +136,12 @@ def test_an_override_file_elsewhere_is_read_after_load_overrides(tmp_path):
 def test_bad_override_files_name_the_file_and_the_reason(tmp_path):
     name = registry.default_model_name()
     bad = tmp_path / "bad.json"
-    for text, reason in (("{", "cannot read model overrides"),
-                         ('{"name": "%s", "labels": []}' % name, "cannot override labels; valid: thresholds, temperature"),
-                         ('{"name": "%s", "temperature": 0}' % name, '"temperature" must be a number > 0, got 0'),
-                         ('{"name": "nope"}', "unknown model 'nope'; available: ")):
+    for text, reason in (
+        ("{", "cannot read model overrides"),
+        (f'{{"name": "{name}", "labels": []}}', "cannot override labels; valid: thresholds, temperature"),
+        (f'{{"name": "{name}", "temperature": 0}}', '"temperature" must be a number > 0, got 0'),
+        ('{"name": "nope"}', "unknown model 'nope'; available: "),
+    ):
         bad.write_text(text)
         with pytest.raises(ValueError, match=re.escape(f"{bad}: {reason}")):
             registry.load_overrides(bad)

@@ -29,8 +29,12 @@ def test_cli_file_with_a_10_mb_line(tmp_path):
     path = tmp_path / "lines.txt"
     path.write_text("I am so happy to see you!\n" + HUGE + "\nThis is awful.\n")
     out = tmp_path / "t.jsonl"
-    p = subprocess.run([sys.executable, "-m", "affectlens.cli", "text", "--file", str(path), "--out", str(out), "-q"],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "text", "--file", str(path), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert sum("more than the limit of" in line for line in p.stderr.splitlines()) == 1
     recs = [json.loads(line) for line in out.read_text().splitlines()]

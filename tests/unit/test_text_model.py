@@ -28,8 +28,16 @@ def _rows(data_root, name: str, ids: list[str]):
 
 # Clear cases from the test splits (the label given by the data set's annotators).
 GOEMOTIONS_CLEAR = ["eesysv3", "ef6yq1b"]  # "Thats absolutely disgusting." / "You're disgusting" (disgust)
-DAIR_CLEAR = ["test:186", "test:17", "test:751"]  # "i feel terrified because my landlord ..." (fear), heartbroken (sadness x2)
-MELD_CLEAR = ["dia21_utt5", "dia39_utt9", "dia29_utt11"]  # "I love you Phoebe." (joy), "Oh my God! Monica!" (surprise), "Thank you for a delightful stay." (joy)
+DAIR_CLEAR = [
+    "test:186",
+    "test:17",
+    "test:751",
+]  # "i feel terrified because my landlord ..." (fear), heartbroken (sadness x2)
+MELD_CLEAR = [
+    "dia21_utt5",
+    "dia39_utt9",
+    "dia29_utt11",
+]  # "I love you Phoebe." (joy), "Oh my God! Monica!" (surprise), "Thank you for a delightful stay." (joy)
 
 
 @pytest.mark.parametrize("name,ids", [("goemotions", GOEMOTIONS_CLEAR), ("dair", DAIR_CLEAR), ("meld", MELD_CLEAR)])
@@ -91,8 +99,9 @@ def test_non_english_is_unsupported(model, code, text):
     assert r.language == code
 
 
-@pytest.mark.parametrize("text", ["ok", "lol", "no way", "What?", "Oh.", "Hmm", "wtf", "Yes!", "You're a genius!",
-                                  "ugh", "I am so happy"])
+@pytest.mark.parametrize(
+    "text", ["ok", "lol", "no way", "What?", "Oh.", "Hmm", "wtf", "Yes!", "You're a genius!", "ugh", "I am so happy"]
+)
 def test_short_english_is_not_called_foreign(model, text):
     (r,) = model.predict([text])
     assert r.status == "ok" and r.label in CANONICAL
@@ -134,7 +143,14 @@ def test_export_matches_sklearn(tmp_path, data_root):
     from sklearn.linear_model import LogisticRegression
 
     from affectlens.registry import load_models_json
-    from affectlens.train.text import TextTrainConfig, build_vectorizers, export_npz, featurize, load_split, write_models_json
+    from affectlens.train.text import (
+        TextTrainConfig,
+        build_vectorizers,
+        export_npz,
+        featurize,
+        load_split,
+        write_models_json,
+    )
 
     data = {k: v[:400] for k, v in load_split(["meld"], "val", data_root).items()}
     cfg = TextTrainConfig(name="tiny-text", min_df={"word": 1, "char": 1, "ctx": 1})
@@ -156,12 +172,17 @@ def test_transcript_segments_use_the_previous_turns(tmp_path):
 
     assert dialogue_contexts(["a", "b", " ", "d"]) == ["", "a", "a | b", "b"]
     path = tmp_path / "t.vtt"
-    path.write_text("WEBVTT\n\n00:00.000 --> 00:01.500\n<v Ann>We got the house! They said yes!\n\n"
-                    "00:01.500 --> 00:02.000\n<v Bob>Really?\n", encoding="utf-8")
+    path.write_text(
+        "WEBVTT\n\n00:00.000 --> 00:01.500\n<v Ann>We got the house! They said yes!\n\n"
+        "00:01.500 --> 00:02.000\n<v Bob>Really?\n",
+        encoding="utf-8",
+    )
     first, second = analyze_transcript(path)
     assert (second.segment.start_ms, second.segment.end_ms, second.segment.speaker) == (1500, 2000, "Bob")
     model = load_text_model()
-    np.testing.assert_allclose(second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0])
+    np.testing.assert_allclose(
+        second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0]
+    )
     assert first.result.label == "happiness"
 
 
@@ -177,7 +198,11 @@ def test_train_smoke_exports_a_registered_model(tmp_path, data_root):
     out = tmp_path / "text"
     assert train_main(["--data-root", str(data_root), "--out", str(out), "--c", "1", "--limit", "300"]) == 0
     log = json.loads((out / "training_log.json").read_text())
-    assert log["chosen_C"] == 1.0 and log["temperature"] > 0 and set(log["history"][0]["val"]) == {"goemotions", "dair", "meld"}
+    assert (
+        log["chosen_C"] == 1.0
+        and log["temperature"] > 0
+        and set(log["history"][0]["val"]) == {"goemotions", "dair", "meld"}
+    )
     (cfg,) = load_models_json(out / "models.json")
     assert cfg.kind == "text" and "contempt" not in cfg.labels
     (r,) = TextEmotionModel(cfg, check_language=False).predict(["I am so happy"])

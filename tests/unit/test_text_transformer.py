@@ -38,8 +38,16 @@ def _rows(data_root, name: str, ids: list[str]):
 
 # Clear cases from the test splits (the label given by the data set's annotators).
 GOEMOTIONS_CLEAR = ["eesysv3", "ef6yq1b"]  # "Thats absolutely disgusting." / "You're disgusting" (disgust)
-DAIR_CLEAR = ["test:186", "test:17", "test:751"]  # "i feel terrified because my landlord ..." (fear), heartbroken (sadness x2)
-MELD_CLEAR = ["dia8_utt1", "dia4_utt2", "dia29_utt11"]  # "Well, that makes me feel so good." (joy), "It kicked! I think the baby kicked!" (surprise), "Thank you for a delightful stay." (joy)
+DAIR_CLEAR = [
+    "test:186",
+    "test:17",
+    "test:751",
+]  # "i feel terrified because my landlord ..." (fear), heartbroken (sadness x2)
+MELD_CLEAR = [
+    "dia8_utt1",
+    "dia4_utt2",
+    "dia29_utt11",
+]  # "Well, that makes me feel so good." (joy), "It kicked! I think the baby kicked!" (surprise), "Thank you for a delightful stay." (joy)
 
 
 @pytest.mark.parametrize("name,ids", [("goemotions", GOEMOTIONS_CLEAR), ("dair", DAIR_CLEAR), ("meld", MELD_CLEAR)])
@@ -90,11 +98,15 @@ def test_transcript_segments_use_the_previous_turns(tmp_path, model):
     from affectlens.pipeline.text import analyze_transcript
 
     path = tmp_path / "t.vtt"
-    path.write_text("WEBVTT\n\n00:00.000 --> 00:01.500\n<v Ann>We got the house! They said yes!\n\n"
-                    "00:01.500 --> 00:02.000\n<v Bob>Really?\n", encoding="utf-8")
+    path.write_text(
+        "WEBVTT\n\n00:00.000 --> 00:01.500\n<v Ann>We got the house! They said yes!\n\n"
+        "00:01.500 --> 00:02.000\n<v Bob>Really?\n",
+        encoding="utf-8",
+    )
     first, second = analyze_transcript(path, model=NAME)
-    np.testing.assert_allclose(second.result.probs,
-                               model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0], atol=1e-6)
+    np.testing.assert_allclose(
+        second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0], atol=1e-6
+    )
     assert first.result.ok and not np.allclose(second.result.probs, model.predict_proba(["Really?"])[0], atol=1e-3)
 
 
@@ -123,8 +135,10 @@ def test_uncertain_follows_the_fitted_thresholds(model, data_root):
     ambiguous = top2_margin(probs) < t.margin
     unknown = max_logit(logits) < t.min_max_logit
     assert [r.uncertain for r in results] == list(ambiguous | unknown)
-    assert all(("ambiguous" in r.uncertain_reason) == a and ("unknown class" in r.uncertain_reason) == u
-               for r, a, u in zip(results, ambiguous, unknown))
+    assert all(
+        ("ambiguous" in r.uncertain_reason) == a and ("unknown class" in r.uncertain_reason) == u
+        for r, a, u in zip(results, ambiguous, unknown)
+    )
     flagged = ambiguous | unknown
     hit = ds.multi[np.arange(200), probs.argmax(1)]
     assert 0 < flagged.mean() < 1 and hit[flagged].mean() < hit[~flagged].mean() - 0.2  # flagged answers are worse
@@ -174,8 +188,19 @@ def test_training_recipe_exports_a_registered_model(tmp_path, data_root):
     from affectlens.train.text_transformer import TransformerTrainConfig, predict_logits, train
     from affectlens.train.text_transformer_export import finish
 
-    cfg = TransformerTrainConfig(name="tiny-minilm", limit=40, batch=8, max_steps=4, eval_every=2, checkpoint_every=2,
-                                 warmup=1, val_rows=20, max_len=48, max_text=32, threads=1)
+    cfg = TransformerTrainConfig(
+        name="tiny-minilm",
+        limit=40,
+        batch=8,
+        max_steps=4,
+        eval_every=2,
+        checkpoint_every=2,
+        warmup=1,
+        val_rows=20,
+        max_len=48,
+        max_text=32,
+        threads=1,
+    )
     ckpt = tmp_path / "ckpt"
     best = train(cfg, ckpt, data_root)
     state = json.loads((ckpt / "history.json").read_text())["state"]
@@ -195,7 +220,8 @@ def test_training_recipe_exports_a_registered_model(tmp_path, data_root):
     net = TextClassifier(json.loads((base_dir() / "config.json").read_text()), len(reg.labels))
     net.load_state_dict(torch.load(best, weights_only=False)["model"])
     rows = token_rows(onnx_model.tokenizer, va["texts"], va["contexts"], cfg.max_len, cfg.max_text)
-    np.testing.assert_allclose(onnx_model.forward(va["texts"], va["contexts"]), predict_logits(torch, net, rows),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        onnx_model.forward(va["texts"], va["contexts"]), predict_logits(torch, net, rows), atol=1e-4
+    )
     (r,) = create_text_model(reg, check_language=False).predict(["I am so happy"])
     assert r.ok and abs(sum(r.probs) - 1) < 1e-9

@@ -62,8 +62,12 @@ def _frame(n, t, faces):
 
 
 def test_records_and_summaries():
-    frames = [_frame(0, 0.0, [(0, 0.1)]), _frame(1, 40.0, []), _frame(2, 80.0, [(0, 0.9), (1, 0.2)]),
-              _frame(3, 120.0, [(0, 0.8)])]
+    frames = [
+        _frame(0, 0.0, [(0, 0.1)]),
+        _frame(1, 40.0, []),
+        _frame(2, 80.0, [(0, 0.9), (1, 0.2)]),
+        _frame(3, 120.0, [(0, 0.8)]),
+    ]
     recs = [r for f in frames for r in frame_records(f)]
     assert [r["track"] for r in recs] == [0, None, 0, 1, 0]
     assert recs[1]["face"] is None and recs[1]["probs"] == {} and recs[1]["time_ms"] == 40.0

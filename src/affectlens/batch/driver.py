@@ -68,8 +68,11 @@ class Report:
     def to_dict(self) -> dict:
         d = asdict(self)
         secs = max(self.seconds, 1e-9)
-        d.update(inputs_per_s=round(self.analysed / secs, 3), frames_per_s=round(self.frames / secs, 2),
-                 seconds=round(self.seconds, 2))
+        d.update(
+            inputs_per_s=round(self.analysed / secs, 3),
+            frames_per_s=round(self.frames / secs, 2),
+            seconds=round(self.seconds, 2),
+        )
         return d
 
 
@@ -80,9 +83,17 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_batch(inputs: list[str], out: str | Path, options: Options | None = None, *, engine: str = "local",
-              workers: int | None = None, retries: int = 2, ray_address: str | None = None,
-              progress: ProgressFn | None = None) -> Report:
+def run_batch(
+    inputs: list[str],
+    out: str | Path,
+    options: Options | None = None,
+    *,
+    engine: str = "local",
+    workers: int | None = None,
+    retries: int = 2,
+    ray_address: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Report:
     """Analyse ``inputs`` into the Parquet datasets under ``out`` (see the module docstring)."""
     options = options or Options()
     workers = workers or default_workers()
@@ -113,12 +124,28 @@ def run_batch(inputs: list[str], out: str | Path, options: Options | None = None
         todo = [t for t in tasks if not manifest.is_done(t.path)]
         report.skipped = len(tasks) - len(todo)
         emit = progress or (lambda event: None)
-        emit({"event": "start", "total": report.total, "skipped": report.skipped, "to_do": len(todo),
-              "engine": engine, "workers": workers, "out": str(out)})
+        emit(
+            {
+                "event": "start",
+                "total": report.total,
+                "skipped": report.skipped,
+                "to_do": len(todo),
+                "engine": engine,
+                "workers": workers,
+                "out": str(out),
+            }
+        )
         if todo:
             job = Job(str(out), table_schemas(options, metadata))
-            _run(todo, make_engine(engine, workers, options_dict, job, ray_address), manifest, report, retries,
-                 emit, start)
+            _run(
+                todo,
+                make_engine(engine, workers, options_dict, job, ray_address),
+                manifest,
+                report,
+                retries,
+                emit,
+                start,
+            )
         report.seconds = time.perf_counter() - start
         manifest.export()
         manifest.close()
@@ -140,20 +167,27 @@ def _run(todo: list[Task], engine, manifest: Manifest, report: Report, retries: 
                 attempts[task.path] = attempts.get(task.path, 0) + 1
                 if isinstance(result, BaseException):
                     if attempts[task.path] <= retries:
-                        log.warning("%s: attempt %d failed (%s); retrying", task.path, attempts[task.path],
-                                    _reason(result))
+                        log.warning(
+                            "%s: attempt %d failed (%s); retrying", task.path, attempts[task.path], _reason(result)
+                        )
                         report.retries += 1
                         queue.appendleft(task)
                         continue
-                    result = Outcome(task.path, "failed", error=f"{task.path}: {_reason(result)} "
-                                     f"(after {attempts[task.path]} attempts)")
+                    result = Outcome(
+                        task.path,
+                        "failed",
+                        error=f"{task.path}: {_reason(result)} (after {attempts[task.path]} attempts)",
+                    )
                 _record(manifest, report, task, result, attempts[task.path])
                 emit(_progress_event(report, report.total - report.skipped, result, start))
     except KeyboardInterrupt:
         report.interrupted = True
         report.not_run = len(queue) + len(inflight)
-        log.error("interrupted: %d input(s) finished are kept; %d not finished (the same command resumes)",
-                  report.analysed, report.not_run)
+        log.error(
+            "interrupted: %d input(s) finished are kept; %d not finished (the same command resumes)",
+            report.analysed,
+            report.not_run,
+        )
     finally:
         report.worker_restarts = engine.restarts
         engine.close(interrupted=report.interrupted)
@@ -173,10 +207,19 @@ def _progress_event(report: Report, todo: int, outcome: Outcome, start: float) -
     elapsed = time.perf_counter() - start
     n = report.analysed
     eta = elapsed / n * (todo - n) if n else None
-    return {"event": "input", "input": outcome.path, "state": outcome.state, "rows": outcome.rows,
-            "seconds": round(outcome.seconds, 3), "worker": outcome.worker, "done": n, "total": todo,
-            "failed": report.failed, "frames_per_s": round(report.frames / max(elapsed, 1e-9), 2),
-            "eta_s": None if eta is None else round(eta, 1)}
+    return {
+        "event": "input",
+        "input": outcome.path,
+        "state": outcome.state,
+        "rows": outcome.rows,
+        "seconds": round(outcome.seconds, 3),
+        "worker": outcome.worker,
+        "done": n,
+        "total": todo,
+        "failed": report.failed,
+        "frames_per_s": round(report.frames / max(elapsed, 1e-9), 2),
+        "eta_s": None if eta is None else round(eta, 1),
+    }
 
 
 def _reason(exc: BaseException) -> str:

@@ -69,8 +69,9 @@ class LocalEngine:
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_init_worker,
-                                             initargs=self._args)
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=_context(), initializer=_init_worker, initargs=self._args
+            )
         return self._pool
 
     def submit(self, task: Task):

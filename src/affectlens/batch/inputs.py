@@ -56,8 +56,9 @@ def resolve(inputs: list[str]) -> tuple[list[Task], list[tuple[str, str]], objec
                 values = dict(zip(frame.columns, row))
                 tasks.append(Task(values["path"], tuple((c, _plain(values[c])) for c in meta)))
             continue
-        names = sorted(glob.glob(name, recursive=True)) if _GLOB_CHARS & set(name) and not Path(name).exists() \
-            else [name]
+        names = (
+            sorted(glob.glob(name, recursive=True)) if _GLOB_CHARS & set(name) and not Path(name).exists() else [name]
+        )
         if not names:
             errors.append((name, f"{name}: no file matches this pattern"))
         for item in expand(names):

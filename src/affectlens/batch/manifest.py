@@ -22,8 +22,21 @@ from pathlib import Path
 from affectlens.batch.task import Outcome, Task, content_hash
 
 MANIFEST = "runs.sqlite"
-_COLUMNS = ("input", "key", "content_hash", "options_hash", "state", "rows", "frames", "seconds", "error",
-            "attempts", "size", "mtime_ns", "updated")
+_COLUMNS = (
+    "input",
+    "key",
+    "content_hash",
+    "options_hash",
+    "state",
+    "rows",
+    "frames",
+    "seconds",
+    "error",
+    "attempts",
+    "size",
+    "mtime_ns",
+    "updated",
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     input TEXT PRIMARY KEY, key TEXT, content_hash TEXT, options_hash TEXT, state TEXT,
@@ -66,14 +79,17 @@ class Manifest:
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('options_hash', ?)", (self.options_hash,))
         elif row[0] != self.options_hash:
-            raise ValueError(f"--out {self.out} holds results of other options ({self.out / 'options.toml'}); "
-                             f"use a new --out folder, or the same options with --config {self.out / 'options.toml'}")
+            raise ValueError(
+                f"--out {self.out} holds results of other options ({self.out / 'options.toml'}); "
+                f"use a new --out folder, or the same options with --config {self.out / 'options.toml'}"
+            )
 
     def is_done(self, path: str) -> bool:
         """True when ``path`` was analysed to the end with these options and its bytes are the
         same (checked by size and time first; ``content_hash(path)`` only when those changed)."""
-        row = self.db.execute("SELECT state, options_hash, content_hash, size, mtime_ns FROM runs WHERE input = ?",
-                              (path,)).fetchone()
+        row = self.db.execute(
+            "SELECT state, options_hash, content_hash, size, mtime_ns FROM runs WHERE input = ?", (path,)
+        ).fetchone()
         if row is None or row[0] not in ("done", "incomplete") or row[1] != self.options_hash:
             return False
         stat = _stat(path)
@@ -94,14 +110,29 @@ class Manifest:
             "INSERT INTO runs (input, key, options_hash, state, attempts, updated) VALUES (?, ?, ?, 'running', 0, ?) "
             "ON CONFLICT(input) DO UPDATE SET state = 'running', options_hash = excluded.options_hash, "
             "key = excluded.key, updated = excluded.updated",
-            (task.path, task.key, self.options_hash, _now()))
+            (task.path, task.key, self.options_hash, _now()),
+        )
 
     def finish(self, task: Task, outcome: Outcome, attempts: int) -> None:
         size, mtime = _stat(task.path) or (None, None)
-        row = (task.path, task.key, outcome.content_hash, self.options_hash, outcome.state, outcome.rows,
-               outcome.frames, round(outcome.seconds, 3), outcome.error, attempts, size, mtime, _now())
-        self.db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(row))})",
-                        row)
+        row = (
+            task.path,
+            task.key,
+            outcome.content_hash,
+            self.options_hash,
+            outcome.state,
+            outcome.rows,
+            outcome.frames,
+            round(outcome.seconds, 3),
+            outcome.error,
+            attempts,
+            size,
+            mtime,
+            _now(),
+        )
+        self.db.execute(
+            f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(row))})", row
+        )
 
     def rows(self) -> list[dict]:
         cur = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs ORDER BY input")

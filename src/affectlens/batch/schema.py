@@ -29,15 +29,46 @@ def _full_record(kind: str, labels: dict[str, tuple[str, ...]]) -> dict:
     """A record with every label of every probability group set (its values are never written)."""
     face = dict.fromkeys(labels["face"], 0.0)
     if kind == "faces":
-        return {"source": "", "face": 0, "box": [0.0] * 4, "score": 0.0, "landmarks": [[0.0, 0.0]],
-                "expression": "", "probs": face, "probs_raw": face}
+        return {
+            "source": "",
+            "face": 0,
+            "box": [0.0] * 4,
+            "score": 0.0,
+            "landmarks": [[0.0, 0.0]],
+            "expression": "",
+            "probs": face,
+            "probs_raw": face,
+        }
     if kind == "segments":
         canonical = dict.fromkeys(CANONICAL, 0.0)
-        return {"source": "", "start_ms": 0.0, "end_ms": 0.0, "track": 0, "status": "", "speech_prob": 0.0,
-                "modalities": [], "fused_top": "", "fused": canonical, "voice": dict.fromkeys(labels["voice"], 0.0),
-                "face": face, "face_frames": 0, "text": canonical, "note": ""}
-    return {"source": "", "index": 0, "start_ms": 0, "end_ms": 0, "speaker": "", "text": "", "status": "",
-            "language": "", "emotion": "", "probs": dict.fromkeys(CANONICAL, 0.0)}
+        return {
+            "source": "",
+            "start_ms": 0.0,
+            "end_ms": 0.0,
+            "track": 0,
+            "status": "",
+            "speech_prob": 0.0,
+            "modalities": [],
+            "fused_top": "",
+            "fused": canonical,
+            "voice": dict.fromkeys(labels["voice"], 0.0),
+            "face": face,
+            "face_frames": 0,
+            "text": canonical,
+            "note": "",
+        }
+    return {
+        "source": "",
+        "index": 0,
+        "start_ms": 0,
+        "end_ms": 0,
+        "speaker": "",
+        "text": "",
+        "status": "",
+        "language": "",
+        "emotion": "",
+        "probs": dict.fromkeys(CANONICAL, 0.0),
+    }
 
 
 def table_schemas(options: Options, metadata=None) -> dict:
@@ -51,7 +82,11 @@ def table_schemas(options: Options, metadata=None) -> dict:
         template = _TO_FRAME[kind]([_full_record(kind, labels)])
         fields = []
         for col, dtype in template.dtypes.items():
-            typ = pa.string() if str(dtype) == "object" else pa.Schema.from_pandas(template[[col]], preserve_index=False)[0].type
+            typ = (
+                pa.string()
+                if str(dtype) == "object"
+                else pa.Schema.from_pandas(template[[col]], preserve_index=False)[0].type
+            )
             typ = pa.string() if pa.types.is_large_string(typ) else typ
             fields.append(pa.field(col, typ))
         for f in metadata or ():

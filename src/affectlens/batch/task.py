@@ -166,15 +166,24 @@ def run_task(runner, job: Job, task: Task) -> Outcome:
         if failure is not None and not failure.partial:
             parts.discard()
             remove_parts(job.out, task.key)
-            return Outcome(task.path, "failed", digest, error=failure.reason, seconds=time.perf_counter() - start,
-                           worker=pid)
+            return Outcome(
+                task.path, "failed", digest, error=failure.reason, seconds=time.perf_counter() - start, worker=pid
+            )
         parts.commit()
     except BaseException:
         parts.discard()
         raise
     state = "incomplete" if failure is not None else "done"
-    return Outcome(task.path, state, digest, rows=parts.rows, frames=frames, seconds=time.perf_counter() - start,
-                   error=failure.reason if failure is not None else "", worker=pid)
+    return Outcome(
+        task.path,
+        state,
+        digest,
+        rows=parts.rows,
+        frames=frames,
+        seconds=time.perf_counter() - start,
+        error=failure.reason if failure is not None else "",
+        worker=pid,
+    )
 
 
 __all__ = ["Job", "Outcome", "STATES", "Task", "content_hash", "part_path", "remove_parts", "run_task"]

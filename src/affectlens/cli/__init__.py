@@ -28,8 +28,9 @@ app = App(
 Paths = Annotated[list[str], Parameter(help="Image, audio or video files or folders (searched recursively).")]
 ConfigIn = Annotated[Path | None, Parameter(name="--config", group=GROUPS["Run"])]
 ConfigOut = Annotated[Path | None, Parameter(name="--save-config", group=GROUPS["Run"])]
-Verbose = Annotated[bool, Parameter(name=["--verbose", "-v"], negative="", group=GROUPS["Run"],
-                                    help="More diagnostics on stderr.")]
+Verbose = Annotated[
+    bool, Parameter(name=["--verbose", "-v"], negative="", group=GROUPS["Run"], help="More diagnostics on stderr.")
+]
 
 
 def _options(cli: Options, config: Path | None, save: Path | None) -> Options:
@@ -44,8 +45,16 @@ def _options(cli: Options, config: Path | None, save: Path | None) -> Options:
 
 
 @app.command
-def analyze(paths: Paths, /, *, options: Options = Options(), outputs: OutputOptions = OutputOptions(),
-            config: ConfigIn = None, save_config: ConfigOut = None, verbose: Verbose = False) -> int:
+def analyze(
+    paths: Paths,
+    /,
+    *,
+    options: Options = Options(),
+    outputs: OutputOptions = OutputOptions(),
+    config: ConfigIn = None,
+    save_config: ConfigOut = None,
+    verbose: Verbose = False,
+) -> int:
     """Emotions in photos, videos and audio: face, voice and text, fused per speech segment.
 
     Examples:
@@ -68,18 +77,31 @@ def analyze(paths: Paths, /, *, options: Options = Options(), outputs: OutputOpt
 
 
 Json = Annotated[bool, Parameter(negative="", group=GROUPS["Output"], help="Print one JSON object per record line.")]
-Out = Annotated[str | None, Parameter(name="--out", group=GROUPS["Output"],
-                                      help="Write all records to FILE (.csv, .jsonl or .parquet).")]
-Quiet = Annotated[bool, Parameter(name=["--quiet", "-q"], negative="", group=GROUPS["Output"],
-                                  help="No table on stdout.")]
+Out = Annotated[
+    str | None,
+    Parameter(name="--out", group=GROUPS["Output"], help="Write all records to FILE (.csv, .jsonl or .parquet)."),
+]
+Quiet = Annotated[
+    bool, Parameter(name=["--quiet", "-q"], negative="", group=GROUPS["Output"], help="No table on stdout.")
+]
 
 
 @app.command
-def demo(*, detection: DetectionOptions = DetectionOptions(), face: FaceOptions = FaceOptions(), json: Json = False,
-         out: Out = None,
-         annotate: Annotated[str | None, Parameter(group=GROUPS["Output"], help="Write the annotated photo into DIR.")] = None,  # noqa: E501
-         explain: Annotated[str | None, Parameter(group=GROUPS["Output"], help="Write per face a heatmap PNG and a JSON sidecar into DIR.")] = None,  # noqa: E501
-         quiet: Quiet = False, verbose: Verbose = False) -> int:
+def demo(
+    *,
+    detection: DetectionOptions = DetectionOptions(),
+    face: FaceOptions = FaceOptions(),
+    json: Json = False,
+    out: Out = None,
+    annotate: Annotated[
+        str | None, Parameter(group=GROUPS["Output"], help="Write the annotated photo into DIR.")
+    ] = None,  # noqa: E501
+    explain: Annotated[
+        str | None, Parameter(group=GROUPS["Output"], help="Write per face a heatmap PNG and a JSON sidecar into DIR.")
+    ] = None,  # noqa: E501
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> int:
     """Analyse the bundled demo photo (a public-domain NASA portrait).
 
     Examples:
@@ -98,12 +120,18 @@ def demo(*, detection: DetectionOptions = DetectionOptions(), face: FaceOptions 
 
 
 @app.command
-def live(source: Annotated[str, Parameter(help="Camera index (0, 1 ...), stream URL or video file.")], /, *,
-         options: Options = Options(), json: Annotated[bool, Parameter(negative="")] = False,
-         out: str | None = None, annotate: str | None = None,
-         max_frames: Annotated[int | None, Parameter(name="--max-frames")] = None,
-         no_realtime: Annotated[bool, Parameter(name="--no-realtime", negative="")] = False,
-         verbose: Verbose = False) -> int:
+def live(
+    source: Annotated[str, Parameter(help="Camera index (0, 1 ...), stream URL or video file.")],
+    /,
+    *,
+    options: Options = Options(),
+    json: Annotated[bool, Parameter(negative="")] = False,
+    out: str | None = None,
+    annotate: str | None = None,
+    max_frames: Annotated[int | None, Parameter(name="--max-frames")] = None,
+    no_realtime: Annotated[bool, Parameter(name="--no-realtime", negative="")] = False,
+    verbose: Verbose = False,
+) -> int:
     """Analyse a camera, a stream or a file played as a live stream, one line per frame.
 
     Examples:
@@ -126,17 +154,40 @@ def live(source: Annotated[str, Parameter(help="Camera index (0, 1 ...), stream 
     """
     from affectlens.cli.live import run_live
 
-    return run_live(source, options, OutputOptions(json=json, out=out, annotate=annotate), max_frames,
-                    realtime=not no_realtime)
+    return run_live(
+        source, options, OutputOptions(json=json, out=out, annotate=annotate), max_frames, realtime=not no_realtime
+    )
 
 
 @app.command
-def text(texts: Annotated[list[str] | None, Parameter(help="Texts to score.")] = None, /, *,
-         file: Annotated[list[str] | None, Parameter(name="--file", negative_iterable=(), help="A UTF-8 file, one text per line ('-' = stdin); repeatable.")] = None,  # noqa: E501
-         transcript: Annotated[list[str] | None, Parameter(name="--transcript", negative_iterable=(), help="A .srt, .vtt or .json transcript; each segment is scored with its times; repeatable.")] = None,  # noqa: E501
-         model: Annotated[str | None, Parameter(name="--model", help="Text model name (see 'affectlens models').")] = None,  # noqa: E501
-         language_check: Annotated[bool, Parameter(name="--language-check", negative="--no-language-check", help="Refuse confidently non-English text.")] = True,  # noqa: E501
-         json: Json = False, out: Out = None, quiet: Quiet = False, verbose: Verbose = False) -> int:
+def text(
+    texts: Annotated[list[str] | None, Parameter(help="Texts to score.")] = None,
+    /,
+    *,
+    file: Annotated[
+        list[str] | None,
+        Parameter(
+            name="--file", negative_iterable=(), help="A UTF-8 file, one text per line ('-' = stdin); repeatable."
+        ),
+    ] = None,  # noqa: E501
+    transcript: Annotated[
+        list[str] | None,
+        Parameter(
+            name="--transcript",
+            negative_iterable=(),
+            help="A .srt, .vtt or .json transcript; each segment is scored with its times; repeatable.",
+        ),
+    ] = None,  # noqa: E501
+    model: Annotated[str | None, Parameter(name="--model", help="Text model name (see 'affectlens models').")] = None,  # noqa: E501
+    language_check: Annotated[
+        bool,
+        Parameter(name="--language-check", negative="--no-language-check", help="Refuse confidently non-English text."),
+    ] = True,  # noqa: E501
+    json: Json = False,
+    out: Out = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> int:
     """Emotion of English texts, text files and transcripts (.srt, .vtt, .json).
 
     Empty texts get the status 'empty', confidently non-English ones 'unsupported language';
@@ -156,14 +207,20 @@ def text(texts: Annotated[list[str] | None, Parameter(help="Texts to score.")] =
         log.error("error: nothing to score: give TEXT arguments, --file FILE or --transcript FILE")
         return 2
     options = Options().replace(text_model=model, language_check=language_check)
-    inputs = ([Texts(tuple(texts))] if texts else []) + [Typed(f, "text") for f in file or ()] + \
-        [Typed(t, "transcript") for t in transcript or ()]
+    inputs = (
+        ([Texts(tuple(texts))] if texts else [])
+        + [Typed(f, "text") for f in file or ()]
+        + [Typed(t, "transcript") for t in transcript or ()]
+    )
     return drive(inputs, options, OutputOptions(json=json, out=out, quiet=quiet), primary="text")
 
 
 @app.command
-def models(*, json: Annotated[bool, Parameter(negative="", help="One JSON object per model, every field.")] = False,
-           verbose: Verbose = False) -> int:
+def models(
+    *,
+    json: Annotated[bool, Parameter(negative="", help="One JSON object per model, every field.")] = False,
+    verbose: Verbose = False,
+) -> int:
     """List the registered models: kind, labels, headline metric and speed.
 
     Examples:
@@ -216,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(any(a in ("-v", "--verbose") for a in argv))
     _stop_on_sigterm()
     try:
-        code = app(argv, exit_on_error=False, print_error=False, help_on_error=False,
-                   result_action="return_value")
+        code = app(argv, exit_on_error=False, print_error=False, help_on_error=False, result_action="return_value")
     except CycloptsError as exc:
         log.error("error: %s", " ".join(str(exc).split()))
         return 2

@@ -12,16 +12,28 @@ from cyclopts import Parameter
 
 log = logging.getLogger("affectlens")
 
-Inputs = Annotated[list[str], Parameter(help="Files, folders (searched recursively), glob patterns (quoted), "
-                                             "or manifests (.csv/.parquet with a 'path' column).")]
+Inputs = Annotated[
+    list[str],
+    Parameter(
+        help="Files, folders (searched recursively), glob patterns (quoted), "
+        "or manifests (.csv/.parquet with a 'path' column)."
+    ),
+]
 
 
-def batch(inputs: Inputs, /, *, out: Annotated[Path, Parameter(name="--out")],
-          engine: Literal["local", "ray"] = "local", workers: int | None = None,
-          ray_address: Annotated[str | None, Parameter(name="--ray-address")] = None,
-          config: Annotated[Path | None, Parameter(name="--config")] = None,
-          progress: Literal["bar", "json"] = "bar", retries: int = 2,
-          verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False) -> int:
+def batch(
+    inputs: Inputs,
+    /,
+    *,
+    out: Annotated[Path, Parameter(name="--out")],
+    engine: Literal["local", "ray"] = "local",
+    workers: int | None = None,
+    ray_address: Annotated[str | None, Parameter(name="--ray-address")] = None,
+    config: Annotated[Path | None, Parameter(name="--config")] = None,
+    progress: Literal["bar", "json"] = "bar",
+    retries: int = 2,
+    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
+) -> int:
     """Analyse thousands of inputs into Parquet tables under DIR; run it again to resume.
 
     Writes DIR/faces/, DIR/segments/ and DIR/text/ (one Parquet part per input; read each back
@@ -57,8 +69,16 @@ def batch(inputs: Inputs, /, *, out: Annotated[Path, Parameter(name="--out")],
     options = Options.load(config) if config else Options()
     show = _JsonLines() if progress == "json" else _Bar()
     try:  # SIGTERM, like Ctrl-C, is a KeyboardInterrupt (cli.main): run_batch keeps what is finished
-        report = run_batch(inputs, out, options, engine=engine, workers=workers, retries=retries,
-                           ray_address=ray_address, progress=show)
+        report = run_batch(
+            inputs,
+            out,
+            options,
+            engine=engine,
+            workers=workers,
+            retries=retries,
+            ray_address=ray_address,
+            progress=show,
+        )
     finally:
         show.close()
     _log_report(report)
@@ -100,11 +120,23 @@ class _Bar:
 
 def _log_report(report) -> None:
     d = report.to_dict()
-    log.info("batch: %d input(s): %d done, %d incomplete, %d failed, %d skipped (done before), %d not run; "
-             "%d rows, %d frames in %.1f s (%.2f inputs/s, %.1f frames/s; %d worker(s), %s engine)",
-             report.total, report.done, report.incomplete, report.failed, report.skipped, report.not_run,
-             report.rows, report.frames, d["seconds"], d["inputs_per_s"], d["frames_per_s"], report.workers,
-             report.engine)
+    log.info(
+        "batch: %d input(s): %d done, %d incomplete, %d failed, %d skipped (done before), %d not run; "
+        "%d rows, %d frames in %.1f s (%.2f inputs/s, %.1f frames/s; %d worker(s), %s engine)",
+        report.total,
+        report.done,
+        report.incomplete,
+        report.failed,
+        report.skipped,
+        report.not_run,
+        report.rows,
+        report.frames,
+        d["seconds"],
+        d["inputs_per_s"],
+        d["frames_per_s"],
+        report.workers,
+        report.engine,
+    )
     for _path, reason in report.failures[:20]:
         log.info("  %s", reason)
     if len(report.failures) > 20:

@@ -30,11 +30,14 @@ def check_outputs(outputs: OutputOptions) -> None:
     from affectlens.viz.timeline import TIMELINE_SUFFIXES
 
     check_out(outputs.out)
-    for flag, value, valid in (("--summary", outputs.summary, SUMMARY_SUFFIXES),
-                               ("--timeline", outputs.timeline, TIMELINE_SUFFIXES)):
+    for flag, value, valid in (
+        ("--summary", outputs.summary, SUMMARY_SUFFIXES),
+        ("--timeline", outputs.timeline, TIMELINE_SUFFIXES),
+    ):
         if value and Path(value).suffix.lower() not in valid:
-            raise ValueError(f"{flag} {value}: unsupported format {Path(value).suffix or '(none)'!r}; "
-                             f"valid: {', '.join(valid)}")
+            raise ValueError(
+                f"{flag} {value}: unsupported format {Path(value).suffix or '(none)'!r}; valid: {', '.join(valid)}"
+            )
 
 
 def _real(path) -> Path:
@@ -74,16 +77,18 @@ def check_output_paths(given: list, files: list[str], outputs: OutputOptions, pr
     targets = []
     if outputs.out:
         targets += [("--out", p) for p in table_paths(outputs.out, primary).values()]
-    targets += [(flag, Path(v)) for flag, v in (("--summary", outputs.summary), ("--timeline", outputs.timeline))
-                if v]
+    targets += [(flag, Path(v)) for flag, v in (("--summary", outputs.summary), ("--timeline", outputs.timeline)) if v]
     if outputs.annotate and Path(outputs.annotate).suffix.lower() in VIDEO_OUT_SUFFIXES:
         targets.append(("--annotate", Path(outputs.annotate)))
     for flag, path in targets:
         _writable_place(path, flag, "file")
         if _real(path) in inputs:
             raise ValueError(f"{flag} {path}: is one of the inputs; name another file")
-    dirs = [(flag, Path(v)) for flag, v in (("--annotate", outputs.annotate), ("--explain", outputs.explain))
-            if v and (flag == "--explain" or Path(v).suffix.lower() not in VIDEO_OUT_SUFFIXES)]
+    dirs = [
+        (flag, Path(v))
+        for flag, v in (("--annotate", outputs.annotate), ("--explain", outputs.explain))
+        if v and (flag == "--explain" or Path(v).suffix.lower() not in VIDEO_OUT_SUFFIXES)
+    ]
     for flag, folder in dirs:
         if folder.suffix.lower() in (".png", ".jpg", ".jpeg"):
             raise ValueError(f"{flag} {folder}: name a folder (pictures are written into it, one per input)")
@@ -108,8 +113,14 @@ class _Bars:
         if not self.enabled:
             return
         if self.frames is None:
-            self.frames = self.tqdm(total=p.total or None, desc=Path(p.source).name, unit=p.unit, leave=False,
-                                    position=1 if not self.inputs.disable else 0, smoothing=0.1)
+            self.frames = self.tqdm(
+                total=p.total or None,
+                desc=Path(p.source).name,
+                unit=p.unit,
+                leave=False,
+                position=1 if not self.inputs.disable else 0,
+                smoothing=0.1,
+            )
         self.frames.total = p.total or None
         self.frames.n = p.done
         self.frames.refresh()
@@ -126,18 +137,27 @@ class _Bars:
 def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: str = "faces") -> int:
     """Analyse ``inputs`` into the outputs; the exit code (0 ok, 1 some input failed)."""
     check_outputs(outputs)
-    items = list(expand(i for i in inputs if isinstance(i, (str, Path)))) + \
-        [i for i in inputs if not isinstance(i, (str, Path))]
-    files = [i if isinstance(i, str) else i.path for i in items
-             if isinstance(i, str) or (isinstance(i, Typed) and i.path != "-")]
+    items = list(expand(i for i in inputs if isinstance(i, (str, Path)))) + [
+        i for i in inputs if not isinstance(i, (str, Path))
+    ]
+    files = [
+        i if isinstance(i, str) else i.path
+        for i in items
+        if isinstance(i, str) or (isinstance(i, Typed) and i.path != "-")
+    ]
     check_output_paths([i for i in inputs if isinstance(i, (str, Path))], files, outputs, primary)
     if not items:
         log.error("error: no images, audio or videos found in %s", " ".join(map(str, inputs)))
         return 1
     runner = Runner(options)
     videos = sum(1 for i in items if isinstance(i, str) and _looks_like_video(i))
-    writers = Writers(outputs, primary, analyzer=runner.image_analyzer if outputs.explain else None,
-                      many_videos=videos > 1, start_ms=options.video.sampling.start * 1000.0)
+    writers = Writers(
+        outputs,
+        primary,
+        analyzer=runner.image_analyzer if outputs.explain else None,
+        many_videos=videos > 1,
+        start_ms=options.video.sampling.start * 1000.0,
+    )
     bars = _Bars(len(items))
     failures = done = 0
     try:  # Ctrl-C, and SIGTERM (cli.main makes it a KeyboardInterrupt), stop here

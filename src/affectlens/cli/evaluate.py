@@ -16,11 +16,17 @@ log = logging.getLogger("affectlens")
 DataRoot = Annotated[str | None, Parameter(name="--data-root", help="Data folder (default: $AFFECTLENS_DATA).")]
 
 
-def eval_command(*, dataset: str, split: Literal["train", "val", "test"] = "test", model: str | None = None,
-                 crop_mode: Annotated[Literal["face", "detect"], Parameter(name="--crop-mode")] = "face",
-                 dedup: Annotated[bool, Parameter(negative="")] = False, data_root: DataRoot = None,
-                 json_: Annotated[bool, Parameter(name="--json", negative="")] = False,
-                 verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False) -> int:
+def eval_command(
+    *,
+    dataset: str,
+    split: Literal["train", "val", "test"] = "test",
+    model: str | None = None,
+    crop_mode: Annotated[Literal["face", "detect"], Parameter(name="--crop-mode")] = "face",
+    dedup: Annotated[bool, Parameter(negative="")] = False,
+    data_root: DataRoot = None,
+    json_: Annotated[bool, Parameter(name="--json", negative="")] = False,
+    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
+) -> int:
     """Evaluate an expression model on a labelled data set.
 
     Examples:
@@ -55,10 +61,15 @@ def eval_command(*, dataset: str, split: Literal["train", "val", "test"] = "test
     return 0
 
 
-def calibrate(*, model: str | None = None, data_root: DataRoot = None,
-              write: Annotated[bool, Parameter(negative="")] = False,
-              write_to: Annotated[Path | None, Parameter(name="--write-to")] = None, limit: int | None = None,
-              verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False) -> int:
+def calibrate(
+    *,
+    model: str | None = None,
+    data_root: DataRoot = None,
+    write: Annotated[bool, Parameter(negative="")] = False,
+    write_to: Annotated[Path | None, Parameter(name="--write-to")] = None,
+    limit: int | None = None,
+    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
+) -> int:
     """Fit a model's abstention and compound thresholds on the validation split.
 
     Examples:
@@ -89,15 +100,26 @@ def calibrate(*, model: str | None = None, data_root: DataRoot = None,
     if write or write_to:
         path = write_override(name, write_to, thresholds=thresholds)
         used = override_source(name) == path
-        log.info("wrote %s (%s)", path, "the registry reads it" if used else
-                 "read it with affectlens.registry.load_overrides")
+        log.info(
+            "wrote %s (%s)",
+            path,
+            "the registry reads it" if used else "read it with affectlens.registry.load_overrides",
+        )
     return 0
 
 
-def train(*, out: Path, config: Path | None = None, data_root: DataRoot = None, epochs: int | None = None,
-          limit_train: int | None = None, limit_val: int | None = None, name: str | None = None,
-          no_export: Annotated[bool, Parameter(name="--no-export", negative="")] = False,
-          verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False) -> int:
+def train(
+    *,
+    out: Path,
+    config: Path | None = None,
+    data_root: DataRoot = None,
+    epochs: int | None = None,
+    limit_train: int | None = None,
+    limit_val: int | None = None,
+    name: str | None = None,
+    no_export: Annotated[bool, Parameter(name="--no-export", negative="")] = False,
+    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
+) -> int:
     """Train an expression model on FER2013 + FER+ (needs the [train] extra).
 
     Examples:

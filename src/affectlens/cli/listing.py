@@ -6,8 +6,14 @@ import json
 import sys
 
 #: Metrics shown in the table, first match per model (all of them: ``--json``).
-HEADLINE = ("ferplus_majority_test_acc", "ferplus_test_acc", "fer2013_test_acc", "ravdess_actor_kfold_acc",
-            "goemotions_ekman_test_macro_f1", "meld_test_weighted_f1")
+HEADLINE = (
+    "ferplus_majority_test_acc",
+    "ferplus_test_acc",
+    "fer2013_test_acc",
+    "ravdess_actor_kfold_acc",
+    "goemotions_ekman_test_macro_f1",
+    "meld_test_weighted_f1",
+)
 SPEED = ("ms_per_face", "ms_per_utterance", "ms_per_text")
 
 
@@ -21,10 +27,16 @@ def rows() -> list[dict]:
         order = HEADLINE if len(c.labels) != 7 or c.kind != "expression" else ("fer2013_test_acc",) + HEADLINE
         metric = next((k for k in order if k in c.metrics), None)
         speed = next((k for k in SPEED if k in c.metrics), None)
-        out.append({"name": c.name + (" *" if c.name in defaults else ""), "kind": c.kind, "labels": len(c.labels),
-                    "metric": metric.replace("_test", "").replace("_", " ") if metric else "-",
-                    "value": f"{c.metrics[metric]:.3f}" if metric else "-",
-                    "ms": f"{c.metrics[speed]:.2f}" if speed else "-"})
+        out.append(
+            {
+                "name": c.name + (" *" if c.name in defaults else ""),
+                "kind": c.kind,
+                "labels": len(c.labels),
+                "metric": metric.replace("_test", "").replace("_", " ") if metric else "-",
+                "value": f"{c.metrics[metric]:.3f}" if metric else "-",
+                "ms": f"{c.metrics[speed]:.2f}" if speed else "-",
+            }
+        )
     return out
 
 
@@ -39,6 +51,8 @@ def print_models(as_json: bool) -> int:
         return 0
     import pandas as pd
 
-    sys.stdout.write(pd.DataFrame(rows()).to_string(index=False) + "\n* default model of its kind; "
-                     "every metric: affectlens models --json\n")
+    sys.stdout.write(
+        pd.DataFrame(rows()).to_string(index=False) + "\n* default model of its kind; "
+        "every metric: affectlens models --json\n"
+    )
     return 0

@@ -18,8 +18,9 @@ def frame_line(result) -> str:
     return f"{result.time_ms / 1000:8.2f} s  {faces or '(no face)'}\n"
 
 
-def run_live(source: str, options: Options, outputs: OutputOptions, max_frames: int | None,
-             realtime: bool = True) -> int:
+def run_live(
+    source: str, options: Options, outputs: OutputOptions, max_frames: int | None, realtime: bool = True
+) -> int:
     from affectlens.cli.drive import check_outputs
     from affectlens.export.video import frame_records
     from affectlens.io.video import VideoError
@@ -38,8 +39,9 @@ def run_live(source: str, options: Options, outputs: OutputOptions, max_frames: 
     try:
         for n, (vf, result) in enumerate(video.pairs(), start=1):
             writers.add(dataclasses.replace(result, pixels=vf.rgb) if outputs.annotate else result)
-            sys.stdout.write("".join(json.dumps(r) + "\n" for r in frame_records(result)) if outputs.json
-                             else frame_line(result))
+            sys.stdout.write(
+                "".join(json.dumps(r) + "\n" for r in frame_records(result)) if outputs.json else frame_line(result)
+            )
             sys.stdout.flush()
             if max_frames and n >= max_frames:
                 break

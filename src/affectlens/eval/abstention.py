@@ -69,8 +69,9 @@ RULES = {
 
 
 # -- rules (pure) ------------------------------------------------------------------------------
-def fit_margin_threshold(margin, correct, max_accuracy: float = AMBIGUOUS_MAX_ACCURACY,
-                         min_count: int = AMBIGUOUS_MIN_COUNT) -> float:
+def fit_margin_threshold(
+    margin, correct, max_accuracy: float = AMBIGUOUS_MAX_ACCURACY, min_count: int = AMBIGUOUS_MIN_COUNT
+) -> float:
     """Largest margin ``t`` such that faces with margin < t are right at most ``max_accuracy`` of the time.
 
     Considers the ``k >= min_count`` least separated faces; returns 0 (never ambiguous) when
@@ -105,12 +106,15 @@ def _shrink(images: np.ndarray, side: int) -> np.ndarray:
     from PIL import Image
 
     n = images.shape[1]
-    return np.stack([np.asarray(Image.fromarray(g).resize((side, side), Image.BOX).resize((n, n), Image.BILINEAR))
-                     for g in images])
+    return np.stack(
+        [np.asarray(Image.fromarray(g).resize((side, side), Image.BOX).resize((n, n), Image.BILINEAR)) for g in images]
+    )
 
 
 def _logits(model, images: np.ndarray, batch: int = 256) -> np.ndarray:
-    return np.concatenate([model.forward(model.preprocess(images[i:i + batch])) for i in range(0, len(images), batch)])
+    return np.concatenate(
+        [model.forward(model.preprocess(images[i : i + batch])) for i in range(0, len(images), batch)]
+    )
 
 
 def _yaw_and_box_ratio(images: np.ndarray) -> tuple[np.ndarray, float]:
@@ -154,8 +158,10 @@ def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | No
     margin = top2_margin(probs)
     out: dict = {"margin": round(fit_margin_threshold(margin, correct), 4)}
 
-    accs = [float((model.postprocess(_logits(model, _shrink(images, s))).argmax(1) == true).mean())
-            for s in SMALL_FACE_SIZES]
+    accs = [
+        float((model.postprocess(_logits(model, _shrink(images, s))).argmax(1) == true).mean())
+        for s in SMALL_FACE_SIZES
+    ]
     s_star = fit_min_size(SMALL_FACE_SIZES, accs, float(correct.mean()))
     yaws, ratio = _yaw_and_box_ratio(images[:YAW_FACES])
     out["min_face_px"] = round(s_star * ratio, 1)
@@ -171,8 +177,9 @@ def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | No
     out["compound_margin"], compound_info = fit_compound(model, root, fer_logits, limit)
 
     out["rules"] = RULES
-    out["fitted_on"] = (f"{dataset} val (PublicTest), {len(true)} faces; yaw and box ratio on the first "
-                        f"{min(YAW_FACES, len(true))}")
+    out["fitted_on"] = (
+        f"{dataset} val (PublicTest), {len(true)} faces; yaw and box ratio on the first {min(YAW_FACES, len(true))}"
+    )
     out["val_measured"] = {
         "accuracy": round(float(correct.mean()), 4),
         "accuracy_by_face_side": {str(s): round(a, 4) for s, a in zip(SMALL_FACE_SIZES, accs)},
@@ -191,11 +198,15 @@ def fit_texture(model, images: np.ndarray) -> dict:
     from affectlens.models.uncertainty import region_texture
 
     eyes, mouth = region_texture(images, model.cfg.template, model.cfg.input_size)
-    return {"eyes_texture": round(float(np.quantile(eyes, TEXTURE_QUANTILE)), 3),
-            "mouth_texture": round(float(np.quantile(mouth, TEXTURE_QUANTILE)), 3)}
+    return {
+        "eyes_texture": round(float(np.quantile(eyes, TEXTURE_QUANTILE)), 3),
+        "mouth_texture": round(float(np.quantile(mouth, TEXTURE_QUANTILE)), 3),
+    }
 
 
-def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None, limit: int | None = None) -> tuple[float, dict]:
+def fit_compound(
+    model, root=None, ferplus_logits: np.ndarray | None = None, limit: int | None = None
+) -> tuple[float, dict]:
     """(compound_margin, what was measured): the crowd-compound rate matched on FER+ val.
 
     ``ferplus_logits`` (the model's logits of the FER+ val faces, in loader order) saves a pass.
@@ -216,5 +227,8 @@ def fit_compound(model, root=None, ferplus_logits: np.ndarray | None = None, lim
     t = float(np.quantile(margin, crowd.mean()))
     pred = margin < t
     f1 = 2 * float((pred & crowd).sum()) / max(1.0, float(pred.sum() + crowd.sum()))
-    return round(t, 4), {"crowd_compound_rate": round(float(crowd.mean()), 4),
-                         "model_compound_rate": round(float(pred.mean()), 4), "compound_f1": round(f1, 4)}
+    return round(t, 4), {
+        "crowd_compound_rate": round(float(crowd.mean()), 4),
+        "model_compound_rate": round(float(pred.mean()), 4),
+        "compound_f1": round(f1, 4),
+    }

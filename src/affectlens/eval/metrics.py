@@ -85,9 +85,14 @@ def risk_coverage(confidence, correct, coverages=(0.5, 0.8, 1.0)) -> list[dict]:
             raise ValueError(f"coverage must be in (0, 1], got {c}")
         k = int(np.ceil(c * len(order) - 1e-9))
         kept = order[:k]
-        out.append({"coverage": float(c), "n": k,
-                    "accuracy": float(correct[kept].mean()) if k else float("nan"),
-                    "min_confidence": float(confidence[kept[-1]]) if k else float("nan")})
+        out.append(
+            {
+                "coverage": float(c),
+                "n": k,
+                "accuracy": float(correct[kept].mean()) if k else float("nan"),
+                "min_confidence": float(confidence[kept[-1]]) if k else float("nan"),
+            }
+        )
     return out
 
 

@@ -37,7 +37,9 @@ def rotate(crops: np.ndarray, degrees: float) -> np.ndarray:
     out = np.empty_like(crops)
     for i, c in enumerate(crops):
         img = Image.fromarray(c)
-        big = Image.fromarray(np.pad(c, [(c.shape[0] // 2,) * 2, (c.shape[1] // 2,) * 2] + [(0, 0)] * (c.ndim - 2), mode="edge"))
+        big = Image.fromarray(
+            np.pad(c, [(c.shape[0] // 2,) * 2, (c.shape[1] // 2,) * 2] + [(0, 0)] * (c.ndim - 2), mode="edge")
+        )
         r = big.rotate(degrees, resample=Image.BILINEAR)
         w, h = img.size
         out[i] = np.asarray(r.crop((w // 2, h // 2, w // 2 + w, h // 2 + h)))
@@ -50,7 +52,9 @@ def downscale(crops: np.ndarray, factor: int) -> np.ndarray:
     for i, c in enumerate(crops):
         img = Image.fromarray(c)
         w, h = img.size
-        out[i] = np.asarray(img.resize((max(1, w // factor), max(1, h // factor)), Image.BOX).resize((w, h), Image.BILINEAR))
+        out[i] = np.asarray(
+            img.resize((max(1, w // factor), max(1, h // factor)), Image.BOX).resize((w, h), Image.BILINEAR)
+        )
     return out
 
 

@@ -103,14 +103,24 @@ def predict_faceset_full(analyzer, fs: FaceSet, batch: int = 256, progress: bool
         all_crops.append(crops)
     logits = np.concatenate(out) if out else np.zeros((0, len(cfg.labels)))
     crops = np.concatenate(all_crops) if all_crops else np.zeros((0, cfg.input_size, cfg.input_size), np.uint8)
-    return FaceSetPredictions(logits, analyzer.model.postprocess(logits), crops, all_faces, no_face,
-                              1000.0 * spent / max(1, len(fs)))
+    return FaceSetPredictions(
+        logits, analyzer.model.postprocess(logits), crops, all_faces, no_face, 1000.0 * spent / max(1, len(fs))
+    )
 
 
-def score(fs: FaceSet, probs: np.ndarray, model_labels: tuple[str, ...], model_name: str, crop_mode: str,
-          dedup: bool = False, no_face: int = 0, ms_per_face: float = float("nan"),
-          probs_uncalibrated: np.ndarray | None = None, temperature: float = 1.0,
-          reasons: list[str] | None = None) -> EvalReport:
+def score(
+    fs: FaceSet,
+    probs: np.ndarray,
+    model_labels: tuple[str, ...],
+    model_name: str,
+    crop_mode: str,
+    dedup: bool = False,
+    no_face: int = 0,
+    ms_per_face: float = float("nan"),
+    probs_uncalibrated: np.ndarray | None = None,
+    temperature: float = 1.0,
+    reasons: list[str] | None = None,
+) -> EvalReport:
     """Metrics over the classes shared by the data set and the model.
 
     ``probs_uncalibrated`` (temperature 1) adds ``ece_uncalibrated``; ``reasons`` (one
@@ -139,8 +149,12 @@ def score(fs: FaceSet, probs: np.ndarray, model_labels: tuple[str, ...], model_n
         answered = np.array([not r for r in kept_reasons], dtype=bool)
         cov, acc = metrics.selective_accuracy(correct, answered)
         counts = {name: sum(name in r.split(";") for r in kept_reasons) for name in REASONS}
-        abstention = {"coverage": cov, "accuracy": acc, "n_answered": int(answered.sum()),
-                      "reason_rates": {k: v / max(1, len(kept_reasons)) for k, v in counts.items()}}
+        abstention = {
+            "coverage": cov,
+            "accuracy": acc,
+            "n_answered": int(answered.sum()),
+            "reason_rates": {k: v / max(1, len(kept_reasons)) for k, v in counts.items()},
+        }
     pc = metrics.per_class(cm)
     notes = []
     if fs.note:
@@ -148,9 +162,13 @@ def score(fs: FaceSet, probs: np.ndarray, model_labels: tuple[str, ...], model_n
     if left_out:
         notes.append(f"data set classes the model lacks, left out: {', '.join(left_out)} ({int((~keep).sum())} images)")
     if ignored_model:
-        notes.append(f"model classes the data set lacks, probabilities renormalised without them: {', '.join(ignored_model)} (present-only metrics)")
+        notes.append(
+            f"model classes the data set lacks, probabilities renormalised without them: {', '.join(ignored_model)} (present-only metrics)"
+        )
     if dedup:
-        notes.append(f"--dedup: {fs.removed_duplicates} images with a pixel-identical twin in the training split removed")
+        notes.append(
+            f"--dedup: {fs.removed_duplicates} images with a pixel-identical twin in the training split removed"
+        )
     if no_face:
         notes.append(f"no face detected in {no_face} images: scored on the whole image")
     return EvalReport(
@@ -164,7 +182,10 @@ def score(fs: FaceSet, probs: np.ndarray, model_labels: tuple[str, ...], model_n
         balanced_accuracy=metrics.balanced_accuracy(cm),
         ece=metrics.expected_calibration_error(p, y),
         labels=shared,
-        per_class={lab: {k: (float(v[i]) if k != "support" else int(v[i])) for k, v in pc.items()} for i, lab in enumerate(shared)},
+        per_class={
+            lab: {k: (float(v[i]) if k != "support" else int(v[i])) for k, v in pc.items()}
+            for i, lab in enumerate(shared)
+        },
         confusion=cm.tolist(),
         left_out_classes=left_out + ignored_model,
         left_out_images=int((~keep).sum()),
@@ -187,9 +208,19 @@ def evaluate(analyzer, fs: FaceSet, dedup: bool = False, progress: bool | None =
     affects = analyzer.assess(pred.faces, pred.crops, pred.logits, pred.probs)
     from affectlens.models.expression import softmax
 
-    return score(fs, pred.probs, cfg.labels, cfg.name, analyzer.options.detection.crop_mode, dedup, pred.no_face,
-                 pred.ms_per_face, probs_uncalibrated=softmax(pred.logits, 1.0), temperature=cfg.temperature,
-                 reasons=[a.uncertain_reason for a in affects])
+    return score(
+        fs,
+        pred.probs,
+        cfg.labels,
+        cfg.name,
+        analyzer.options.detection.crop_mode,
+        dedup,
+        pred.no_face,
+        pred.ms_per_face,
+        probs_uncalibrated=softmax(pred.logits, 1.0),
+        temperature=cfg.temperature,
+        reasons=[a.uncertain_reason for a in affects],
+    )
 
 
 def format_report(r: EvalReport) -> str:
@@ -198,8 +229,12 @@ def format_report(r: EvalReport) -> str:
         f"accuracy           {r.accuracy:.4f}",
         f"macro-F1           {r.macro_f1:.4f}" + ("  (present-only)" if r.left_out_classes else ""),
         f"balanced accuracy  {r.balanced_accuracy:.4f}",
-        f"ECE (15 bins)      {r.ece:.4f}" + (f"  (temperature {r.temperature:.3f}; {r.ece_uncalibrated:.4f} at temperature 1)"
-                                                 if r.ece_uncalibrated == r.ece_uncalibrated else ""),
+        f"ECE (15 bins)      {r.ece:.4f}"
+        + (
+            f"  (temperature {r.temperature:.3f}; {r.ece_uncalibrated:.4f} at temperature 1)"
+            if r.ece_uncalibrated == r.ece_uncalibrated
+            else ""
+        ),
         "",
         f"{'class':<11}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}",
     ]
@@ -209,13 +244,19 @@ def format_report(r: EvalReport) -> str:
     for lab, row in zip(r.labels, r.confusion):
         lines.append(f"{lab:<11}" + "".join(f"{v:>8d}" for v in row))
     if r.risk_coverage:
-        lines += ["", "risk-coverage (answer only the most confident faces):", f"{'coverage':>10}{'accuracy':>10}{'min conf':>10}"]
+        lines += [
+            "",
+            "risk-coverage (answer only the most confident faces):",
+            f"{'coverage':>10}{'accuracy':>10}{'min conf':>10}",
+        ]
         lines += [f"{e['coverage']:>9.0%} {e['accuracy']:>10.4f}{e['min_confidence']:>10.3f}" for e in r.risk_coverage]
     if r.abstention:
         a = r.abstention
         rates = ", ".join(f"{k} {v:.1%}" for k, v in a["reason_rates"].items() if v)
-        lines += [f"uncertain rule (thresholds fitted on val): answers {a['coverage']:.1%} with accuracy {a['accuracy']:.4f}"
-                  + (f"; flagged: {rates}" if rates else "")]
+        lines += [
+            f"uncertain rule (thresholds fitted on val): answers {a['coverage']:.1%} with accuracy {a['accuracy']:.4f}"
+            + (f"; flagged: {rates}" if rates else "")
+        ]
     if r.notes:
         lines += [""] + [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

@@ -36,7 +36,10 @@ def _report(cm: np.ndarray, labels=CANONICAL) -> dict:
     pc = per_class(cm)
     present = pc["support"] > 0
     return {
-        "n": int(cm.sum()), "accuracy": accuracy(cm), "macro_f1": macro_f1(cm), "weighted_f1": weighted_f1(cm),
+        "n": int(cm.sum()),
+        "accuracy": accuracy(cm),
+        "macro_f1": macro_f1(cm),
+        "weighted_f1": weighted_f1(cm),
         "per_class_f1": {labels[i]: round(float(pc["f1"][i]), 4) for i in np.flatnonzero(present)},
     }
 

@@ -9,5 +9,13 @@ from affectlens.export.table import (
 )
 from affectlens.export.text import text_records, text_records_to_frame
 
-__all__ = ["SCHEMA_VERSION", "image_records", "records_of", "records_to_frame", "text_records",
-           "text_records_to_frame", "to_dataframe", "write_table"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "image_records",
+    "records_of",
+    "records_to_frame",
+    "text_records",
+    "text_records_to_frame",
+    "to_dataframe",
+    "write_table",
+]

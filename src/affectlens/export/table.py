@@ -75,8 +75,17 @@ def image_records(result: ImageResult) -> list[dict]:
     """JSON-ready records for one image, one per face (one with ``face: None`` if none)."""
     if not result.faces:
         return [
-            {"source": result.source, "face": None, "box": None, "score": None, "landmarks": [],
-             "expression": None, "probs": {}, **dict.fromkeys(AFFECT_FIELDS), **geometry_fields(None)}
+            {
+                "source": result.source,
+                "face": None,
+                "box": None,
+                "score": None,
+                "landmarks": [],
+                "expression": None,
+                "probs": {},
+                **dict.fromkeys(AFFECT_FIELDS),
+                **geometry_fields(None),
+            }
         ]
     out = []
     for fr in result.faces:
@@ -99,8 +108,14 @@ def image_records(result: ImageResult) -> list[dict]:
 
 def affect_fields(a) -> dict:
     """The record fields of an :class:`~affectlens.types.Affect`."""
-    return {"valence": round(a.valence, 4), "arousal": round(a.arousal, 4), "confidence": round(a.confidence, 4),
-            "uncertain": bool(a.uncertain), "uncertain_reason": a.uncertain_reason, "compound": a.compound}
+    return {
+        "valence": round(a.valence, 4),
+        "arousal": round(a.arousal, 4),
+        "confidence": round(a.confidence, 4),
+        "uncertain": bool(a.uncertain),
+        "uncertain_reason": a.uncertain_reason,
+        "compound": a.compound,
+    }
 
 
 def records_to_frame(records: Iterable[dict]):
@@ -110,13 +125,19 @@ def records_to_frame(records: Iterable[dict]):
 
     rows, labels = [], []
     for rec in records:
-        row = {"source": rec["source"], "frame": rec.get("frame"), "time_ms": rec.get("time_ms"),
-               "track": rec.get("track"), "face": rec["face"]}
+        row = {
+            "source": rec["source"],
+            "frame": rec.get("frame"),
+            "time_ms": rec.get("time_ms"),
+            "track": rec.get("track"),
+            "face": rec["face"],
+        }
         for label, p in rec.get("probs_raw", {}).items():
             row[f"prob_raw_{label}"] = p
         box = rec["box"] or [None] * 4
-        row.update(box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3], score=rec["score"],
-                   expression=rec["expression"])
+        row.update(
+            box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3], score=rec["score"], expression=rec["expression"]
+        )
         for label, p in rec["probs"].items():
             if label not in labels:
                 labels.append(label)
@@ -129,11 +150,42 @@ def records_to_frame(records: Iterable[dict]):
         rows.append(row)
     probs = [f"prob_{label}" for label in labels]
     raw = [f"prob_raw_{label}" for label in labels]
-    columns = ["source", "frame", "time_ms", "track", "face", "box_x", "box_y", "box_w", "box_h", "score",
-               "expression", *probs, *AFFECT_FIELDS, *raw, "valence_raw", "arousal_raw", *GEOMETRY_COLUMNS,
-               "landmarks"]
-    floats = ["time_ms", "box_x", "box_y", "box_w", "box_h", "score", *probs, "valence", "arousal", "confidence",
-              *raw, "valence_raw", "arousal_raw", *GEOMETRY_COLUMNS[:-1]]
+    columns = [
+        "source",
+        "frame",
+        "time_ms",
+        "track",
+        "face",
+        "box_x",
+        "box_y",
+        "box_w",
+        "box_h",
+        "score",
+        "expression",
+        *probs,
+        *AFFECT_FIELDS,
+        *raw,
+        "valence_raw",
+        "arousal_raw",
+        *GEOMETRY_COLUMNS,
+        "landmarks",
+    ]
+    floats = [
+        "time_ms",
+        "box_x",
+        "box_y",
+        "box_w",
+        "box_h",
+        "score",
+        *probs,
+        "valence",
+        "arousal",
+        "confidence",
+        *raw,
+        "valence_raw",
+        "arousal_raw",
+        *GEOMETRY_COLUMNS[:-1],
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("face", "frame", "track"):
         frame[col] = frame[col].astype("Int64")

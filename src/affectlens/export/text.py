@@ -22,18 +22,36 @@ from affectlens.labels import CANONICAL
 from affectlens.models.text import TextResult
 from affectlens.types import TextItemResult
 
-COLUMNS = ("source", "index", "start_ms", "end_ms", "speaker", "text", "status", "language", "emotion", "uncertain",
-           "uncertain_reason")
+COLUMNS = (
+    "source",
+    "index",
+    "start_ms",
+    "end_ms",
+    "speaker",
+    "text",
+    "status",
+    "language",
+    "emotion",
+    "uncertain",
+    "uncertain_reason",
+)
 
 
 def text_item_records(items: Sequence[TextItemResult]) -> list[dict]:
     """One record per text result of :func:`affectlens.run` (schema in the module doc)."""
     return [
         {
-            "source": it.source, "index": it.index, "start_ms": it.start_ms, "end_ms": it.end_ms,
-            "speaker": it.speaker, "text": it.result.text, "status": it.result.status,
-            "language": it.result.language, "emotion": it.result.label,
-            "uncertain": bool(it.result.uncertain), "uncertain_reason": it.result.uncertain_reason,
+            "source": it.source,
+            "index": it.index,
+            "start_ms": it.start_ms,
+            "end_ms": it.end_ms,
+            "speaker": it.speaker,
+            "text": it.result.text,
+            "status": it.result.status,
+            "language": it.result.language,
+            "emotion": it.result.label,
+            "uncertain": bool(it.result.uncertain),
+            "uncertain_reason": it.result.uncertain_reason,
             "probs": {k: round(v, 6) for k, v in it.result.as_dict().items()},
         }
         for it in items
@@ -44,11 +62,14 @@ def text_records(results: Sequence[TextResult], source: str = "", segments=None)
     """Records of bare :class:`TextResult` objects (``segments``, same length, add times and speakers)."""
     if segments is not None and len(segments) != len(results):
         raise ValueError(f"got {len(results)} results but {len(segments)} segments")
-    return text_item_records([
-        TextItemResult(source, i, r, seg.start_ms if seg else None, seg.end_ms if seg else None,
-                       seg.speaker if seg else None)
-        for i, (r, seg) in enumerate(zip(results, segments if segments is not None else [None] * len(results)))
-    ])
+    return text_item_records(
+        [
+            TextItemResult(
+                source, i, r, seg.start_ms if seg else None, seg.end_ms if seg else None, seg.speaker if seg else None
+            )
+            for i, (r, seg) in enumerate(zip(results, segments if segments is not None else [None] * len(results)))
+        ]
+    )
 
 
 def text_records_to_frame(records):

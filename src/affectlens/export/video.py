@@ -33,8 +33,12 @@ def frame_records(result: FrameResult) -> list[dict]:
     as_image = ImageResult(source=result.source, width=result.width, height=result.height, faces=result.faces)
     out = []
     for rec, tf in zip(image_records(as_image), result.faces or (None,)):
-        head = {"source": rec.pop("source"), "frame": result.frame, "time_ms": round(result.time_ms, 3),
-                "track": None if tf is None else tf.track}
+        head = {
+            "source": rec.pop("source"),
+            "frame": result.frame,
+            "time_ms": round(result.time_ms, 3),
+            "track": None if tf is None else tf.track,
+        }
         head.update(rec)
         head["probs_raw"] = {} if tf is None else {k: round(v, 6) for k, v in tf.raw.as_dict().items()}
         if tf is None:
@@ -60,9 +64,14 @@ class TrackSummarizer:
             p = np.asarray(tf.expression.probs, dtype=np.float64)
             top = tf.expression.top
             if st is None:
-                self._tracks[tf.track] = {"labels": tf.expression.labels, "first": result.time_ms,
-                                          "last": result.time_ms, "n": 1, "sum": p.copy(),
-                                          "segments": [[top, result.time_ms, result.time_ms]]}
+                self._tracks[tf.track] = {
+                    "labels": tf.expression.labels,
+                    "first": result.time_ms,
+                    "last": result.time_ms,
+                    "n": 1,
+                    "sum": p.copy(),
+                    "segments": [[top, result.time_ms, result.time_ms]],
+                }
                 continue
             st["last"] = result.time_ms
             st["n"] += 1
@@ -79,10 +88,18 @@ class TrackSummarizer:
             st = self._tracks[tid]
             mean = st["sum"] / st["n"]
             segs = tuple(ExpressionSpan(e, s, t) for e, s, t in st["segments"])
-            out.append(TrackSummary(
-                source=self._source, track=tid, first_ms=st["first"], last_ms=st["last"], frames=st["n"],
-                mean_probs=tuple((label, float(v)) for label, v in zip(st["labels"], mean)),
-                dominant=st["labels"][int(np.argmax(mean))], segments=segs))
+            out.append(
+                TrackSummary(
+                    source=self._source,
+                    track=tid,
+                    first_ms=st["first"],
+                    last_ms=st["last"],
+                    frames=st["n"],
+                    mean_probs=tuple((label, float(v)) for label, v in zip(st["labels"], mean)),
+                    dominant=st["labels"][int(np.argmax(mean))],
+                    segments=segs,
+                )
+            )
         return out
 
 
@@ -96,11 +113,19 @@ def summarize_tracks(results: Iterable[FrameResult]) -> list[TrackSummary]:
 
 def summary_records(summaries: Iterable[TrackSummary]) -> list[dict]:
     return [
-        {"source": s.source, "track": s.track, "first_ms": round(s.first_ms, 3), "last_ms": round(s.last_ms, 3),
-         "frames": s.frames, "dominant": s.dominant,
-         "mean_probs": {k: round(v, 6) for k, v in s.mean_probs},
-         "segments": [{"expression": g.expression, "start_ms": round(g.start_ms, 3), "end_ms": round(g.end_ms, 3)}
-                      for g in s.segments]}
+        {
+            "source": s.source,
+            "track": s.track,
+            "first_ms": round(s.first_ms, 3),
+            "last_ms": round(s.last_ms, 3),
+            "frames": s.frames,
+            "dominant": s.dominant,
+            "mean_probs": {k: round(v, 6) for k, v in s.mean_probs},
+            "segments": [
+                {"expression": g.expression, "start_ms": round(g.start_ms, 3), "end_ms": round(g.end_ms, 3)}
+                for g in s.segments
+            ],
+        }
         for s in summaries
     ]
 
@@ -110,7 +135,9 @@ def write_summary(summaries: Iterable[TrackSummary], path: str | Path) -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUMMARY_SUFFIXES:
-        raise ValueError(f"{path}: unsupported summary format {suffix or '(none)'}; valid: {', '.join(SUMMARY_SUFFIXES)}")
+        raise ValueError(
+            f"{path}: unsupported summary format {suffix or '(none)'}; valid: {', '.join(SUMMARY_SUFFIXES)}"
+        )
     from affectlens.export.table import atomic_write, spreadsheet_safe, utf8_safe
 
     records = utf8_safe(summary_records(summaries))
@@ -127,6 +154,7 @@ def write_summary(summaries: Iterable[TrackSummary], path: str | Path) -> None:
         row["segments"] = json.dumps(r["segments"])
         rows.append(row)
     columns = ["source", "track", "first_ms", "last_ms", "frames", "dominant"]
-    frame = pd.DataFrame(rows, columns=columns + [c for c in (rows[0] if rows else {}) if c.startswith("mean_")]
-                         + ["segments"])
+    frame = pd.DataFrame(
+        rows, columns=columns + [c for c in (rows[0] if rows else {}) if c.startswith("mean_")] + ["segments"]
+    )
     atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))

@@ -32,6 +32,7 @@ from affectlens.types import FrameResult, ImageResult, InputFailure
 
 log = logging.getLogger("affectlens")
 
+
 def table_paths(out: str | Path, primary: str = "faces") -> dict[str, Path]:
     """The file of each table kind for ``--out``: the primary kind gets ``out`` itself."""
     out = Path(out)
@@ -41,8 +42,10 @@ def table_paths(out: str | Path, primary: str = "faces") -> dict[str, Path]:
 def check_out(out: str | None) -> None:
     """Fail early (ValueError, one line) on an ``--out`` name with an unsupported suffix."""
     if out and Path(out).suffix.lower() not in TABLE_SUFFIXES:
-        raise ValueError(f"--out {out}: unsupported format {Path(out).suffix.lower() or '(none)'!r}; "
-                         f"valid: {', '.join(TABLE_SUFFIXES)}")
+        raise ValueError(
+            f"--out {out}: unsupported format {Path(out).suffix.lower() or '(none)'!r}; "
+            f"valid: {', '.join(TABLE_SUFFIXES)}"
+        )
 
 
 class Writers:
@@ -50,8 +53,14 @@ class Writers:
     (also after Ctrl-C: everything added so far is written). ``primary``: the table kind that
     ``--out`` itself names."""
 
-    def __init__(self, outputs: OutputOptions, primary: str = "faces", analyzer=None, many_videos: bool = False,
-                 start_ms: float = 0.0):
+    def __init__(
+        self,
+        outputs: OutputOptions,
+        primary: str = "faces",
+        analyzer=None,
+        many_videos: bool = False,
+        start_ms: float = 0.0,
+    ):
         self.outputs = outputs
         self.primary = primary
         self.analyzer = analyzer  # for --explain
@@ -99,13 +108,19 @@ class Writers:
         if self.outputs.out:
             for kind, path in table_paths(self.outputs.out, self.primary).items():
                 if self.rows[kind]:
-                    self._write(path, lambda: write_table(self.rows[kind], path, to_frame=_TO_FRAME[kind]),  # noqa: B023
-                                f"{len(self.rows[kind])} {kind} row(s) to {path}")
+                    self._write(
+                        path,
+                        lambda: write_table(self.rows[kind], path, to_frame=_TO_FRAME[kind]),  # noqa: B023
+                        f"{len(self.rows[kind])} {kind} row(s) to {path}",
+                    )
         if self.outputs.summary:
             from affectlens.export.video import write_summary
 
-            self._write(self.outputs.summary, lambda: write_summary(self.summaries, self.outputs.summary),
-                        f"{len(self.summaries)} track summary row(s) to {self.outputs.summary}")
+            self._write(
+                self.outputs.summary,
+                lambda: write_summary(self.summaries, self.outputs.summary),
+                f"{len(self.summaries)} track summary row(s) to {self.outputs.summary}",
+            )
         if not self.outputs.json and not self.outputs.quiet:
             print_tables(self.rows, self.summaries)
         pictures = self._video.seen or self._images.seen
@@ -124,8 +139,9 @@ class _ImageSinks:
 
         self.outputs, self.analyzer = outputs, analyzer
         annotate = outputs.annotate
-        self.annotate_dir = Path(annotate) if annotate and Path(annotate).suffix.lower() not in VIDEO_OUT_SUFFIXES \
-            else None
+        self.annotate_dir = (
+            Path(annotate) if annotate and Path(annotate).suffix.lower() not in VIDEO_OUT_SUFFIXES else None
+        )
         self.used: set[str] = set()
         self.explained: set[str] = set()
         self.seen = False
@@ -180,8 +196,9 @@ class _VideoSinks:
         if target:
             from affectlens.viz.video import AnnotatedVideoWriter
 
-            self.writer = AnnotatedVideoWriter(target, audio_from=result.source, offset_ms=self.start_ms,
-                                               detail=self.outputs.annotate_detail)
+            self.writer = AnnotatedVideoWriter(
+                target, audio_from=result.source, offset_ms=self.start_ms, detail=self.outputs.annotate_detail
+            )
             self.target = target
 
     def finish(self, summaries: list, written: list[str]) -> None:

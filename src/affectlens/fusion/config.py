@@ -17,7 +17,10 @@ from affectlens.registry import ModelCfg
 RELIABILITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     # face: FER+ test under the plurality rule, which keeps the ambiguous faces the stricter
     # majority rule drops (a more conservative reliability than the headline accuracy)
-    "expression": (("ferplus_plurality_test_acc", "ferplus_plurality_test_ece"), ("fer2013_test_acc", "fer2013_test_ece")),
+    "expression": (
+        ("ferplus_plurality_test_acc", "ferplus_plurality_test_ece"),
+        ("fer2013_test_acc", "fer2013_test_ece"),
+    ),
     "speech": (("ravdess_actor_kfold_acc", "ravdess_actor_kfold_ece"),),
     # text: MELD first, the dialogue domain that transcripts of recordings resemble most
     "text": (("meld_test_acc", "meld_test_ece"), ("goemotions_ekman_test_acc", "goemotions_ekman_test_ece")),
@@ -30,8 +33,10 @@ def modality_weight(cfg: ModelCfg) -> float:
         if acc_key in cfg.metrics and ece_key in cfg.metrics:
             return reliability_weight(float(cfg.metrics[acc_key]), float(cfg.metrics[ece_key]), len(cfg.labels))
     keys = ", ".join(f"{a}+{e}" for a, e in RELIABILITY_KEYS.get(cfg.kind, ())) or "none known"
-    raise ValueError(f"model {cfg.name!r} has no measured accuracy and ECE to weight it in fusion "
-                     f"(looked for {keys}); give FusionOptions(weights={{...}}) explicitly")
+    raise ValueError(
+        f"model {cfg.name!r} has no measured accuracy and ECE to weight it in fusion "
+        f"(looked for {keys}); give FusionOptions(weights={{...}}) explicitly"
+    )
 
 
 def fusion_weight(options: FusionOptions, modality: str, cfg: ModelCfg | None) -> float:

@@ -37,8 +37,9 @@ from affectlens.options import MODALITIES  # noqa: E402  (written once, in the o
 def reliability_weight(accuracy: float, ece: float, n_classes: int) -> float:
     """Chance-corrected accuracy times (1 - ECE), in [0, 1]."""
     if not (0 <= accuracy <= 1 and 0 <= ece <= 1 and n_classes >= 2):
-        raise ValueError(f"reliability needs accuracy and ECE in [0, 1] and >= 2 classes; got "
-                         f"{accuracy}, {ece}, {n_classes}")
+        raise ValueError(
+            f"reliability needs accuracy and ECE in [0, 1] and >= 2 classes; got {accuracy}, {ece}, {n_classes}"
+        )
     chance = 1.0 / n_classes
     return max(0.0, (accuracy - chance) / (1.0 - chance)) * (1.0 - ece)
 

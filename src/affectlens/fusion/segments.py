@@ -50,8 +50,10 @@ class FaceSeriesBuilder:
             probs.append(tf.raw.probs)
 
     def series(self) -> list[FaceSeries]:
-        return [FaceSeries(t, labels, np.asarray(times, np.float64), np.asarray(probs, np.float64).reshape(len(times), -1))
-                for t, (labels, times, probs) in sorted(self._acc.items())]
+        return [
+            FaceSeries(t, labels, np.asarray(times, np.float64), np.asarray(probs, np.float64).reshape(len(times), -1))
+            for t, (labels, times, probs) in sorted(self._acc.items())
+        ]
 
 
 def face_series(frames: Iterable[FrameResult]) -> list[FaceSeries]:
@@ -62,8 +64,9 @@ def face_series(frames: Iterable[FrameResult]) -> list[FaceSeries]:
     return builder.series()
 
 
-def _canonical(labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None
-               ) -> tuple[np.ndarray, tuple[str, ...]]:
+def _canonical(
+    labels: tuple[str, ...], probs, mapping: dict[str, str] | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """(8 probabilities over CANONICAL, the canonical labels the source can express)."""
     vec = np.zeros(len(CANONICAL))
     support = set()
@@ -81,9 +84,19 @@ def face_in_window(series: FaceSeries, start_ms: float, end_ms: float) -> tuple[
     return (series.probs[m].mean(axis=0) if n else None), n
 
 
-def fuse_segment(source: str, start_ms: float, end_ms: float, status: str, *, voice: VoiceSegment | None,
-                 faces: list[FaceSeries], text: TextSource | None, weights: dict[str, float],
-                 options: FusionOptions, note: str = "") -> list[SegmentResult]:
+def fuse_segment(
+    source: str,
+    start_ms: float,
+    end_ms: float,
+    status: str,
+    *,
+    voice: VoiceSegment | None,
+    faces: list[FaceSeries],
+    text: TextSource | None,
+    weights: dict[str, float],
+    options: FusionOptions,
+    note: str = "",
+) -> list[SegmentResult]:
     """The records of one segment: one per face track seen in it (or one with ``track`` None)."""
     votes_common: dict[str, Vote | None] = {"voice": None, "text": None}
     voice_expr = None
@@ -113,9 +126,21 @@ def fuse_segment(source: str, start_ms: float, end_ms: float, status: str, *, vo
             votes["face"] = Vote(tuple(vec), weights["face"], support)
             face_expr = Expression(s.labels, tuple(float(v) for v in mean))
         f = fuse(votes)
-        out.append(SegmentResult(
-            source=source, start_ms=float(start_ms), end_ms=float(end_ms), track=None if s is None else s.track,
-            status=status, speech_prob=None if voice is None else voice.speech_prob, voice=voice_expr,
-            face=face_expr, face_frames=n, text=text_expr,
-            fused=Expression(CANONICAL, f.probs) if f.probs else None, modalities=f.modalities, note=note))
+        out.append(
+            SegmentResult(
+                source=source,
+                start_ms=float(start_ms),
+                end_ms=float(end_ms),
+                track=None if s is None else s.track,
+                status=status,
+                speech_prob=None if voice is None else voice.speech_prob,
+                voice=voice_expr,
+                face=face_expr,
+                face_frames=n,
+                text=text_expr,
+                fused=Expression(CANONICAL, f.probs) if f.probs else None,
+                modalities=f.modalities,
+                note=note,
+            )
+        )
     return out

@@ -35,8 +35,9 @@ class Cue:
 TextClassifier = Callable[[list[str]], "tuple[np.ndarray, Sequence[str]]"]
 
 
-def cue_source(cues: Sequence[Cue], classify: TextClassifier | None = None,
-               scored: Sequence[np.ndarray | None] | None = None):
+def cue_source(
+    cues: Sequence[Cue], classify: TextClassifier | None = None, scored: Sequence[np.ndarray | None] | None = None
+):
     """A TextSource over ``cues``; each cue is classified once, on first use, by ``classify``,
     unless ``scored`` already holds each cue's distribution (None where the model gave no answer)."""
     cues = list(cues)

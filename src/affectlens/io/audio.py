@@ -29,8 +29,7 @@ log = logging.getLogger("affectlens")
 
 #: The rate every affectlens speech model and the voice activity detector work at.
 SAMPLE_RATE = 16000
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif",
-                            ".aiff"})
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif", ".aiff"})
 
 
 #: Source sample rates outside this range are rejected as impossible headers (speech needs at least
@@ -128,14 +127,19 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> Audio
         except Exception as exc:
             if not buf.n:
                 raise AudioError(f"{name}: audio does not decode ({decode_reason(exc)})") from None
-            log.warning("%s: audio stopped decoding at %.2f s (%s); analysing what decoded", name,
-                        buf.n / sample_rate, decode_reason(exc))
+            log.warning(
+                "%s: audio stopped decoding at %.2f s (%s); analysing what decoded",
+                name,
+                buf.n / sample_rate,
+                decode_reason(exc),
+            )
     if damaged:
         log.warning("%s: skipped %d damaged audio packet(s) (%s)", name, len(damaged), damaged[0])
     samples = buf.result()
     np.clip(samples, -1.0, 1.0, out=samples)  # NaN stays NaN: the analysis says which segments hold it
-    return Audio(source=name, samples=samples, sample_rate=sample_rate, source_rate=src_rate,
-                 source_channels=src_channels)
+    return Audio(
+        source=name, samples=samples, sample_rate=sample_rate, source_rate=src_rate, source_channels=src_channels
+    )
 
 
 def check_stream(name: str, container) -> tuple[int, int, float | None]:
@@ -152,14 +156,17 @@ def check_stream(name: str, container) -> tuple[int, int, float | None]:
     rate = int(ctx.sample_rate or 0)
     channels = int(getattr(ctx, "channels", 0) or len(getattr(ctx.layout, "channels", ())) or 0)
     if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
-        raise AudioError(f"{name}: impossible audio header: sample rate {rate} Hz (valid: {MIN_SOURCE_RATE} to "
-                         f"{MAX_SOURCE_RATE} Hz)")
+        raise AudioError(
+            f"{name}: impossible audio header: sample rate {rate} Hz (valid: {MIN_SOURCE_RATE} to {MAX_SOURCE_RATE} Hz)"
+        )
     if not 1 <= channels <= MAX_CHANNELS:
         raise AudioError(f"{name}: impossible audio header: {channels} channels (valid: 1 to {MAX_CHANNELS})")
     seconds = _stated_seconds(container, stream)
     if seconds is not None and seconds > MAX_SECONDS:
-        raise AudioError(f"{name}: its header states {seconds / 3600:.1f} h of audio, more than the "
-                         f"{MAX_SECONDS / 3600:.0f} h limit (split longer recordings into shorter files)")
+        raise AudioError(
+            f"{name}: its header states {seconds / 3600:.1f} h of audio, more than the "
+            f"{MAX_SECONDS / 3600:.0f} h limit (split longer recordings into shorter files)"
+        )
     return rate, channels, seconds
 
 
@@ -171,8 +178,9 @@ def _stated_seconds(container, stream) -> float | None:
 
 def _check_length(name: str, done_s: float) -> None:
     if done_s > MAX_SECONDS:
-        raise AudioError(f"{name}: audio longer than the {MAX_SECONDS / 3600:.0f} h limit (split it into shorter "
-                         "files)")
+        raise AudioError(
+            f"{name}: audio longer than the {MAX_SECONDS / 3600:.0f} h limit (split it into shorter files)"
+        )
 
 
 #: Damaged packets in a row after which decoding stops (the rest of the file is not audio).
@@ -227,7 +235,7 @@ class _Buffer:
             grown = np.empty(max(self.n + len(x), len(self.data) * 3 // 2), np.float32)
             grown[: self.n] = self.data[: self.n]
             self.data = grown
-        self.data[self.n: self.n + len(x)] = x
+        self.data[self.n : self.n + len(x)] = x
         self.n += len(x)
 
     def result(self) -> np.ndarray:

@@ -130,8 +130,12 @@ def _stat_reason(p: Path, exc: OSError) -> str:
 
 
 def _file_type(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "FIFO / named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-             (stat.S_ISBLK, "block device"))
+    kinds = (
+        (stat.S_ISFIFO, "FIFO / named pipe"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )
     return next((label for test, label in kinds if test(mode)), "special file")
 
 
@@ -177,7 +181,8 @@ def _decode(name: str, p: Path) -> LoadedImage:
                 bits = MODE_BITS.get(img.mode, 8)
                 raise InputError(
                     f"{name}: image of {w}x{h} = {w * h / 1e6:.0f} Mpx at {bits} bits per channel exceeds the safe "
-                    f"limit of {limit / 1e6:.0f} Mpx for {bits}-bit images (possible decompression bomb)")
+                    f"limit of {limit / 1e6:.0f} Mpx for {bits}-bit images (possible decompression bomb)"
+                )
             img.load()
             img = ImageOps.exif_transpose(img)
             return LoadedImage(name, to_rgb_array(img))

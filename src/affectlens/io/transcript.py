@@ -82,9 +82,20 @@ def _srt(path: Path) -> list[Segment]:
         subs = list(srt.parse(_read_text(path)))
     except srt.SRTParseError as exc:
         bad = " / ".join(line.strip() for line in exc.unmatched_content.strip().splitlines())[:60]
-        raise TranscriptError(f"{path}: malformed srt file (cannot parse {bad!r} at character {exc.expected_start})") from None
-    return [_segment(path, i, int(sub.start.total_seconds() * 1000 + 0.5), int(sub.end.total_seconds() * 1000 + 0.5),
-                     _join_lines(sub.content), None) for i, sub in enumerate(subs)]
+        raise TranscriptError(
+            f"{path}: malformed srt file (cannot parse {bad!r} at character {exc.expected_start})"
+        ) from None
+    return [
+        _segment(
+            path,
+            i,
+            int(sub.start.total_seconds() * 1000 + 0.5),
+            int(sub.end.total_seconds() * 1000 + 0.5),
+            _join_lines(sub.content),
+            None,
+        )
+        for i, sub in enumerate(subs)
+    ]
 
 
 def _vtt(path: Path) -> list[Segment]:
@@ -98,8 +109,9 @@ def _vtt(path: Path) -> list[Segment]:
         raise TranscriptError(f"{path}: malformed vtt file ({exc})") from None
     timings = sum(1 for line in text.splitlines() if "-->" in line)
     if timings != len(captions):  # webvtt-py skips cues it cannot parse: do not lose them silently
-        raise TranscriptError(f"{path}: malformed vtt file ({timings - len(captions)} of {timings} cues have a bad "
-                              f"timing line)")
+        raise TranscriptError(
+            f"{path}: malformed vtt file ({timings - len(captions)} of {timings} cues have a bad timing line)"
+        )
     out = []
     for cap in captions:
         try:
@@ -114,7 +126,9 @@ def _segment(path: Path, i: int, start: int, end: int, text, speaker) -> Segment
     if not isinstance(text, str):
         raise TranscriptError(f"{path}: segment {i + 1}: 'text' must be a string, got {type(text).__name__}")
     if start < 0 or end < start:
-        raise TranscriptError(f"{path}: segment {i + 1}: bad times start={start} ms end={end} ms (need 0 <= start <= end)")
+        raise TranscriptError(
+            f"{path}: segment {i + 1}: bad times start={start} ms end={end} ms (need 0 <= start <= end)"
+        )
     return Segment(i, start, end, text.strip(), None if speaker in (None, "") else str(speaker))
 
 
@@ -128,8 +142,10 @@ def _time(path: Path, i: int, obj: dict, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TranscriptError(f"{path}: segment {i + 1}: '{key}' must be a number, got {_short(value)}")
     if not math.isfinite(value) or not 0 <= value * scale <= MAX_TIME_MS:
-        raise TranscriptError(f"{path}: segment {i + 1}: '{key}' = {_short(value)} is out of range (0 to "
-                              f"{MAX_TIME_MS // 3_600_000} hours)")
+        raise TranscriptError(
+            f"{path}: segment {i + 1}: '{key}' = {_short(value)} is out of range (0 to "
+            f"{MAX_TIME_MS // 3_600_000} hours)"
+        )
     return int(round(value * scale))
 
 
@@ -156,15 +172,18 @@ def _json(path: Path) -> list[Segment]:
     if isinstance(data, dict) and "segments" in data:
         data = data["segments"]
     if not isinstance(data, list):
-        raise TranscriptError(f"{path}: expected a list of segments or {{\"segments\": [...]}}, got {type(data).__name__}")
+        raise TranscriptError(
+            f'{path}: expected a list of segments or {{"segments": [...]}}, got {type(data).__name__}'
+        )
     out = []
     for i, obj in enumerate(data):
         if not isinstance(obj, dict):
             raise TranscriptError(f"{path}: segment {i + 1}: expected an object, got {type(obj).__name__}")
         if "text" not in obj:
             raise TranscriptError(f"{path}: segment {i + 1}: missing 'text'")
-        out.append(_segment(path, i, _time(path, i, obj, "start"), _time(path, i, obj, "end"), obj["text"],
-                            obj.get("speaker")))
+        out.append(
+            _segment(path, i, _time(path, i, obj, "start"), _time(path, i, obj, "end"), obj["text"], obj.get("speaker"))
+        )
     return out
 
 
@@ -173,13 +192,16 @@ def read_transcript(path) -> list[Segment]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TRANSCRIPT_SUFFIXES:
-        raise TranscriptError(f"{path}: unsupported transcript format {suffix or '(none)'}; valid: "
-                              f"{', '.join(TRANSCRIPT_SUFFIXES)}")
+        raise TranscriptError(
+            f"{path}: unsupported transcript format {suffix or '(none)'}; valid: {', '.join(TRANSCRIPT_SUFFIXES)}"
+        )
     if not path.is_file():
         raise TranscriptError(f"{path}: no such file")
     if path.stat().st_size > MAX_BYTES:
-        raise TranscriptError(f"{path}: transcript of {path.stat().st_size / 2**20:.0f} MB is larger than the "
-                              f"{MAX_BYTES // 2**20} MB limit")
+        raise TranscriptError(
+            f"{path}: transcript of {path.stat().st_size / 2**20:.0f} MB is larger than the "
+            f"{MAX_BYTES // 2**20} MB limit"
+        )
     if not path.read_bytes().strip():
         raise TranscriptError(f"{path}: empty transcript (the file has no content)")
     try:

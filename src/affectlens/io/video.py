@@ -40,8 +40,9 @@ def import_av(extra: str = "video") -> object:
     try:
         import av
     except ImportError:
-        raise ImportError(f"{extra} input needs PyAV (an affectlens dependency, missing here): "
-                          "pip install 'av>=14.0'") from None
+        raise ImportError(
+            f"{extra} input needs PyAV (an affectlens dependency, missing here): pip install 'av>=14.0'"
+        ) from None
     return av
 
 
@@ -143,8 +144,9 @@ def _open_container(kind: str, name: str):
     except Exception as exc:  # FFmpeg's errors and any other failure to open: one line naming the input
         what = f"camera {name}" if kind == "camera" else name
         if kind == "file" and isinstance(exc, av.InvalidDataError):
-            raise VideoError(f"{what}: not a readable video (unknown format, or a corrupt or truncated "
-                             "header)") from None
+            raise VideoError(
+                f"{what}: not a readable video (unknown format, or a corrupt or truncated header)"
+            ) from None
         raise VideoError(f"{what}: cannot open ({decode_reason(exc)})") from None
 
 
@@ -225,8 +227,11 @@ class VideoReader:
             self.width, self.height = self.height, self.width
         self.fps = float(stream.average_rate) if stream.average_rate else None
         self.origin = c.start_time / 1e6 if c.start_time is not None else 0.0
-        self._stream_start = (float(stream.start_time * stream.time_base) - self.origin
-                              if stream.start_time is not None and stream.time_base else 0.0)
+        self._stream_start = (
+            float(stream.start_time * stream.time_base) - self.origin
+            if stream.start_time is not None and stream.time_base
+            else 0.0
+        )
         self.duration = (c.duration / 1e6) if c.duration else None
         self.has_audio = bool(c.streams.audio)
 
@@ -296,8 +301,10 @@ class VideoReader:
         if not self.decoded:
             return "no frame decodes (an empty or unreadable video stream)"
         if self.sampling.start > 0 and self._last_s < self.sampling.start:
-            return (f"no frame at or after the start time {self.sampling.start:.2f} s (the last frame is at "
-                    f"{self._last_s:.2f} s)")
+            return (
+                f"no frame at or after the start time {self.sampling.start:.2f} s (the last frame is at "
+                f"{self._last_s:.2f} s)"
+            )
         return f"no frame in the sampled range ({self.decoded} frame(s) decoded)"
 
     _last_s = 0.0
@@ -371,12 +378,13 @@ class VideoReader:
         if self.kind != "file":
             return
         if self._corrupt and self._corrupt[-1] >= self._last_s:
-            self.stopped = (f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): "
-                            "truncated or corrupt data")
+            self.stopped = f"stopped at {self._last_s:.2f} s after {self.decoded} frame(s): truncated or corrupt data"
             return
         if self._corrupt:
-            self.stopped = (f"skipped {len(self._corrupt)} damaged frame(s) between {self._corrupt[0]:.2f} s "
-                            f"and {self._corrupt[-1]:.2f} s")
+            self.stopped = (
+                f"skipped {len(self._corrupt)} damaged frame(s) between {self._corrupt[0]:.2f} s "
+                f"and {self._corrupt[-1]:.2f} s"
+            )
             return
         if not self.duration or self.sampling.end is not None:
             return
@@ -385,8 +393,10 @@ class VideoReader:
         if self.stream.duration and self.stream.time_base:
             stream_end = float(self.stream.duration * self.stream.time_base) + self._stream_start
         if self._last_s + 3 * step + 0.1 < stream_end:
-            self.stopped = (f"stopped at {self._last_s:.2f} s of {stream_end:.2f} s after {self.decoded} frame(s): "
-                            "file truncated or corrupt")
+            self.stopped = (
+                f"stopped at {self._last_s:.2f} s of {stream_end:.2f} s after {self.decoded} frame(s): "
+                "file truncated or corrupt"
+            )
 
 
 def walk_files(folder: Path) -> list[Path]:
@@ -395,7 +405,6 @@ def walk_files(folder: Path) -> list[Path]:
     import logging
 
     def unreadable(exc: OSError) -> None:
-        logging.getLogger("affectlens").error("error: %s: folder not scanned (%s)", exc.filename,
-                                              exc.strerror or exc)
+        logging.getLogger("affectlens").error("error: %s: folder not scanned (%s)", exc.filename, exc.strerror or exc)
 
     return sorted(Path(root) / name for root, _, files in os.walk(folder, onerror=unreadable) for name in files)

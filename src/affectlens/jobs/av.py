@@ -22,8 +22,9 @@ from affectlens.registry import get_model_cfg
 from affectlens.types import SegmentResult
 
 
-def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceSeries] | None
-               ) -> Iterator[SegmentResult]:
+def fuse_media(
+    runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceSeries] | None
+) -> Iterator[SegmentResult]:
     """The segment results of one input (see the module docstring)."""
     options = runner.options
     name = info.path
@@ -34,8 +35,12 @@ def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceS
         speech = runner.speech.analyze(audio)
         voice_cfg = get_model_cfg(speech.model, kind="speech")
         notes += _audio_notes(audio, voice_cfg)
-    elif info.kind in ("video", "av") and not info.has_audio and (options.modalities or ()) and \
-            "voice" in options.modalities:
+    elif (
+        info.kind in ("video", "av")
+        and not info.has_audio
+        and (options.modalities or ())
+        and "voice" in options.modalities
+    ):
         notes.append("no audio stream: face only")
     text = _text_source(runner) if "text" in mods else None
     face_cfg = get_model_cfg(options.face.model) if "face" in mods else None
@@ -47,9 +52,18 @@ def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceS
     if speech is not None and speech.segments:
         for seg in speech.segments:  # a segment the voice could not score (NaN samples) keeps its note
             scored = seg if seg.voice is not None else None
-            yield from fuse_segment(name, seg.start_ms, seg.end_ms, "speech", voice=scored, faces=faces, text=text,
-                                    weights=weights, options=options.fusion,
-                                    note="; ".join(filter(None, [seg.note, note])))
+            yield from fuse_segment(
+                name,
+                seg.start_ms,
+                seg.end_ms,
+                "speech",
+                voice=scored,
+                faces=faces,
+                text=text,
+                weights=weights,
+                options=options.fusion,
+                note="; ".join(filter(None, [seg.note, note])),
+            )
         return
     duration = speech.duration_ms if speech is not None else info.duration_ms
     ends = [s.times[-1] + 1.0 for s in faces or [] if len(s.times)]
@@ -58,8 +72,18 @@ def fuse_media(runner, info: MediaInfo, mods: tuple[str, ...], faces: list[FaceS
         status, note = "no speech", "; ".join(["no speech found by the voice activity detector"] + notes)
     else:
         status = "no audio" if not info.has_audio else "whole input"
-    yield from fuse_segment(name, 0.0, duration, status, voice=None, faces=faces, text=text, weights=weights,
-                            options=options.fusion, note=note)
+    yield from fuse_segment(
+        name,
+        0.0,
+        duration,
+        status,
+        voice=None,
+        faces=faces,
+        text=text,
+        weights=weights,
+        options=options.fusion,
+        note=note,
+    )
 
 
 def _audio_notes(audio, voice_cfg) -> list[str]:
@@ -90,4 +114,3 @@ def _text_source(runner):
     results = runner.text_model.predict(texts, dialogue_contexts(texts, runner.options.text.context))
     cues = [Cue(float(s.start_ms), float(s.end_ms), s.text) for s in segments]
     return cue_source(cues, scored=[np.asarray(r.probs) if r.ok else None for r in results])
-

@@ -100,8 +100,13 @@ def _probe_media(name: str, size: int) -> MediaInfo:
         raise
     try:
         has_audio = bool(reader.has_audio)
-        facts = dict(width=reader.width, height=reader.height, duration_ms=float(reader.duration or 0) * 1000.0,
-                     frames=int(reader.expected_frames or 0), fps=float(reader.fps or 0.0))
+        facts = dict(
+            width=reader.width,
+            height=reader.height,
+            duration_ms=float(reader.duration or 0) * 1000.0,
+            frames=int(reader.expected_frames or 0),
+            fps=float(reader.fps or 0.0),
+        )
     finally:
         reader.close()
     return MediaInfo(name, "av" if has_audio else "video", has_video=True, has_audio=has_audio, size=size, **facts)

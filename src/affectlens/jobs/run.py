@@ -87,8 +87,14 @@ def plan(info: MediaInfo, requested: tuple[str, ...] | None, transcript: bool) -
         return tuple(m for m in MODALITIES if m in has)
     run = tuple(m for m in requested if m in has)
     if not run:
-        what = {"image": "a photo", "audio": "an audio file (no video stream)", "video": "a video without sound",
-                "av": "a video", "text": "a text file", "transcript": "a transcript"}[info.kind]
+        what = {
+            "image": "a photo",
+            "audio": "an audio file (no video stream)",
+            "video": "a video without sound",
+            "av": "a video",
+            "text": "a text file",
+            "transcript": "a transcript",
+        }[info.kind]
         lacking = ", ".join(requested)
         offer = ",".join(m for m in MODALITIES if m in has) or "none"
         raise InputError(f"{info.path}: {what} has no {lacking} modality (use --modalities {offer})")
@@ -165,8 +171,9 @@ class Runner:
         loaded = load_image(path)
         result = self.image_analyzer.analyze(loaded.pixels, source=path)
         if result.skipped_small:
-            log.info("%s: skipped %d face(s) smaller than %d px", path, result.skipped_small,
-                     self.options.detection.min_face)
+            log.info(
+                "%s: skipped %d face(s) smaller than %d px", path, result.skipped_small, self.options.detection.min_face
+            )
         return dataclasses.replace(result, pixels=loaded.pixels) if pixels else result
 
     def _media(self, info: MediaInfo, mods, pixels: bool, progress: ProgressFn | None) -> Iterator[Result]:
@@ -230,12 +237,18 @@ class Runner:
         contexts = dialogue_contexts(texts, self.options.text.context) if segments is not None else None
         chunk = 500
         for start in range(0, len(texts), chunk):
-            part = texts[start:start + chunk]
-            ctx = contexts[start:start + chunk] if contexts is not None else None
+            part = texts[start : start + chunk]
+            ctx = contexts[start : start + chunk] if contexts is not None else None
             for i, r in enumerate(self.text_model.predict(part, ctx), start=start):
                 seg = segments[i] if segments is not None else None
-                yield TextItemResult(source, i, r, start_ms=seg.start_ms if seg else None,
-                                     end_ms=seg.end_ms if seg else None, speaker=seg.speaker if seg else None)
+                yield TextItemResult(
+                    source,
+                    i,
+                    r,
+                    start_ms=seg.start_ms if seg else None,
+                    end_ms=seg.end_ms if seg else None,
+                    speaker=seg.speaker if seg else None,
+                )
 
 
 def _info(item) -> MediaInfo:
@@ -274,11 +287,15 @@ def _source_of(exc: Exception, default=None) -> str:
     return str(exc).split(": ", 1)[0]
 
 
-def run(inputs: Iterable | str | os.PathLike, options: Options | None = None, *, pixels: bool = False,
-        progress: ProgressFn | None = None) -> Iterator[Result]:
+def run(
+    inputs: Iterable | str | os.PathLike,
+    options: Options | None = None,
+    *,
+    pixels: bool = False,
+    progress: ProgressFn | None = None,
+) -> Iterator[Result]:
     """Analyse ``inputs`` (paths, folders, :class:`Texts`) with ``options``: typed, frozen
     results, streamed in input order (see the module docstring). ``pixels=True`` keeps each
     image's and frame's RGB pixels on its result (for writers that draw on them);
     ``progress`` is called with a :class:`Progress` as each video frame is done."""
     return Runner(options).run(inputs, pixels=pixels, progress=progress)
-

@@ -76,9 +76,16 @@ ACTIVE = 0.2
 
 # Mesh point pairs (subject's right, subject's left) and single points (MediaPipe topology).
 _P = {
-    "eye_outer": (33, 263), "eye_inner": (133, 362), "lid_upper": (159, 386), "lid_lower": (145, 374),
-    "brow_inner": (107, 336), "brow_mid": (105, 334), "brow_outer": (70, 300), "cheek": (118, 347),
-    "nose_wing": (129, 358), "mouth_corner": (61, 291),
+    "eye_outer": (33, 263),
+    "eye_inner": (133, 362),
+    "lid_upper": (159, 386),
+    "lid_lower": (145, 374),
+    "brow_inner": (107, 336),
+    "brow_mid": (105, 334),
+    "brow_outer": (70, 300),
+    "cheek": (118, 347),
+    "nose_wing": (129, 358),
+    "mouth_corner": (61, 291),
 }
 _UPPER_LIP_IN, _LOWER_LIP_IN, _UPPER_LIP_OUT, _LOWER_LIP_OUT, _CHIN = 13, 14, 0, 17, 152
 _J25, _J26 = AU_NAMES.index("AU25"), AU_NAMES.index("AU26")
@@ -241,8 +248,9 @@ def _valid(raws, labels) -> tuple[np.ndarray, np.ndarray]:
 def estimate(points: np.ndarray, neutral: np.ndarray | None = None) -> ActionUnits:
     """Action units of one face mesh (all NaN when ``points`` is empty)."""
     raw = raw_measures(points)
-    return ActionUnits(names=AU_NAMES, values=tuple(float(v) for v in intensities(raw, neutral)),
-                       raw=tuple(float(v) for v in raw))
+    return ActionUnits(
+        names=AU_NAMES, values=tuple(float(v) for v in intensities(raw, neutral)), raw=tuple(float(v) for v in raw)
+    )
 
 
 def cited_from(name: str, threshold: float = ACTIVE) -> float:
@@ -274,8 +282,10 @@ def rationale(aus: ActionUnits, expression: str, threshold: float = ACTIVE) -> s
         return f"{expression} despite " + " + ".join(f"{n} {values[n]:.2f}" for n in on)
     on = active(proto)
     if not on:
-        return (f"no prototype AU of {expression} ({', '.join(proto)}) at or above {threshold:.2f} "
-                f"-> {expression} (appearance only)")
+        return (
+            f"no prototype AU of {expression} ({', '.join(proto)}) at or above {threshold:.2f} "
+            f"-> {expression} (appearance only)"
+        )
     return " + ".join(f"{n} {values[n]:.2f}" for n in on) + f" -> {expression}"
 
 

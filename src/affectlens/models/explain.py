@@ -41,8 +41,14 @@ def _positions(size: int, patch: int, stride: int) -> list[int]:
     return pos
 
 
-def occlusion_sensitivity(model, crop: np.ndarray, patch: int | None = None, stride: int | None = None,
-                          label: str | None = None, fill: int = 128) -> Explanation:
+def occlusion_sensitivity(
+    model,
+    crop: np.ndarray,
+    patch: int | None = None,
+    stride: int | None = None,
+    label: str | None = None,
+    fill: int = 128,
+) -> Explanation:
     """Occlusion map of one uint8 crop for ``label`` (default: the predicted label).
 
     ``patch`` and ``stride`` default to 1/4 and 1/12 of the crop side (12 and 4 px for 48 px).
@@ -60,20 +66,27 @@ def occlusion_sensitivity(model, crop: np.ndarray, patch: int | None = None, str
     for y in pos:
         for x in pos:
             c = crop.copy()
-            c[y:y + patch, x:x + patch] = fill
+            c[y : y + patch, x : x + patch] = fill
             batch.append(c)
     batch = np.stack(batch)
-    probs = np.concatenate([model.predict(batch[i:i + 256]) for i in range(0, len(batch), 256)])
+    probs = np.concatenate([model.predict(batch[i : i + 256]) for i in range(0, len(batch), 256)])
     drop = (base[k] - probs[:, k]).reshape(len(pos), len(pos))
     total = np.zeros((size, size))
     count = np.zeros((size, size))
     for i, y in enumerate(pos):
         for j, x in enumerate(pos):
-            total[y:y + patch, x:x + patch] += drop[i, j]
-            count[y:y + patch, x:x + patch] += 1
+            total[y : y + patch, x : x + patch] += drop[i, j]
+            count[y : y + patch, x : x + patch] += 1
     heat = total / np.maximum(count, 1)
-    return Explanation(label=model.cfg.labels[k], prob=float(base[k]), heat=heat, grid=drop,
-                       positions=tuple(pos), patch=patch, stride=stride)
+    return Explanation(
+        label=model.cfg.labels[k],
+        prob=float(base[k]),
+        heat=heat,
+        grid=drop,
+        positions=tuple(pos),
+        patch=patch,
+        stride=stride,
+    )
 
 
 def _label_index(labels, label: str) -> int:

@@ -20,8 +20,9 @@ class ExpressionModel:
 
     def __init__(self, cfg: ModelCfg, threads: int = 2):
         if cfg.kind != "expression":
-            raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not an expression model; "
-                             "see 'affectlens models'")
+            raise ValueError(
+                f"model {cfg.name!r} is of kind {cfg.kind!r}, not an expression model; see 'affectlens models'"
+            )
         self.cfg = cfg
         if not cfg.path.is_file():
             raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
@@ -43,7 +44,9 @@ class ExpressionModel:
         s = self.cfg.input_size
         channels = 1 if self.cfg.colour == "gray" else 3
         if x.ndim != 4 or x.shape[1:] != (s, s, channels):
-            raise ValueError(f"model {self.cfg.name!r} expects crops of shape (N, {s}, {s}{', 3' if channels == 3 else ''}), got {np.shape(crops)}")
+            raise ValueError(
+                f"model {self.cfg.name!r} expects crops of shape (N, {s}, {s}{', 3' if channels == 3 else ''}), got {np.shape(crops)}"
+            )
         x = (x - np.asarray(self.cfg.mean, np.float32)) / np.asarray(self.cfg.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 

@@ -47,9 +47,16 @@ WEIGHTS = ("face-mesh", "face_landmark.onnx")
 
 # Named mesh points (MediaPipe topology). "r_" = the subject's right (on the image's left).
 IDX = {
-    "forehead": 10, "chin": 152, "nose_tip": 1, "nose_bridge": 168,
-    "r_eye_outer": 33, "r_eye_inner": 133, "l_eye_inner": 362, "l_eye_outer": 263,
-    "r_face_edge": 234, "l_face_edge": 454,
+    "forehead": 10,
+    "chin": 152,
+    "nose_tip": 1,
+    "nose_bridge": 168,
+    "r_eye_outer": 33,
+    "r_eye_inner": 133,
+    "l_eye_inner": 362,
+    "l_eye_outer": 263,
+    "r_face_edge": 234,
+    "l_face_edge": 454,
 }
 
 
@@ -114,8 +121,12 @@ def mesh_crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
     scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
     img = Image.fromarray(rgb)
     k = int(min(4, max(1, math.floor(1.0 / scale)))) if scale > 0 else 1  # supersample big faces
-    out = img.transform((MESH_INPUT * k, MESH_INPUT * k), Image.AFFINE, data=tuple((invert_affine(m * k)).ravel()),
-                        resample=Image.BILINEAR)
+    out = img.transform(
+        (MESH_INPUT * k, MESH_INPUT * k),
+        Image.AFFINE,
+        data=tuple((invert_affine(m * k)).ravel()),
+        resample=Image.BILINEAR,
+    )
     if k > 1:
         out = out.resize((MESH_INPUT, MESH_INPUT), Image.BOX)
     return np.asarray(out.convert("RGB"), dtype=np.float32) / 255.0

@@ -71,8 +71,9 @@ def _librosa():
     try:
         import librosa
     except ImportError:
-        raise ImportError("the acoustic features of the SVM speech models need librosa: "
-                          "pip install 'affectlens[audio-features]'") from None
+        raise ImportError(
+            "the acoustic features of the SVM speech models need librosa: pip install 'affectlens[audio-features]'"
+        ) from None
     return librosa
 
 
@@ -96,7 +97,9 @@ def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, band:
     telephone-band audio and full-band audio give the same kind of features.
     """
     if sample_rate != SAMPLE_RATE:
-        raise ValueError(f"acoustic_features needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use io.audio.load_audio)")
+        raise ValueError(
+            f"acoustic_features needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use io.audio.load_audio)"
+        )
     if band not in BANDS:
         raise ValueError(f"unknown band {band!r}; valid: {', '.join(BANDS)}")
     librosa = _librosa()
@@ -127,10 +130,26 @@ def acoustic_features(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, band:
     m = min(len(f0), n)
     voiced = energy[:m] > energy.max() - 30.0  # frames within 30 dB of the loudest
     logf0 = np.log2(f0[:m][voiced]) if voiced.sum() >= 3 else np.zeros(3)
-    pitch = np.array([np.median(logf0), logf0.std(), np.percentile(logf0, 90) - np.percentile(logf0, 10),
-                      np.mean(np.abs(np.diff(logf0))), voiced.mean()])
-    loud = np.array([energy.max(), energy.std(), np.percentile(energy, 90) - np.percentile(energy, 10),
-                     np.mean(np.abs(np.diff(energy)))]) / 10.0
+    pitch = np.array(
+        [
+            np.median(logf0),
+            logf0.std(),
+            np.percentile(logf0, 90) - np.percentile(logf0, 10),
+            np.mean(np.abs(np.diff(logf0))),
+            voiced.mean(),
+        ]
+    )
+    loud = (
+        np.array(
+            [
+                energy.max(),
+                energy.std(),
+                np.percentile(energy, 90) - np.percentile(energy, 10),
+                np.mean(np.abs(np.diff(energy))),
+            ]
+        )
+        / 10.0
+    )
     out = np.concatenate([_stats(frames[:, :n]), pitch, loud]).astype(np.float32)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -209,12 +228,12 @@ def is_narrowband(samples: np.ndarray) -> bool:
         return False
     high = total = 0.0
     for start in range(0, len(y), NARROWBAND_BLOCK):
-        block = y[start: start + NARROWBAND_BLOCK]
+        block = y[start : start + NARROWBAND_BLOCK]
         if len(block) < 1024 and start:
             break  # a short tail says nothing about the band
         block = np.nan_to_num(block.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         power = np.abs(np.fft.rfft(block * np.hanning(len(block)))) ** 2
-        high += float(power[len(power) // 2:].sum())
+        high += float(power[len(power) // 2 :].sum())
         total += float(power.sum())
     return bool(total > 0 and high / total < NARROWBAND_RATIO)
 
@@ -239,7 +258,9 @@ class SpeechModel:
             raise ValueError(f"speech model {self.cfg.name!r} reads spectrograms, not feature vectors (use predict)")
         x = np.asarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
-            raise ValueError(f"speech model {self.cfg.name!r} expects features of shape (N, {N_FEATURES}), got {x.shape}")
+            raise ValueError(
+                f"speech model {self.cfg.name!r} expects features of shape (N, {N_FEATURES}), got {x.shape}"
+            )
         if len(x) == 0:
             return np.zeros((0, len(self.labels)))
         (p,) = self.session.run([self.cfg.output], {self.input: x})

@@ -76,7 +76,7 @@ def char_ngrams(text: str, lo: int = 2, hi: int = 5) -> list[str]:
         for n in range(lo, hi + 1):
             if n > len(w):
                 break
-            out.extend(w[i:i + n] for i in range(len(w) - n + 1))
+            out.extend(w[i : i + n] for i in range(len(w) - n + 1))
     return out
 
 
@@ -149,8 +149,10 @@ class BaseTextModel:
         if cfg.kind != "text":
             raise ValueError(f"model {cfg.name!r} is of kind {cfg.kind!r}, not 'text'")
         if cfg.engine != self.engine:
-            raise ValueError(f"model {cfg.name!r} uses the text engine {cfg.engine!r}, not {self.engine!r}; "
-                             f"create it with affectlens.models.text.create_text_model")
+            raise ValueError(
+                f"model {cfg.name!r} uses the text engine {cfg.engine!r}, not {self.engine!r}; "
+                f"create it with affectlens.models.text.create_text_model"
+            )
         if not cfg.path.is_file():
             raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
         self.cfg = cfg
@@ -191,8 +193,13 @@ class BaseTextModel:
         if not isinstance(text, str):
             raise TypeError(f"texts must be str, got {type(text).__name__}: {text!r}")
         if len(text) > MAX_TEXT_CHARS:
-            log.warning("text %d (%r...): %d characters is more than the limit of %d; not scored (status "
-                        "'too long')", index + 1, text[:30], len(text), MAX_TEXT_CHARS)
+            log.warning(
+                "text %d (%r...): %d characters is more than the limit of %d; not scored (status 'too long')",
+                index + 1,
+                text[:30],
+                len(text),
+                MAX_TEXT_CHARS,
+            )
             return "too long", ""
         if is_empty(text):
             return "empty", ""
@@ -241,11 +248,15 @@ class TextEmotionModel(BaseTextModel):
             offset = 0
             for name in BLOCKS:
                 terms = str(z[f"{name}_vocab"]).split("\n")
-                self.blocks[name] = _Block({t: i for i, t in enumerate(terms)}, z[f"{name}_idf"].astype(np.float64), offset)
+                self.blocks[name] = _Block(
+                    {t: i for i, t in enumerate(terms)}, z[f"{name}_idf"].astype(np.float64), offset
+                )
                 offset += len(terms)
         if offset != self.coef.shape[0] or self.coef.shape[1] != len(cfg.labels):
-            raise ValueError(f"model {cfg.name!r}: {cfg.path.name} has coef {self.coef.shape}, "
-                             f"expected ({offset}, {len(cfg.labels)})")
+            raise ValueError(
+                f"model {cfg.name!r}: {cfg.path.name} has coef {self.coef.shape}, "
+                f"expected ({offset}, {len(cfg.labels)})"
+            )
 
     def _block(self, name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         block = self.blocks[name]
@@ -277,6 +288,7 @@ class TextEmotionModel(BaseTextModel):
             if len(idx):
                 out[i] += val @ self.coef[idx]
         return out
+
 
 def create_text_model(cfg: ModelCfg, check_language: bool = True, threads: int = 2) -> BaseTextModel:
     """The model object for a text config, chosen by its ``engine`` (never by the file)."""

@@ -45,8 +45,9 @@ def token_rows(tok, texts, contexts, max_len: int, max_text: int) -> list[tuple[
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     text_ids = [e.ids for e in tok.encode_batch(list(texts), add_special_tokens=False)]
     has_ctx = [i for i, c in enumerate(contexts) if c]
-    ctx_ids = dict(zip(has_ctx, (e.ids for e in tok.encode_batch([contexts[i] for i in has_ctx],
-                                                                  add_special_tokens=False))))
+    ctx_ids = dict(
+        zip(has_ctx, (e.ids for e in tok.encode_batch([contexts[i] for i in has_ctx], add_special_tokens=False)))
+    )
     rows = []
     for i, ids in enumerate(text_ids):
         row = [cls, *ids[:max_text], sep]
@@ -66,9 +67,9 @@ def pad(rows: list[tuple[list[int], int]]) -> Encoded:
     types = np.zeros_like(ids)
     mask = np.zeros_like(ids)
     for i, (row, start) in enumerate(rows):
-        ids[i, :len(row)] = row
-        types[i, start:len(row)] = 1
-        mask[i, :len(row)] = 1
+        ids[i, : len(row)] = row
+        types[i, start : len(row)] = 1
+        mask[i, : len(row)] = 1
     return Encoded(ids, types, mask)
 
 

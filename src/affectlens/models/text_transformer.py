@@ -60,6 +60,6 @@ class TransformerTextModel(BaseTextModel):
         rows = token_rows(self.tokenizer, texts, contexts, self.cfg.max_tokens, self.cfg.max_text_tokens)
         order = np.argsort([len(r) for r, _ in rows], kind="stable")
         for i in range(0, len(rows), BATCH):
-            idx = order[i:i + BATCH]
+            idx = order[i : i + BATCH]
             out[idx] = self.run(pad([rows[j] for j in idx]))[0]
         return out

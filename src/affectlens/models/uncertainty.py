@@ -58,7 +58,7 @@ class Thresholds:
     compound_margin: float | None = None
 
     @classmethod
-    def from_config(cls, data: dict | None) -> "Thresholds":
+    def from_config(cls, data: dict | None) -> Thresholds:
         """From a ``models.json`` ``thresholds`` entry (extra keys such as ``rules`` are ignored)."""
         data = data or {}
         names = {f.name for f in fields(cls)}
@@ -148,11 +148,11 @@ def region_energies(model, crops: np.ndarray, batch: int = 128) -> tuple[np.ndar
     row = split_row(model.cfg.template, model.cfg.input_size)
     eyes, mouth = [], []
     for i in range(0, len(crops), batch):  # bounded batches: memory stays flat for big face sets
-        part = crops[i:i + batch]
+        part = crops[i : i + batch]
         both = np.concatenate([mask_region(part, "mouth", row), mask_region(part, "eyes", row)])
         e = energy(model.forward(model.preprocess(both)))
         eyes.append(e[: len(part)])
-        mouth.append(e[len(part):])
+        mouth.append(e[len(part) :])
     return np.concatenate(eyes), np.concatenate(mouth)
 
 
@@ -206,9 +206,17 @@ def compound_label(probs, labels, compound_margin: float | None) -> str:
     return f"{top}+{labels[int(order[1])]}"
 
 
-def uncertain_reasons(t: Thresholds, margin: float, size: float, yaw: float, eyes_energy: float,
-                      mouth_energy: float, top_logit: float, eyes_texture: float = float("nan"),
-                      mouth_texture: float = float("nan")) -> tuple[str, ...]:
+def uncertain_reasons(
+    t: Thresholds,
+    margin: float,
+    size: float,
+    yaw: float,
+    eyes_energy: float,
+    mouth_energy: float,
+    top_logit: float,
+    eyes_texture: float = float("nan"),
+    mouth_texture: float = float("nan"),
+) -> tuple[str, ...]:
     """The reasons (in :data:`REASONS` order) that apply to one face's signals."""
     out = []
     if t.margin is not None and margin < t.margin:
@@ -217,10 +225,12 @@ def uncertain_reasons(t: Thresholds, margin: float, size: float, yaw: float, eye
         out.append("small face")
     if t.max_yaw_deg is not None and not math.isnan(yaw) and abs(yaw) > t.max_yaw_deg:
         out.append("turned")
-    if ((t.eyes_energy is not None and eyes_energy > t.eyes_energy)
-            or (t.mouth_energy is not None and mouth_energy > t.mouth_energy)
-            or (t.eyes_texture is not None and eyes_texture < t.eyes_texture)
-            or (t.mouth_texture is not None and mouth_texture < t.mouth_texture)):
+    if (
+        (t.eyes_energy is not None and eyes_energy > t.eyes_energy)
+        or (t.mouth_energy is not None and mouth_energy > t.mouth_energy)
+        or (t.eyes_texture is not None and eyes_texture < t.eyes_texture)
+        or (t.mouth_texture is not None and mouth_texture < t.mouth_texture)
+    ):
         out.append("occluded")
     if t.min_max_logit is not None and top_logit < t.min_max_logit:
         out.append("unknown class")
@@ -240,8 +250,14 @@ def occlusion_signals(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return eyes_e, mouth_e, eyes_t, mouth_t
 
 
-def assess_faces(model, faces, crops: np.ndarray | None, logits: np.ndarray, probs: np.ndarray | None = None,
-                 signals: tuple[np.ndarray, ...] | None = None) -> list:
+def assess_faces(
+    model,
+    faces,
+    crops: np.ndarray | None,
+    logits: np.ndarray,
+    probs: np.ndarray | None = None,
+    signals: tuple[np.ndarray, ...] | None = None,
+) -> list:
     """One :class:`~affectlens.types.Affect` per face.
 
     ``probs`` defaults to the calibrated probabilities of ``logits``; video passes its smoothed
@@ -263,9 +279,25 @@ def assess_faces(model, faces, crops: np.ndarray | None, logits: np.ndarray, pro
     out = []
     for i, face in enumerate(faces):
         yaw = yaw_from_landmarks(face.landmarks) if len(face.landmarks) == 5 else float("nan")
-        reasons = uncertain_reasons(t, float(margins[i]), face.size, yaw, float(eyes_e[i]), float(mouth_e[i]),
-                                    float(top[i]), float(eyes_t[i]), float(mouth_t[i]))
-        out.append(Affect(valence=float(va[i, 0]), arousal=float(va[i, 1]), confidence=float(probs[i].max()),
-                          uncertain=bool(reasons), uncertain_reason=";".join(reasons),
-                          compound=compound_label(probs[i], labels, t.compound_margin)))
+        reasons = uncertain_reasons(
+            t,
+            float(margins[i]),
+            face.size,
+            yaw,
+            float(eyes_e[i]),
+            float(mouth_e[i]),
+            float(top[i]),
+            float(eyes_t[i]),
+            float(mouth_t[i]),
+        )
+        out.append(
+            Affect(
+                valence=float(va[i, 0]),
+                arousal=float(va[i, 1]),
+                confidence=float(probs[i].max()),
+                uncertain=bool(reasons),
+                uncertain_reason=";".join(reasons),
+                compound=compound_label(probs[i], labels, t.compound_margin),
+            )
+        )
     return out

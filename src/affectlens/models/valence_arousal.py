@@ -64,7 +64,9 @@ def prototype_matrix(labels) -> np.ndarray:
     """(K, 2) prototype points for ``labels`` in that order."""
     missing = [lab for lab in labels if lab not in PROTOTYPES]
     if missing:
-        raise ValueError(f"no valence/arousal prototype for label(s) {', '.join(missing)}; known: {', '.join(PROTOTYPES)}")
+        raise ValueError(
+            f"no valence/arousal prototype for label(s) {', '.join(missing)}; known: {', '.join(PROTOTYPES)}"
+        )
     return np.array([PROTOTYPES[lab] for lab in labels], dtype=np.float64)
 
 

@@ -40,8 +40,9 @@ class Analyzer:
         self.model = load_expression_model(face.model, threads)
         self.detector = None
         if det.crop_mode == "detect":
-            self.detector = create_detector(det.detector, score_threshold=det.threshold,
-                                            max_side=det.size or PHOTO_DETECT_MAX_SIDE)
+            self.detector = create_detector(
+                det.detector, score_threshold=det.threshold, max_side=det.size or PHOTO_DETECT_MAX_SIDE
+            )
         self.face_mesh = _load_mesh(face.mesh)
 
     # -- stages -------------------------------------------------------------------------
@@ -71,8 +72,9 @@ class Analyzer:
         """Raw logits (N, K); ``classify`` is ``model.postprocess`` of these."""
         return self.model.forward(self.model.preprocess(crops))
 
-    def assess(self, faces: list[Face], crops: np.ndarray, logits: np.ndarray, probs=None,
-               signals=None) -> list[Affect]:
+    def assess(
+        self, faces: list[Face], crops: np.ndarray, logits: np.ndarray, probs=None, signals=None
+    ) -> list[Affect]:
         """Valence/arousal, confidence, ``uncertain`` + reasons and compound label per face."""
         return assess_faces(self.model, faces, crops, logits, probs, signals)
 
@@ -126,8 +128,11 @@ class Analyzer:
         for i, (f, p, a, pts) in enumerate(zip(faces, probs, affects, meshes)):
             expr = Expression(labels, tuple(float(v) for v in p))
             pose, aus, why = describe_face(pts, expr.top, self.face_mesh is not None)
-            results.append(FaceResult(index=i, face=f, expression=expr, affect=a, mesh=as_mesh(pts), pose=pose,
-                                      aus=aus, rationale=why))
+            results.append(
+                FaceResult(
+                    index=i, face=f, expression=expr, affect=a, mesh=as_mesh(pts), pose=pose, aus=aus, rationale=why
+                )
+            )
         return ImageResult(
             source=name,
             width=int(rgb.shape[1]),
@@ -153,8 +158,9 @@ def _load_mesh(mode: str):
         return None
 
 
-def describe_face(points: np.ndarray, expression: str, enabled: bool = True,
-                  neutral: np.ndarray | None = None) -> tuple[HeadPose, ActionUnits, str]:
+def describe_face(
+    points: np.ndarray, expression: str, enabled: bool = True, neutral: np.ndarray | None = None
+) -> tuple[HeadPose, ActionUnits, str]:
     """Head pose, action units and the AU rationale of one face from its mesh points.
 
     ``enabled=False`` (no face mesh) gives NaN pose, no action units and no rationale; a mesh
@@ -195,8 +201,7 @@ def image_analyzer(options: Options, threads: int = PHOTO_THREADS) -> Analyzer:
     from affectlens.registry import cached
 
     det, face = options.detection, options.face
-    return cached(("image-analyzer", det, face, threads),
-                  lambda: Analyzer(Options(detection=det, face=face), threads))
+    return cached(("image-analyzer", det, face, threads), lambda: Analyzer(Options(detection=det, face=face), threads))
 
 
 def analyze(image, options: Options | None = None, **flat) -> ImageResult:

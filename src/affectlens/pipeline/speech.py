@@ -15,7 +15,6 @@ import logging
 
 import numpy as np
 
-
 from affectlens.detect.vad import SileroVAD, SpeechSegment, VadOptions
 from affectlens.io.audio import SAMPLE_RATE, Audio
 from affectlens.models.speech import SpeechModel, default_speech_model_name, is_narrowband
@@ -25,6 +24,7 @@ log = logging.getLogger("affectlens")
 
 #: Samples at or above this magnitude count as clipped (a note on the records, not an error).
 CLIP_LEVEL = 0.999
+
 
 class SpeechAnalyzer:
     """Voice activity detection and voice emotion for 16 kHz mono audio. Stateless between calls.
@@ -41,8 +41,9 @@ class SpeechAnalyzer:
 
         self.model = create(model or default_speech_model_name("full"), "speech", threads)
         narrow = default_speech_model_name("narrow")
-        self.narrow = (create(narrow, "speech", threads) if model is None and narrow != self.model.cfg.name
-                       else self.model)
+        self.narrow = (
+            create(narrow, "speech", threads) if model is None and narrow != self.model.cfg.name else self.model
+        )
         self.vad = SileroVAD(vad, threads=threads)
 
     def model_for(self, audio: Audio) -> SpeechModel:
@@ -54,13 +55,15 @@ class SpeechAnalyzer:
     def segments(self, audio: Audio) -> list[SpeechSegment]:
         return self.vad.segments(audio.samples)
 
-    def classify(self, audio: Audio, segments: list[SpeechSegment], model: SpeechModel | None = None
-                 ) -> list[VoiceSegment]:
+    def classify(
+        self, audio: Audio, segments: list[SpeechSegment], model: SpeechModel | None = None
+    ) -> list[VoiceSegment]:
         """The voice model's answer per utterance; an utterance holding NaN or infinite samples,
         or whose answer is not finite, gets ``voice`` None and a note saying why."""
         model = model or self.model
-        clips = [audio.samples[int(s.start_ms * SAMPLE_RATE / 1000): int(s.end_ms * SAMPLE_RATE / 1000)]
-                 for s in segments]
+        clips = [
+            audio.samples[int(s.start_ms * SAMPLE_RATE / 1000) : int(s.end_ms * SAMPLE_RATE / 1000)] for s in segments
+        ]
         bad = [_nonfinite_note(c) for c in clips]
         good = [i for i, why in enumerate(bad) if not why]
         probs = dict(zip(good, model.predict([clips[i] for i in good])))
@@ -76,9 +79,14 @@ class SpeechAnalyzer:
     def analyze(self, audio: Audio) -> SpeechResult:
         model = self.model_for(audio)
         voice = self.classify(audio, self.segments(audio), model)
-        return SpeechResult(source=audio.source, duration_ms=audio.duration_ms, segments=tuple(voice),
-                            model=model.cfg.name, source_rate=audio.source_rate,
-                            note="" if voice else "no speech")
+        return SpeechResult(
+            source=audio.source,
+            duration_ms=audio.duration_ms,
+            segments=tuple(voice),
+            model=model.cfg.name,
+            source_rate=audio.source_rate,
+            note="" if voice else "no speech",
+        )
 
 
 def _nonfinite_note(clip: np.ndarray) -> str:
@@ -91,6 +99,7 @@ def clipped_fraction(samples: np.ndarray, block: int = 1 << 20) -> float:
     """Fraction of samples at or above :data:`CLIP_LEVEL` in magnitude, counted block by block."""
     if not len(samples):
         return 0.0
-    hits = sum(int(np.count_nonzero(np.abs(samples[i: i + block]) >= CLIP_LEVEL))
-               for i in range(0, len(samples), block))
+    hits = sum(
+        int(np.count_nonzero(np.abs(samples[i : i + block]) >= CLIP_LEVEL)) for i in range(0, len(samples), block)
+    )
     return hits / len(samples)

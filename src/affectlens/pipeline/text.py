@@ -30,7 +30,7 @@ class TextSegmentResult:
 def dialogue_contexts(texts, context: int = MELD_CONTEXT) -> list[str]:
     """For each text, the previous ``context`` texts joined as the model expects."""
     texts = list(texts)
-    return [CONTEXT_SEP.join(t for t in texts[max(0, i - context):i] if t.strip()) for i in range(len(texts))]
+    return [CONTEXT_SEP.join(t for t in texts[max(0, i - context) : i] if t.strip()) for i in range(len(texts))]
 
 
 def analyze_texts(texts, contexts=None, model: str | None = None, check_language: bool = True) -> list[TextResult]:
@@ -38,8 +38,9 @@ def analyze_texts(texts, contexts=None, model: str | None = None, check_language
     return load_text_model(model, check_language).predict(texts, contexts)
 
 
-def analyze_segments(segments, model: str | None = None, check_language: bool = True,
-                     context: int = MELD_CONTEXT) -> list[TextSegmentResult]:
+def analyze_segments(
+    segments, model: str | None = None, check_language: bool = True, context: int = MELD_CONTEXT
+) -> list[TextSegmentResult]:
     """Score transcript segments in order, each with the previous ``context`` segments as context."""
     segments = list(segments)
     texts = [s.text for s in segments]
@@ -47,11 +48,18 @@ def analyze_segments(segments, model: str | None = None, check_language: bool = 
     return [TextSegmentResult(s, r) for s, r in zip(segments, results)]
 
 
-def analyze_transcript(path, model: str | None = None, check_language: bool = True,
-                       context: int = MELD_CONTEXT) -> list[TextSegmentResult]:
+def analyze_transcript(
+    path, model: str | None = None, check_language: bool = True, context: int = MELD_CONTEXT
+) -> list[TextSegmentResult]:
     """Read a ``.srt``/``.vtt``/``.json`` transcript and score each segment (see module doc)."""
     return analyze_segments(read_transcript(path), model, check_language, context)
 
 
-__all__ = ["Segment", "TextSegmentResult", "analyze_segments", "analyze_texts", "analyze_transcript",
-           "dialogue_contexts"]
+__all__ = [
+    "Segment",
+    "TextSegmentResult",
+    "analyze_segments",
+    "analyze_texts",
+    "analyze_transcript",
+    "dialogue_contexts",
+]

@@ -46,7 +46,7 @@ def appearance(crops: np.ndarray, size: int = 12) -> np.ndarray:
 def box_histogram(rgb: np.ndarray, box: Box, bins: int = 4) -> np.ndarray:
     """A colour histogram (bins**3) of the box region, square-rooted and unit length."""
     x, y, w, h = (int(round(v)) for v in box)
-    patch = rgb[max(0, y): max(0, y) + max(1, h), max(0, x): max(0, x) + max(1, w)]
+    patch = rgb[max(0, y) : max(0, y) + max(1, h), max(0, x) : max(0, x) + max(1, w)]
     if patch.size == 0:
         return np.full(bins**3, bins**-1.5, np.float32)
     q = (patch[::2, ::2].reshape(-1, 3).astype(np.int32) * bins) // 256
@@ -175,8 +175,10 @@ class Tracker:
     def update(self, boxes, descriptors, time_ms: float) -> list[int]:
         """Track ids for this frame's faces (boxes (N, 4) x, y, w, h; descriptors (N, D))."""
         if self._last_ms is not None and time_ms <= self._last_ms:
-            raise ValueError(f"tracker needs increasing timestamps: got {time_ms} ms after {self._last_ms} ms "
-                             "(call reset() before a new video)")
+            raise ValueError(
+                f"tracker needs increasing timestamps: got {time_ms} ms after {self._last_ms} ms "
+                "(call reset() before a new video)"
+            )
         self._last_ms = time_ms
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         descriptors = np.asarray(descriptors, dtype=np.float64)

@@ -93,8 +93,13 @@ class VideoSession:
     ``face.au_baseline``.
     """
 
-    def __init__(self, analyzer: Analyzer, options: Options | None = None, source: str = "<video>",
-                 detector: Detector | None = None):
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        options: Options | None = None,
+        source: str = "<video>",
+        detector: Detector | None = None,
+    ):
         self.analyzer = analyzer
         self.detector = detector or analyzer.detector
         options = options or Options()
@@ -146,8 +151,9 @@ class VideoSession:
         hist = ShotCutDetector.histogram(rgb) if self.cuts else None
         return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, signals, rgb, desc, hist)
 
-    def update(self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float,
-               frame: int | None = None) -> FrameResult:
+    def update(
+        self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float, frame: int | None = None
+    ) -> FrameResult:
         """Track and smooth the analysed faces of the next frame (in frame order)."""
         self._check_time(time_ms)
         self._last_ms = time_ms
@@ -167,8 +173,9 @@ class VideoSession:
         an = self.analyzer
         labels = an.model.labels
         smoothed = np.array([self.smoother.update(tid, time_ms, p) for p, tid in zip(analysis.probs, ids)])
-        affects = an.assess(list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape),
-                            analysis.signals)
+        affects = an.assess(
+            list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape), analysis.signals
+        )
         # the face mesh runs here, in frame order, because it starts from each track's previous mesh
         meshes = an.mesh(analysis.rgb, list(faces), [self._last_mesh.get(t) for t in ids])
         out = []
@@ -185,16 +192,37 @@ class VideoSession:
 
                 neutral = self.baseline.update(tid, raw_measures(pts))
             pose, aus, why = describe_face(pts, expr.top, an.face_mesh is not None, neutral)
-            out.append(TrackedFace(index=i, track=tid, face=f, raw=raw, expression=expr, affect=a, mesh=as_mesh(pts),
-                                   pose=pose, aus=aus, rationale=why))
-        return FrameResult(source=self.source, frame=self._frame, time_ms=float(time_ms),
-                           width=int(shape[1]), height=int(shape[0]), faces=tuple(out),
-                           skipped_small=analysis.skipped_small, model=self.analyzer.model.cfg.name)
+            out.append(
+                TrackedFace(
+                    index=i,
+                    track=tid,
+                    face=f,
+                    raw=raw,
+                    expression=expr,
+                    affect=a,
+                    mesh=as_mesh(pts),
+                    pose=pose,
+                    aus=aus,
+                    rationale=why,
+                )
+            )
+        return FrameResult(
+            source=self.source,
+            frame=self._frame,
+            time_ms=float(time_ms),
+            width=int(shape[1]),
+            height=int(shape[0]),
+            faces=tuple(out),
+            skipped_small=analysis.skipped_small,
+            model=self.analyzer.model.cfg.name,
+        )
 
     def _check_time(self, time_ms: float) -> None:
         if self._last_ms is not None and time_ms <= self._last_ms:
-            raise ValueError(f"video frames need increasing timestamps: got {time_ms} ms after "
-                             f"{self._last_ms} ms (call reset() before a new video)")
+            raise ValueError(
+                f"video frames need increasing timestamps: got {time_ms} ms after "
+                f"{self._last_ms} ms (call reset() before a new video)"
+            )
 
 
 class VideoRun:
@@ -216,9 +244,13 @@ class VideoRun:
         self.detect_size = options.detection.size or auto_detect_size(self.reader.width, self.reader.height)
         self.workers = options.video.workers or default_workers()
         det = options.detection
-        detector = create_detector(det.detector, score_threshold=det.threshold, max_side=self.detect_size,
-                                   min_side=min(VIDEO_DETECT_MIN_SIDE, self.detect_size),
-                                   threads=VIDEO_DETECTOR_THREADS)
+        detector = create_detector(
+            det.detector,
+            score_threshold=det.threshold,
+            max_side=self.detect_size,
+            min_side=min(VIDEO_DETECT_MIN_SIDE, self.detect_size),
+            threads=VIDEO_DETECTOR_THREADS,
+        )
         self.session = VideoSession(analyzer, options, source=self.source, detector=detector)
 
     def __getattr__(self, name):

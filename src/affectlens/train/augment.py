@@ -17,12 +17,10 @@ def random_affine(x: torch.Tensor, g: torch.Generator, rot: float, scale: float,
     n = x.shape[0]
     angle = (torch.rand(n, generator=g) * 2 - 1) * math.radians(rot)
     s = 1 + (torch.rand(n, generator=g) * 2 - 1) * scale
-    tx, ty = ((torch.rand(2, n, generator=g) * 2 - 1) * shift * 2)
+    tx, ty = (torch.rand(2, n, generator=g) * 2 - 1) * shift * 2
     flip = torch.where(torch.rand(n, generator=g) < flip_p, -1.0, 1.0)
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-    theta = torch.stack(
-        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
-    )
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
@@ -49,8 +47,11 @@ def occlusion_masks(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     kind = torch.randint(0, 4, (n, 1, 1), generator=g)
     # glasses-like bar across the eyes
     y0 = _uniform(g, n, 0.25, 0.38)
-    bar = (yy > y0) & (yy < y0 + _uniform(g, n, 0.1, 0.2)) & (xx > _uniform(g, n, 0.0, 0.15)) & (
-        xx < _uniform(g, n, 0.85, 1.0)
+    bar = (
+        (yy > y0)
+        & (yy < y0 + _uniform(g, n, 0.1, 0.2))
+        & (xx > _uniform(g, n, 0.0, 0.15))
+        & (xx < _uniform(g, n, 0.85, 1.0))
     )
     # medical-mask-like block from below the nose to the chin
     top = _uniform(g, n, 0.5, 0.68)

@@ -40,7 +40,7 @@ class TrainConfig:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> "TrainConfig":
+    def load(cls, path: Path) -> TrainConfig:
         data = json.loads(Path(path).read_text())
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known

@@ -44,7 +44,9 @@ def merge_onnx(paths: list[Path], out: Path, outputs: tuple[str, ...] = OUTPUTS)
             nodes.append(node)
         inits.extend(m.graph.initializer)
     for name in outputs:
-        nodes.append(helper.make_node("Mean", [f"m{i}_{name}" for i in range(len(members))], [name], name=f"mean_{name}"))
+        nodes.append(
+            helper.make_node("Mean", [f"m{i}_{name}" for i in range(len(members))], [name], name=f"mean_{name}")
+        )
     graph_input = onnx.ValueInfoProto()
     graph_input.CopyFrom(first.input[0])
     graph_input.name = INPUT
@@ -87,8 +89,9 @@ def _member_entries(folder: Path) -> list[dict]:
     return [e for e in data["models"] if e.get("kind") == "expression"]
 
 
-def pack_ensemble(members: list[Path], out: Path, name: str, root, allow_flip: bool = True,
-                  description: str = "") -> Path:
+def pack_ensemble(
+    members: list[Path], out: Path, name: str, root, allow_flip: bool = True, description: str = ""
+) -> Path:
     """Merge the expression models exported in ``members`` (registry folders) into ``out``."""
     from affectlens.train.pack import calibrate_entries
 
@@ -107,8 +110,14 @@ def pack_ensemble(members: list[Path], out: Path, name: str, root, allow_flip: b
     names = {e["output"]: n for e, n in zip(member_entries[0], (name, fer2013_name(name)))}
     entries = []
     for e in member_entries[0]:
-        entry = {**e, "name": names[e["output"]], "file": onnx_file, "metrics": {}, "flip_tta": False,
-                 "temperature": 1.0}
+        entry = {
+            **e,
+            "name": names[e["output"]],
+            "file": onnx_file,
+            "metrics": {},
+            "flip_tta": False,
+            "temperature": 1.0,
+        }
         if description:
             entry["description"] = f"{description} ({'8 FER+' if e['output'] == OUTPUTS[0] else '7 FER2013'} classes)"
         entries.append(entry)
@@ -130,8 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from affectlens.eval.datasets.base import data_root
 
-    pack_ensemble(args.members, args.out, args.name, data_root(args.data_root), allow_flip=not args.no_flip,
-                  description=args.description)
+    pack_ensemble(
+        args.members,
+        args.out,
+        args.name,
+        data_root(args.data_root),
+        allow_flip=not args.no_flip,
+        description=args.description,
+    )
     return 0
 
 

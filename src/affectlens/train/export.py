@@ -37,8 +37,9 @@ def export_onnx(checkpoint: Path, onnx_path: Path) -> TrainConfig:
     return cfg
 
 
-def torch_onnx_export(net, dummy, path: Path, input_names: list[str], output_names: list[str],
-                      dynamic_axes: tuple[int, ...]) -> None:
+def torch_onnx_export(
+    net, dummy, path: Path, input_names: list[str], output_names: list[str], dynamic_axes: tuple[int, ...]
+) -> None:
     """``torch.onnx.export`` with torch's supported exporter (``torch.export``-based, opset 18).
 
     ``dynamic_axes``: the axes of the single input that may vary (``dummy`` must not have size 1
@@ -53,8 +54,17 @@ def torch_onnx_export(net, dummy, path: Path, input_names: list[str], output_nam
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
-            torch.onnx.export(net, (dummy,), str(path), input_names=input_names, output_names=output_names,
-                              opset_version=18, dynamic_shapes=shapes, dynamo=True, verbose=False)
+            torch.onnx.export(
+                net,
+                (dummy,),
+                str(path),
+                input_names=input_names,
+                output_names=output_names,
+                opset_version=18,
+                dynamic_shapes=shapes,
+                dynamo=True,
+                verbose=False,
+            )
     finally:
         torch_log.setLevel(level)
 
@@ -73,8 +83,9 @@ def _check(model, onnx_path: Path, cfg: TrainConfig) -> None:
         raise RuntimeError(f"{onnx_path}: ONNX output differs from torch by {err:.2e}")
 
 
-def model_configs(name: str, onnx_file: str, cfg: TrainConfig, template, metrics: dict | None = None,
-                  card: str = "MODEL_CARD.md") -> list[dict]:
+def model_configs(
+    name: str, onnx_file: str, cfg: TrainConfig, template, metrics: dict | None = None, card: str = "MODEL_CARD.md"
+) -> list[dict]:
     """Registry entries for the two heads of one exported network.
 
     ``name`` is the FER+ (8-class) model; the FER2013 (7-class) head is registered as
@@ -96,12 +107,22 @@ def model_configs(name: str, onnx_file: str, cfg: TrainConfig, template, metrics
         "card": card,
     }
     return [
-        {"name": name, "output": OUTPUTS[0], "labels": list(CANONICAL),
-         "description": "8 FER+ expressions (EfficientNet-Lite0, 48x48 grey crops)",
-         "metrics": metrics.get(name, {}), **common},
-        {"name": name7, "output": OUTPUTS[1], "labels": list(FER2013_LABELS),
-         "description": "7 original FER2013 expressions (second head of the same network)",
-         "metrics": metrics.get(name7, {}), **common},
+        {
+            "name": name,
+            "output": OUTPUTS[0],
+            "labels": list(CANONICAL),
+            "description": "8 FER+ expressions (EfficientNet-Lite0, 48x48 grey crops)",
+            "metrics": metrics.get(name, {}),
+            **common,
+        },
+        {
+            "name": name7,
+            "output": OUTPUTS[1],
+            "labels": list(FER2013_LABELS),
+            "description": "7 original FER2013 expressions (second head of the same network)",
+            "metrics": metrics.get(name7, {}),
+            **common,
+        },
     ]
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.eval.datasets.fer2013 import USAGE, VALIDATION_RULE, ferplus_labels, ferplus_soft, read_fer2013, read_ferplus_votes
+from affectlens.eval.datasets.fer2013 import (
+    USAGE,
+    VALIDATION_RULE,
+    ferplus_labels,
+    ferplus_soft,
+    read_fer2013,
+    read_ferplus_votes,
+)
 from affectlens.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -28,8 +35,7 @@ def _torch():
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError(
-            "training needs the [train] extra: pip install 'affectlens[train]' "
-            "(CPU torch: pip install torch==2.13.0)"
+            "training needs the [train] extra: pip install 'affectlens[train]' (CPU torch: pip install torch==2.13.0)"
         ) from exc
     return torch
 
@@ -167,11 +173,20 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
         log.info("epoch %d: %s", epoch + 1, json.dumps(metrics))
         with open(out / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(metrics) + "\n")
-        state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                 "epoch": epoch, "best": max(best, score), "step": step, "config": asdict(cfg)}
+        state = {
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "opt": opt.state_dict(),
+            "epoch": epoch,
+            "best": max(best, score),
+            "step": step,
+            "config": asdict(cfg),
+        }
         if score > best:
             best = score
-            torch.save({"ema": ema.state_dict(), "epoch": epoch, "metrics": metrics, "config": asdict(cfg)}, out / "best.pt")
+            torch.save(
+                {"ema": ema.state_dict(), "epoch": epoch, "metrics": metrics, "config": asdict(cfg)}, out / "best.pt"
+            )
         torch.save(state, out / "last.tmp")
         (out / "last.tmp").replace(last)
     return out / "best.pt"

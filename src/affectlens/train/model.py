@@ -28,7 +28,9 @@ class ExpressionNet(nn.Module):
 
         name = "efficientnet-lite0"
         if pretrained:
-            net = EfficientNet.from_pretrained(name, weights_path=_pretrained_path(), num_classes=8, image_size=net_size)
+            net = EfficientNet.from_pretrained(
+                name, weights_path=_pretrained_path(), num_classes=8, image_size=net_size
+            )
         else:
             net = EfficientNet.from_name(name, num_classes=8, image_size=net_size)
         stem = net._conv_stem

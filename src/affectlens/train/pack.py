@@ -25,8 +25,9 @@ from affectlens.train.template import estimate_template
 log = logging.getLogger(__name__)
 
 
-def pack_model(checkpoint: Path, root, folder: Path, name: str, metrics: dict | None = None,
-               template_sample: int = 2000) -> Path:
+def pack_model(
+    checkpoint: Path, root, folder: Path, name: str, metrics: dict | None = None, template_sample: int = 2000
+) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_file = f"{name}.onnx"
@@ -37,8 +38,9 @@ def pack_model(checkpoint: Path, root, folder: Path, name: str, metrics: dict | 
     entries = model_configs(name, onnx_file, cfg, template, metrics)
     flip = calibrate_entries(entries, folder, root)
     write_models_json(folder, entries, default=name)
-    (folder / "pack.json").write_text(json.dumps({"checkpoint": str(checkpoint), "template_crops": int(n),
-                                                   "flip_tta": flip}, indent=2) + "\n")
+    (folder / "pack.json").write_text(
+        json.dumps({"checkpoint": str(checkpoint), "template_crops": int(n), "flip_tta": flip}, indent=2) + "\n"
+    )
     return folder
 
 

@@ -44,10 +44,13 @@ MODEL_NAME = "ravdess-svm"
 
 def model_name(band: str) -> str:
     return MODEL_NAME if band == "full" else f"{MODEL_NAME}-{band}"
+
+
 OUTPUT = "probabilities"
 #: The licence of every speech model trained on RAVDESS (its data licence carries over).
-RAVDESS_WEIGHTS_LICENCE = ("CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; "
-                           "see model card)")
+RAVDESS_WEIGHTS_LICENCE = (
+    "CC BY-NC-SA 4.0 (weights trained by affectlens on RAVDESS, whose licence is non-commercial; see model card)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ def _sklearn():
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        raise ImportError("training the speech model needs the [train] extra: pip install 'affectlens[train]'") from None
+        raise ImportError(
+            "training the speech model needs the [train] extra: pip install 'affectlens[train]'"
+        ) from None
 
 
 def trim_to_speech(samples: np.ndarray, vad) -> np.ndarray:
@@ -75,8 +80,9 @@ def trim_to_speech(samples: np.ndarray, vad) -> np.ndarray:
     return samples[a:b]
 
 
-def extract_features(data: SpeechSet, cache: str | Path | None = None, progress: bool = True,
-                     band: str = "full") -> np.ndarray:
+def extract_features(
+    data: SpeechSet, cache: str | Path | None = None, progress: bool = True, band: str = "full"
+) -> np.ndarray:
     """(N, N_FEATURES) ``band`` features of every utterance; cached in ``cache`` (.npz) when given."""
     from tqdm.auto import tqdm
 
@@ -85,8 +91,11 @@ def extract_features(data: SpeechSet, cache: str | Path | None = None, progress:
 
     if cache and Path(cache).is_file():
         z = np.load(cache, allow_pickle=False)
-        if (tuple(z["paths"]) == tuple(Path(p).name for p in data.paths) and z["x"].shape[1] == N_FEATURES
-                and str(z["band"]) == band):
+        if (
+            tuple(z["paths"]) == tuple(Path(p).name for p in data.paths)
+            and z["x"].shape[1] == N_FEATURES
+            and str(z["band"]) == band
+        ):
             return z["x"]
         log.info("feature cache %s does not match the data; recomputing", cache)
     vad = SileroVAD()
@@ -135,14 +144,23 @@ class CrossValidation:
         f1 = np.array([f.macro_f1 for f in self.folds])
         ece = np.array([f.ece for f in self.folds])
         ece_t = np.array([f.ece_scaled for f in self.folds])
-        return {"acc_mean": float(acc.mean()), "acc_std": float(acc.std()), "macro_f1_mean": float(f1.mean()),
-                "macro_f1_std": float(f1.std()), "ece_mean": float(ece.mean()), "ece_scaled_mean": float(ece_t.mean()),
-                "temperature": self.temperature, "folds": len(self.folds),
-                "pooled_acc": accuracy(self.confusion), "pooled_macro_f1": macro_f1(self.confusion)}
+        return {
+            "acc_mean": float(acc.mean()),
+            "acc_std": float(acc.std()),
+            "macro_f1_mean": float(f1.mean()),
+            "macro_f1_std": float(f1.std()),
+            "ece_mean": float(ece.mean()),
+            "ece_scaled_mean": float(ece_t.mean()),
+            "temperature": self.temperature,
+            "folds": len(self.folds),
+            "pooled_acc": accuracy(self.confusion),
+            "pooled_macro_f1": macro_f1(self.confusion),
+        }
 
 
-def crossvalidate(x: np.ndarray, data: SpeechSet, n_folds: int = 6, recipe: SpeechRecipe = SpeechRecipe(),
-                  progress: bool = True) -> CrossValidation:
+def crossvalidate(
+    x: np.ndarray, data: SpeechSet, n_folds: int = 6, recipe: SpeechRecipe = SpeechRecipe(), progress: bool = True
+) -> CrossValidation:
     """Train on all but one group of actors, test on the held-out actors, for every group."""
     from tqdm.auto import tqdm
 
@@ -156,8 +174,15 @@ def crossvalidate(x: np.ndarray, data: SpeechSet, n_folds: int = 6, recipe: Spee
         p = clf.predict_proba(x[test])
         probs[test] = p
         cm = confusion_matrix(y[test], p.argmax(axis=1), k)
-        folds.append(FoldResult(tuple(int(a) for a in held), accuracy(cm), macro_f1(cm),
-                                expected_calibration_error(p, y[test]), int(test.sum())))
+        folds.append(
+            FoldResult(
+                tuple(int(a) for a in held),
+                accuracy(cm),
+                macro_f1(cm),
+                expected_calibration_error(p, y[test]),
+                int(test.sum()),
+            )
+        )
     # temperature scaling, cross-validated: each fold's T is fitted on the other folds' held-out
     # probabilities, then that fold's ECE is measured after scaling
     logp = np.log(np.clip(probs, 1e-12, 1.0))
@@ -178,12 +203,18 @@ def export_onnx(clf, path: str | Path) -> None:
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import FloatTensorType
     except ImportError:
-        raise ImportError("exporting the speech model needs the [train] extra: pip install 'affectlens[train]'") from None
+        raise ImportError(
+            "exporting the speech model needs the [train] extra: pip install 'affectlens[train]'"
+        ) from None
     if tuple(int(c) for c in clf.classes_) != tuple(range(len(SPEECH_LABELS))):
         raise ValueError(f"classifier classes {clf.classes_} are not 0..{len(SPEECH_LABELS) - 1}")
-    onx = to_onnx(clf, initial_types=[("features", FloatTensorType([None, N_FEATURES]))],
-                  options={id(clf.steps[-1][1]): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3},
-                  final_types=None)
+    onx = to_onnx(
+        clf,
+        initial_types=[("features", FloatTensorType([None, N_FEATURES]))],
+        options={id(clf.steps[-1][1]): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+        final_types=None,
+    )
     for out in onx.graph.output:
         if out.name == "probabilities":
             break
@@ -219,23 +250,45 @@ def model_entry(cv: CrossValidation, file: str, n_folds: int, band: str = "full"
 
 
 def cv_report(cv: CrossValidation) -> dict:
-    return {"summary": cv.summary(), "labels": list(cv.labels), "confusion": cv.confusion.tolist(),
-            "folds": [f.__dict__ | {"actors": list(f.actors)} for f in cv.folds]}
+    return {
+        "summary": cv.summary(),
+        "labels": list(cv.labels),
+        "confusion": cv.confusion.tolist(),
+        "folds": [f.__dict__ | {"actors": list(f.actors)} for f in cv.folds],
+    }
 
 
 def format_table(cv: CrossValidation) -> str:
     import pandas as pd
 
-    rows = [{"fold": i + 1, "held-out actors": " ".join(map(str, f.actors)), "n": f.n, "accuracy": f"{f.accuracy:.3f}",
-             "macro-F1": f"{f.macro_f1:.3f}", "ECE": f"{f.ece:.3f}", "T": f"{f.temperature:.2f}",
-             "ECE after T": f"{f.ece_scaled:.3f}"} for i, f in enumerate(cv.folds)]
+    rows = [
+        {
+            "fold": i + 1,
+            "held-out actors": " ".join(map(str, f.actors)),
+            "n": f.n,
+            "accuracy": f"{f.accuracy:.3f}",
+            "macro-F1": f"{f.macro_f1:.3f}",
+            "ECE": f"{f.ece:.3f}",
+            "T": f"{f.temperature:.2f}",
+            "ECE after T": f"{f.ece_scaled:.3f}",
+        }
+        for i, f in enumerate(cv.folds)
+    ]
     s = cv.summary()
-    rows.append({"fold": "mean±std", "held-out actors": "", "n": sum(f.n for f in cv.folds),
-                 "accuracy": f"{s['acc_mean']:.3f}±{s['acc_std']:.3f}",
-                 "macro-F1": f"{s['macro_f1_mean']:.3f}±{s['macro_f1_std']:.3f}", "ECE": f"{s['ece_mean']:.3f}",
-                 "T": f"{s['temperature']:.2f}", "ECE after T": f"{s['ece_scaled_mean']:.3f}"})
+    rows.append(
+        {
+            "fold": "mean±std",
+            "held-out actors": "",
+            "n": sum(f.n for f in cv.folds),
+            "accuracy": f"{s['acc_mean']:.3f}±{s['acc_std']:.3f}",
+            "macro-F1": f"{s['macro_f1_mean']:.3f}±{s['macro_f1_std']:.3f}",
+            "ECE": f"{s['ece_mean']:.3f}",
+            "T": f"{s['temperature']:.2f}",
+            "ECE after T": f"{s['ece_scaled_mean']:.3f}",
+        }
+    )
     table = pd.DataFrame(rows).to_string(index=False)
-    cm = pd.DataFrame(cv.confusion, index=[f"true {l}" for l in cv.labels], columns=list(cv.labels))
+    cm = pd.DataFrame(cv.confusion, index=[f"true {label}" for label in cv.labels], columns=list(cv.labels))
     recall = cv.confusion.diagonal() / np.maximum(cv.confusion.sum(axis=1), 1)
     cm["recall"] = np.round(recall, 3)
     return table + "\n\nconfusion over all held-out folds (rows true, columns predicted):\n" + cm.to_string()
@@ -246,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="the ravdess folder (Actor_01..24)")
     p.add_argument("--out", required=True, help="output folder for the ONNX files, models.json and cv-<band>.json")
     p.add_argument("--folds", type=int, default=6, help="number of actor folds (default 6 = 4 actors each)")
-    p.add_argument("--bands", default="full,narrow",
-                   help="feature bands to train a model for: full (0-8 kHz), narrow (0-4 kHz); default both")
+    p.add_argument(
+        "--bands",
+        default="full,narrow",
+        help="feature bands to train a model for: full (0-8 kHz), narrow (0-4 kHz); default both",
+    )
     p.add_argument("--cache", default=None, metavar="DIR", help="folder for feature caches to reuse between runs")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="affectlens: %(message)s")

@@ -120,7 +120,7 @@ def coloured_noise(n: int, slope: float, rng: np.random.Generator) -> np.ndarray
     f = np.arange(len(spec), dtype=np.float64)
     f[0] = 1.0
     x = np.fft.irfft(spec / f ** (slope / 2), n)
-    return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
+    return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
 
 
 def add_noise(y: np.ndarray, snr_db: float, noise: np.ndarray) -> np.ndarray:
@@ -140,13 +140,13 @@ def augment(y: np.ndarray, recipe: CnnRecipe, rng: np.random.Generator) -> np.nd
     crop = int(recipe.crop_s * SAMPLE_RATE)
     if len(y) > crop:
         a = rng.integers(0, len(y) - crop + 1)
-        y = y[a: a + crop]
+        y = y[a : a + crop]
     y = loudness_normalise(y)
     if rng.random() < recipe.noise_p:
         y = add_noise(y, rng.uniform(*recipe.snr_db), coloured_noise(len(y), rng.uniform(0, 2), rng))
     if rng.random() < recipe.narrow_p:
         spec = np.fft.rfft(y)
-        spec[len(spec) // 2:] = 0
+        spec[len(spec) // 2 :] = 0
         y = np.fft.irfft(spec, len(y)).astype(np.float32)
     if rng.random() < recipe.clip_p:
         g = rng.uniform(2, 10)
@@ -180,8 +180,9 @@ def mel_filterbank(recipe: CnnRecipe) -> np.ndarray:
     """(n_mels, N_BINS) mel filter bank of the network's front end (librosa, fmin to 8 kHz)."""
     import librosa
 
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=recipe.n_mels, fmin=recipe.fmin,
-                               fmax=SAMPLE_RATE / 2)
+    return librosa.filters.mel(
+        sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=recipe.n_mels, fmin=recipe.fmin, fmax=SAMPLE_RATE / 2
+    )
 
 
 def build_net(recipe: CnnRecipe, mean: np.ndarray, std: np.ndarray):
@@ -197,18 +198,20 @@ def build_net(recipe: CnnRecipe, mean: np.ndarray, std: np.ndarray):
             self.register_buffer("fb", torch.tensor(mel_filterbank(recipe), dtype=torch.float32))
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1))
             self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1))
-            self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-                                      nn.MaxPool2d((2, 1)))
+            self.stem = nn.Sequential(
+                nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d((2, 1))
+            )
             c = 16 * (recipe.n_mels // 2)
 
             def block(cin, cout, k, d):
-                return [nn.Conv1d(cin, cout, k, padding=d * (k - 1) // 2, dilation=d), nn.BatchNorm1d(cout),
-                        nn.ReLU()]
+                return [nn.Conv1d(cin, cout, k, padding=d * (k - 1) // 2, dilation=d), nn.BatchNorm1d(cout), nn.ReLU()]
 
-            self.tdnn = nn.Sequential(*block(c, 128, 5, 1), *block(128, 128, 3, 2), *block(128, 128, 3, 3),
-                                      *block(128, 256, 1, 1))
-            self.head = nn.Sequential(nn.Linear(512, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.3),
-                                      nn.Linear(128, len(SPEECH_LABELS)))
+            self.tdnn = nn.Sequential(
+                *block(c, 128, 5, 1), *block(128, 128, 3, 2), *block(128, 128, 3, 3), *block(128, 256, 1, 1)
+            )
+            self.head = nn.Sequential(
+                nn.Linear(512, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, len(SPEECH_LABELS))
+            )
 
         def logmel(self, power):
             mel = torch.matmul(self.fb, power)
@@ -234,7 +237,7 @@ def build_net(recipe: CnnRecipe, mean: np.ndarray, std: np.ndarray):
 
 
 def specaugment_fn(rng: np.random.Generator):
-    torch = _torch()
+    _torch()
 
     def apply(x):
         x = x.clone()
@@ -243,10 +246,10 @@ def specaugment_fn(rng: np.random.Generator):
             for _ in range(2):
                 w = int(rng.integers(0, 9))
                 a = int(rng.integers(0, f - w + 1))
-                x[i, a: a + w, :] = 0
+                x[i, a : a + w, :] = 0
                 w = int(rng.integers(0, min(21, t // 4 + 1)))
                 a = int(rng.integers(0, t - w + 1))
-                x[i, :, a: a + w] = 0
+                x[i, :, a : a + w] = 0
         return x
 
     return apply
@@ -259,8 +262,13 @@ def band_stats(clips: list[np.ndarray], recipe: CnnRecipe) -> tuple[np.ndarray, 
     return db.mean(axis=1), np.maximum(db.std(axis=1), 1e-3)
 
 
-def train_net(clips: list[np.ndarray], labels: np.ndarray, recipe: CnnRecipe = CnnRecipe(), progress: bool = True,
-              desc: str = "train"):
+def train_net(
+    clips: list[np.ndarray],
+    labels: np.ndarray,
+    recipe: CnnRecipe = CnnRecipe(),
+    progress: bool = True,
+    desc: str = "train",
+):
     """The network trained on ``clips`` (trimmed 16 kHz utterances) with ``labels``."""
     torch = _torch()
     from tqdm.auto import tqdm
@@ -280,7 +288,7 @@ def train_net(clips: list[np.ndarray], labels: np.ndarray, recipe: CnnRecipe = C
         order = rng.permutation(len(clips))
         total = 0.0
         for a in range(0, len(order), recipe.batch):
-            idx = order[a: a + recipe.batch]
+            idx = order[a : a + recipe.batch]
             if len(idx) < 2:
                 continue
             x, frames = batch_spectrograms([augment(clips[i], recipe, rng) for i in idx])
@@ -314,9 +322,16 @@ def predict_logits(net, clips: list[np.ndarray]) -> np.ndarray:
 # ---------------------------------------------------------------- evaluation
 
 
-def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, recipe: CnnRecipe = CnnRecipe(),
-                  state: str | Path | None = None, progress: bool = True, train_on: np.ndarray | None = None,
-                  test_on: np.ndarray | None = None) -> dict:
+def crossvalidate(
+    clips: list[np.ndarray],
+    data: SpeechSet,
+    n_folds: int = 6,
+    recipe: CnnRecipe = CnnRecipe(),
+    state: str | Path | None = None,
+    progress: bool = True,
+    train_on: np.ndarray | None = None,
+    test_on: np.ndarray | None = None,
+) -> dict:
     """Held-out logits of every fold in every :data:`CONDITIONS`; resumes from ``state`` (.npz).
 
     ``train_on`` / ``test_on`` (boolean, one per utterance) narrow what each fold trains on and
@@ -329,8 +344,9 @@ def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, re
     done: list[int] = []
     if state and Path(state).is_file():
         z = np.load(state, allow_pickle=False)
-        same_split = ("train_on" in z and np.array_equal(z["train_on"], train_on)
-                      and np.array_equal(z["test_on"], test_on))
+        same_split = (
+            "train_on" in z and np.array_equal(z["train_on"], train_on) and np.array_equal(z["test_on"], test_on)
+        )
         if json.loads(str(z["recipe"])) == _recipe_json(recipe) and same_split:
             done = list(z["done"])
             for i, c in enumerate(CONDITIONS):
@@ -341,19 +357,27 @@ def crossvalidate(clips: list[np.ndarray], data: SpeechSet, n_folds: int = 6, re
         t0 = time.time()
         held_out = np.isin(data.actors, held)
         train, test = ~held_out & train_on, held_out & test_on
-        net = train_net([clips[i] for i in np.flatnonzero(train)], y[train], recipe, progress,
-                        desc=f"fold {k + 1}/{n_folds}")
+        net = train_net(
+            [clips[i] for i in np.flatnonzero(train)], y[train], recipe, progress, desc=f"fold {k + 1}/{n_folds}"
+        )
         rng = np.random.default_rng(1000 + k)
         for c in CONDITIONS:
             logits[c][test] = predict_logits(net, [degrade(clips[i], c, rng) for i in np.flatnonzero(test)])
         done.append(k)
         acc = float((logits["clean"][test].argmax(1) == y[test]).mean())
-        log.info("fold %d (actors %s): clean accuracy %.3f, %.0f s", k + 1, " ".join(map(str, held)), acc,
-                 time.time() - t0)
+        log.info(
+            "fold %d (actors %s): clean accuracy %.3f, %.0f s", k + 1, " ".join(map(str, held)), acc, time.time() - t0
+        )
         if state:
             Path(state).parent.mkdir(parents=True, exist_ok=True)
-            np.savez(state, logits=np.stack([logits[c] for c in CONDITIONS]), done=np.array(done),
-                     recipe=np.array(json.dumps(_recipe_json(recipe))), train_on=train_on, test_on=test_on)
+            np.savez(
+                state,
+                logits=np.stack([logits[c] for c in CONDITIONS]),
+                done=np.array(done),
+                recipe=np.array(json.dumps(_recipe_json(recipe))),
+                train_on=train_on,
+                test_on=test_on,
+            )
     return logits
 
 
@@ -374,16 +398,28 @@ def fold_report(logits: dict, data: SpeechSet, n_folds: int) -> dict:
             t = fit_temperature(logits["clean"][~test], y[~test])
             p = softmax(logits[c][test], t)
             cm = confusion_matrix(y[test], p.argmax(1), len(SPEECH_LABELS))
-            folds.append({"actors": [int(a) for a in held], "n": int(test.sum()), "accuracy": accuracy(cm),
-                          "macro_f1": macro_f1(cm), "ece": expected_calibration_error(p, y[test]),
-                          "temperature": t})
+            folds.append(
+                {
+                    "actors": [int(a) for a in held],
+                    "n": int(test.sum()),
+                    "accuracy": accuracy(cm),
+                    "macro_f1": macro_f1(cm),
+                    "ece": expected_calibration_error(p, y[test]),
+                    "temperature": t,
+                }
+            )
         acc = np.array([f["accuracy"] for f in folds])
         f1 = np.array([f["macro_f1"] for f in folds])
         cm = confusion_matrix(y, logits[c].argmax(1), len(SPEECH_LABELS))
         report["conditions"][c] = {
-            "acc_mean": float(acc.mean()), "acc_std": float(acc.std()), "macro_f1_mean": float(f1.mean()),
-            "macro_f1_std": float(f1.std()), "ece_mean": float(np.mean([f["ece"] for f in folds])),
-            "folds": folds, "confusion": cm.tolist()}
+            "acc_mean": float(acc.mean()),
+            "acc_std": float(acc.std()),
+            "macro_f1_mean": float(f1.mean()),
+            "macro_f1_std": float(f1.std()),
+            "ece_mean": float(np.mean([f["ece"] for f in folds])),
+            "folds": folds,
+            "confusion": cm.tolist(),
+        }
     return report
 
 
@@ -392,15 +428,30 @@ def format_report(report: dict) -> str:
 
     lines = []
     for c, r in report["conditions"].items():
-        rows = [{"fold": i + 1, "held-out actors": " ".join(map(str, f["actors"])), "n": f["n"],
-                 "accuracy": f"{f['accuracy']:.3f}", "macro-F1": f"{f['macro_f1']:.3f}", "ECE": f"{f['ece']:.3f}"}
-                for i, f in enumerate(r["folds"])]
-        rows.append({"fold": "mean±std", "held-out actors": "", "n": sum(f["n"] for f in r["folds"]),
-                     "accuracy": f"{r['acc_mean']:.3f}±{r['acc_std']:.3f}",
-                     "macro-F1": f"{r['macro_f1_mean']:.3f}±{r['macro_f1_std']:.3f}", "ECE": f"{r['ece_mean']:.3f}"})
+        rows = [
+            {
+                "fold": i + 1,
+                "held-out actors": " ".join(map(str, f["actors"])),
+                "n": f["n"],
+                "accuracy": f"{f['accuracy']:.3f}",
+                "macro-F1": f"{f['macro_f1']:.3f}",
+                "ECE": f"{f['ece']:.3f}",
+            }
+            for i, f in enumerate(r["folds"])
+        ]
+        rows.append(
+            {
+                "fold": "mean±std",
+                "held-out actors": "",
+                "n": sum(f["n"] for f in r["folds"]),
+                "accuracy": f"{r['acc_mean']:.3f}±{r['acc_std']:.3f}",
+                "macro-F1": f"{r['macro_f1_mean']:.3f}±{r['macro_f1_std']:.3f}",
+                "ECE": f"{r['ece_mean']:.3f}",
+            }
+        )
         lines.append(f"\n== {c}\n" + pd.DataFrame(rows).to_string(index=False))
     cm = np.array(report["conditions"]["clean"]["confusion"])
-    table = pd.DataFrame(cm, index=[f"true {l}" for l in SPEECH_LABELS], columns=list(SPEECH_LABELS))
+    table = pd.DataFrame(cm, index=[f"true {label}" for label in SPEECH_LABELS], columns=list(SPEECH_LABELS))
     table["recall"] = np.round(cm.diagonal() / np.maximum(cm.sum(axis=1), 1), 3)
     lines.append("\nclean, pooled over the held-out folds (rows true, columns predicted):\n" + table.to_string())
     return "\n".join(lines)
@@ -431,7 +482,7 @@ def model_entry(report: dict, file: str, n_folds: int) -> dict:
         "output": OUTPUT,
         "labels": list(SPEECH_LABELS),
         "description": "8 RAVDESS voice emotions (mel-spectrogram CNN trained with noise and telephone-band "
-                       "augmentation; full-band and 8 kHz speech)",
+        "augmentation; full-band and 8 kHz speech)",
         "licence": RAVDESS_WEIGHTS_LICENCE,
         "card": "MODEL_CARD.md",
         "temperature": round(report["temperature"], 4),
@@ -454,8 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder for the ONNX file, models.json and cv.json")
     p.add_argument("--folds", type=int, default=6, help="number of actor folds (default 6 = 4 actors each)")
     p.add_argument("--epochs", type=int, default=CnnRecipe.epochs)
-    p.add_argument("--cache", default=None, metavar="DIR",
-                   help="folder for the trimmed clips and the fold results (resumable between runs)")
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="folder for the trimmed clips and the fold results (resumable between runs)",
+    )
     p.add_argument("--skip-final", action="store_true", help="only cross-validate; do not train the shipped model")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="affectlens: %(message)s")
@@ -478,8 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     net = train_net(clips, data.labels, recipe, desc="final (24 actors)")
     file = f"{MODEL_NAME}.onnx"
     export_onnx(net, out / file)
-    (out / "models.json").write_text(json.dumps({"default": MODEL_NAME, "models": [model_entry(report, file, args.folds)]},
-                                                indent=2) + "\n")
+    (out / "models.json").write_text(
+        json.dumps({"default": MODEL_NAME, "models": [model_entry(report, file, args.folds)]}, indent=2) + "\n"
+    )
     log.info("wrote %s (%.0f kB) in %.0f s", out / file, (out / file).stat().st_size / 1e3, time.time() - t0)
     return 0
 

@@ -14,7 +14,9 @@ from PIL import Image
 UPSCALE = 4
 
 
-def estimate_template(crops: np.ndarray, sample: int = 2000, seed: int = 0, min_score: float = 0.7) -> tuple[np.ndarray, int]:
+def estimate_template(
+    crops: np.ndarray, sample: int = 2000, seed: int = 0, min_score: float = 0.7
+) -> tuple[np.ndarray, int]:
     """(template (5, 2) in crop pixels, number of crops it was measured on) for grey crops (N, S, S)."""
     from affectlens.detect.yunet import YuNetDetector
 

@@ -65,23 +65,40 @@ def load_split(names, split: str, root=None, limit: int = 0) -> dict:
     for name in names:
         ds = load_text_dataset(name, split, root)
         for i in range(min(len(ds), limit) if limit else len(ds)):
-            groups = [CANONICAL[j] for j in np.flatnonzero(ds.multi[i])] if ds.multi is not None and split == "train" \
+            groups = (
+                [CANONICAL[j] for j in np.flatnonzero(ds.multi[i])]
+                if ds.multi is not None and split == "train"
                 else [CANONICAL[ds.labels[i]]]
+            )
             for g in groups:
                 texts.append(ds.texts[i])
                 contexts.append(ds.contexts[i])
                 labels.append(TEXT_LABELS.index(g))
                 weights.append(1.0 / len(groups))
                 source.append(name)
-    return {"texts": texts, "contexts": contexts, "y": np.asarray(labels), "w": np.asarray(weights),
-            "source": np.asarray(source)}
+    return {
+        "texts": texts,
+        "contexts": contexts,
+        "y": np.asarray(labels),
+        "w": np.asarray(weights),
+        "source": np.asarray(source),
+    }
 
 
 def build_vectorizers(cfg: TextTrainConfig) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return {b: TfidfVectorizer(analyzer=ANALYZERS[b], lowercase=False, sublinear_tf=True, min_df=cfg.min_df[b],
-                               max_features=cfg.max_features[b], dtype=np.float32) for b in BLOCKS}
+    return {
+        b: TfidfVectorizer(
+            analyzer=ANALYZERS[b],
+            lowercase=False,
+            sublinear_tf=True,
+            min_df=cfg.min_df[b],
+            max_features=cfg.max_features[b],
+            dtype=np.float32,
+        )
+        for b in BLOCKS
+    }
 
 
 def featurize(vecs: dict, data: dict, ctx_weight: float, fit: bool = False):
@@ -123,6 +140,7 @@ def _scores(probs: np.ndarray, data: dict) -> dict:
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature that minimises the NLL of ``softmax(logits / T)`` (grid + refinement)."""
+
     def nll(t):
         z = logits / t
         z = z - z.max(1, keepdims=True)
@@ -162,7 +180,9 @@ def train(cfg: TextTrainConfig, out: Path, root=None) -> dict:
     x_tr = featurize(vecs, tr, cfg.ctx_weight, fit=True)
     x_va = featurize(vecs, va, cfg.ctx_weight)
     sw = balanced_weights(tr["y"], tr["w"])
-    log.info("features %s, %d train rows, %d val rows (%.0f s)", x_tr.shape, len(tr["y"]), len(va["y"]), time.time() - t0)
+    log.info(
+        "features %s, %d train rows, %d val rows (%.0f s)", x_tr.shape, len(tr["y"]), len(va["y"]), time.time() - t0
+    )
     history, best = [], None
     for c in cfg.c_grid:
         clf = LogisticRegression(C=c, max_iter=cfg.max_iter, random_state=cfg.seed)
@@ -170,16 +190,24 @@ def train(cfg: TextTrainConfig, out: Path, root=None) -> dict:
         scores = _scores(clf.predict_proba(x_va), va)
         mean = float(np.mean(list(scores.values())))
         history.append({"C": c, "val": scores, "val_mean": mean, "seconds": round(time.time() - t0, 1)})
-        log.info("C=%g val %s mean %.4f (%.0f s)", c, {k: round(v, 4) for k, v in scores.items()}, mean, time.time() - t0)
+        log.info(
+            "C=%g val %s mean %.4f (%.0f s)", c, {k: round(v, 4) for k, v in scores.items()}, mean, time.time() - t0
+        )
         if best is None or mean > best[0]:
             best = (mean, c, clf)
     _, c, clf = best
     temperature = fit_temperature(clf.decision_function(x_va), va["y"])
     out.mkdir(parents=True, exist_ok=True)
     export_npz(out / f"{cfg.name}.npz", vecs, clf, cfg.ctx_weight)
-    summary = {"config": asdict(cfg), "chosen_C": c, "temperature": temperature, "history": history,
-               "n_features": int(x_tr.shape[1]), "train_rows": int(len(tr["y"])),
-               "seconds": round(time.time() - t0, 1)}
+    summary = {
+        "config": asdict(cfg),
+        "chosen_C": c,
+        "temperature": temperature,
+        "history": history,
+        "n_features": int(x_tr.shape[1]),
+        "train_rows": int(len(tr["y"])),
+        "seconds": round(time.time() - t0, 1),
+    }
     (out / "training_log.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_models_json(out, cfg.name, temperature)
     log.info("wrote %s (C=%g, T=%.3f) in %.0f s", out / f"{cfg.name}.npz", c, temperature, time.time() - t0)
@@ -194,12 +222,18 @@ def write_models_json(out: Path, name: str, temperature: float) -> None:
         old = json.loads(path.read_text())
         metrics = next((m.get("metrics", {}) for m in old["models"] if m["name"] == name), {})
     entry = {
-        "name": name, "kind": "text", "engine": "tfidf", "file": f"{name}.npz", "labels": list(TEXT_LABELS),
-        "temperature": round(temperature, 4), "licence": "weights derived from GoEmotions (Apache-2.0), dair-ai emotion "
+        "name": name,
+        "kind": "text",
+        "engine": "tfidf",
+        "file": f"{name}.npz",
+        "labels": list(TEXT_LABELS),
+        "temperature": round(temperature, 4),
+        "licence": "weights derived from GoEmotions (Apache-2.0), dair-ai emotion "
         "(research use) and MELD (GPL-3.0): see MODEL_CARD.md",
         "description": "English text emotion, 7 labels (no contempt): TF-IDF word+char n-grams, "
-                       "dialogue context, logistic regression",
-        "card": "MODEL_CARD.md", "metrics": metrics,
+        "dialogue context, logistic regression",
+        "card": "MODEL_CARD.md",
+        "metrics": metrics,
     }
     path.write_text(json.dumps({"default": name, "models": [entry]}, indent=2) + "\n")
 

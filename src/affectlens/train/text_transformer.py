@@ -75,8 +75,9 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise ImportError("training the transformer text model needs the [train] extra: "
-                          "pip install 'affectlens[train]'") from None
+        raise ImportError(
+            "training the transformer text model needs the [train] extra: pip install 'affectlens[train]'"
+        ) from None
     return torch
 
 
@@ -97,9 +98,9 @@ def batch_schedule(lengths: np.ndarray, batch: int, steps: int, seed: int) -> np
     flat = np.concatenate(stream)[:need]
     out = []
     for start in range(0, need, batch * WINDOW):
-        win = flat[start:start + batch * WINDOW]
+        win = flat[start : start + batch * WINDOW]
         win = win[np.argsort(lengths[win], kind="stable")]
-        chunks = [win[i:i + batch] for i in range(0, len(win), batch)]
+        chunks = [win[i : i + batch] for i in range(0, len(win), batch)]
         for j in rng.permutation(len(chunks)):
             out.append(chunks[j])
     return np.stack(out)
@@ -123,7 +124,7 @@ def predict_logits(torch, model, rows, batch: int = 64) -> np.ndarray:
     out = np.zeros((len(rows), len(TEXT_LABELS)), np.float32)
     with torch.no_grad():
         for i in range(0, len(rows), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             logits, _ = model(*tensors(torch, pad([rows[j] for j in idx])))
             out[idx] = logits.numpy()
     model.train()
@@ -144,13 +145,14 @@ def build(torch, cfg: TransformerTrainConfig, base: Path):
     torch.manual_seed(cfg.seed)
     model = load_pretrained(base, len(TEXT_LABELS))
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    for layer in model.bert.encoder.layer[:cfg.freeze_layers]:
+    for layer in model.bert.encoder.layer[: cfg.freeze_layers]:
         for p in layer.parameters():
             p.requires_grad_(False)
     head = list(model.head.parameters())
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}],
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}], weight_decay=cfg.weight_decay
+    )
 
     def factor(step):
         if step < cfg.warmup:
@@ -174,7 +176,8 @@ def _prepare(cfg: TransformerTrainConfig, base: Path, root) -> dict:
     keep = val_sample(va, cfg.val_rows, cfg.seed)
     va_small = {k: (v[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in va.items()}
     return {
-        "tr": tr, "va": va_small,
+        "tr": tr,
+        "va": va_small,
         "tr_rows": token_rows(tok, tr["texts"], tr["contexts"], cfg.max_len, cfg.max_text),
         "va_rows": token_rows(tok, va_small["texts"], va_small["contexts"], cfg.max_len, cfg.max_text),
     }
@@ -206,8 +209,13 @@ def train(cfg: TransformerTrainConfig, ckpt: Path, root=None, base: Path | None 
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
         log.info("resumed at step %d (%.1f min done)", state["step"], state["elapsed"] / 60)
-    log.info("%d train rows, %d val rows for early stopping, %d steps of %d", len(tr_rows), len(data["va_rows"]),
-             cfg.max_steps, cfg.batch)
+    log.info(
+        "%d train rows, %d val rows for early stopping, %d steps of %d",
+        len(tr_rows),
+        len(data["va_rows"]),
+        cfg.max_steps,
+        cfg.batch,
+    )
     t0, start_elapsed = time.time(), state["elapsed"]
     model.train()
     while not state["done"]:
@@ -227,8 +235,9 @@ def train(cfg: TransformerTrainConfig, ckpt: Path, root=None, base: Path | None 
             log.info("step %d loss %.4f (%.1f min)", step, float(loss.detach()), state["elapsed"] / 60)
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
             scores, mean = evaluate(torch, model, data["va_rows"], data["va"])
-            state["history"].append({"step": step, "val": scores, "val_mean": mean,
-                                     "minutes": round(state["elapsed"] / 60, 2)})
+            state["history"].append(
+                {"step": step, "val": scores, "val_mean": mean, "minutes": round(state["elapsed"] / 60, 2)}
+            )
             log.info("step %d val %s mean %.4f", step, {k: round(v, 4) for k, v in scores.items()}, mean)
             if mean > state["best"]:
                 state.update(best=mean, best_step=step, bad=0)
@@ -239,26 +248,44 @@ def train(cfg: TransformerTrainConfig, ckpt: Path, root=None, base: Path | None 
         if step >= cfg.max_steps or state["bad"] >= cfg.patience or out_of_time:
             if out_of_time and step % cfg.eval_every:  # score the last steps too before stopping
                 scores, mean = evaluate(torch, model, data["va_rows"], data["va"])
-                state["history"].append({"step": step, "val": scores, "val_mean": mean,
-                                         "minutes": round(state["elapsed"] / 60, 2)})
+                state["history"].append(
+                    {"step": step, "val": scores, "val_mean": mean, "minutes": round(state["elapsed"] / 60, 2)}
+                )
                 if mean > state["best"]:
                     state.update(best=mean, best_step=step)
                     _save(torch, {"model": model.state_dict(), "config": asdict(cfg), "step": step}, best)
             state["done"] = True
-            state["stopped"] = "max_steps" if step >= cfg.max_steps else ("patience" if state["bad"] >= cfg.patience
-                                                                          else "max_minutes")
+            state["stopped"] = (
+                "max_steps"
+                if step >= cfg.max_steps
+                else ("patience" if state["bad"] >= cfg.patience else "max_minutes")
+            )
         if state["done"] or step % cfg.checkpoint_every == 0:
-            _save(torch, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                          "torch_rng": torch.get_rng_state(), "config": asdict(cfg), "state": state}, last)
+            _save(
+                torch,
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "config": asdict(cfg),
+                    "state": state,
+                },
+                last,
+            )
     (ckpt / "history.json").write_text(json.dumps({"config": asdict(cfg), "state": state}, indent=1) + "\n")
-    log.info("stopped (%s) at step %d; best val mean %.4f at step %d", state.get("stopped"), state["step"],
-             state["best"], state["best_step"])
+    log.info(
+        "stopped (%s) at step %d; best val mean %.4f at step %d",
+        state.get("stopped"),
+        state["step"],
+        state["best"],
+        state["best_step"],
+    )
     return best
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m affectlens.train.text_transformer",
-                                description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m affectlens.train.text_transformer", description=__doc__.split("\n")[0])
     p.add_argument("--data-root", default=None, help="folder holding text/ (default $AFFECTLENS_DATA)")
     p.add_argument("--checkpoints", required=True, help="checkpoint folder (outside the repo); resumes from it")
     p.add_argument("--out", default=None, help="export the best weights to this weights folder when done")
@@ -271,9 +298,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = TransformerTrainConfig()
-    over = {"datasets": tuple(args.datasets) if args.datasets else None, "max_steps": args.max_steps,
-            "max_minutes": args.max_minutes, "eval_every": args.eval_every, "threads": args.threads,
-            "limit": args.limit or None}
+    over = {
+        "datasets": tuple(args.datasets) if args.datasets else None,
+        "max_steps": args.max_steps,
+        "max_minutes": args.max_minutes,
+        "eval_every": args.eval_every,
+        "threads": args.threads,
+        "limit": args.limit or None,
+    }
     cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None})
     best = train(cfg, Path(args.checkpoints), args.data_root)
     if args.out:

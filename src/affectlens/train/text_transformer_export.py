@@ -32,8 +32,10 @@ log = logging.getLogger("affectlens.train.text_transformer")
 
 INT8_TOLERANCE = 0.005
 OPSET = 17
-LICENCE = ("fine-tuned from all-MiniLM-L6-v2 (Apache-2.0, sentence-transformers); trained on GoEmotions "
-           "(Apache-2.0), dair-ai emotion (research use) and MELD (GPL-3.0): see MODEL_CARD.md and NOTICE")
+LICENCE = (
+    "fine-tuned from all-MiniLM-L6-v2 (Apache-2.0, sentence-transformers); trained on GoEmotions "
+    "(Apache-2.0), dair-ai emotion (research use) and MELD (GPL-3.0): see MODEL_CARD.md and NOTICE"
+)
 
 
 def export_onnx(best: Path, path: Path) -> dict:
@@ -51,8 +53,16 @@ def export_onnx(best: Path, path: Path) -> dict:
     ids = torch.tensor([[101, 7592, 2088, 102, 2129, 102]])
     dummy = (ids, torch.tensor([[0, 0, 0, 0, 1, 1]]), torch.ones_like(ids))
     dyn = {n: {0: "n", 1: "t"} for n in INPUTS} | {n: {0: "n"} for n in OUTPUTS}
-    torch.onnx.export(model, dummy, str(path), input_names=list(INPUTS), output_names=list(OUTPUTS),
-                      opset_version=OPSET, dynamic_axes=dyn, dynamo=False)
+    torch.onnx.export(
+        model,
+        dummy,
+        str(path),
+        input_names=list(INPUTS),
+        output_names=list(OUTPUTS),
+        opset_version=OPSET,
+        dynamic_axes=dyn,
+        dynamo=False,
+    )
     return saved["config"]
 
 
@@ -87,10 +97,18 @@ def int8_weights(src: Path, dst: Path, min_size: int = 4096) -> None:
             continue
         q, scale = _quantize(w, axis)
         graph.initializer.remove(inits[name])
-        graph.initializer.extend([numpy_helper.from_array(q, f"{name}_q"), numpy_helper.from_array(scale, f"{name}_s"),
-                                  numpy_helper.from_array(np.zeros_like(scale, np.int8), f"{name}_z")])
-        new_nodes.append(helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_z"], [name],
-                                          axis=axis, name=f"{name}_dq"))
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(q, f"{name}_q"),
+                numpy_helper.from_array(scale, f"{name}_s"),
+                numpy_helper.from_array(np.zeros_like(scale, np.int8), f"{name}_z"),
+            ]
+        )
+        new_nodes.append(
+            helper.make_node(
+                "DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_z"], [name], axis=axis, name=f"{name}_dq"
+            )
+        )
         replaced[name] = q.shape
     for i, node in enumerate(new_nodes):
         graph.node.insert(i, node)
@@ -99,15 +117,33 @@ def int8_weights(src: Path, dst: Path, min_size: int = 4096) -> None:
     log.info("int8 weights: %d tensors", len(replaced))
 
 
-def _cfg(name: str, onnx_file: str, folder: Path, train_cfg: dict, temperature: float = 1.0,
-         thresholds: dict | None = None, metrics: dict | None = None) -> ModelCfg:
+def _cfg(
+    name: str,
+    onnx_file: str,
+    folder: Path,
+    train_cfg: dict,
+    temperature: float = 1.0,
+    thresholds: dict | None = None,
+    metrics: dict | None = None,
+) -> ModelCfg:
     return ModelCfg(
-        name=name, kind="text", engine="transformer", file=onnx_file, tokenizer="tokenizer.json",
-        max_tokens=int(train_cfg["max_len"]), max_text_tokens=int(train_cfg["max_text"]), labels=TEXT_LABELS,
-        temperature=temperature, licence=LICENCE, card="MODEL_CARD.md", thresholds=thresholds or {},
-        metrics=metrics or {}, folder=str(folder),
+        name=name,
+        kind="text",
+        engine="transformer",
+        file=onnx_file,
+        tokenizer="tokenizer.json",
+        max_tokens=int(train_cfg["max_len"]),
+        max_text_tokens=int(train_cfg["max_text"]),
+        labels=TEXT_LABELS,
+        temperature=temperature,
+        licence=LICENCE,
+        card="MODEL_CARD.md",
+        thresholds=thresholds or {},
+        metrics=metrics or {},
+        folder=str(folder),
         description="English text emotion, 7 labels (no contempt): MiniLM-L6 transformer fine-tuned on "
-                    "GoEmotions, dair-ai emotion and MELD (dialogue context as second segment), ONNX")
+        "GoEmotions, dair-ai emotion and MELD (dialogue context as second segment), ONNX",
+    )
 
 
 def val_logits(cfg: ModelCfg, va: dict) -> np.ndarray:
@@ -131,13 +167,24 @@ def fit_thresholds(logits: np.ndarray, y: np.ndarray, temperature: float) -> dic
 
     probs = softmax(logits, temperature)
     margin = fit_margin_threshold(top2_margin(probs), probs.argmax(1) == y)
-    return {"margin": round(margin, 4), "min_max_logit": round(float(np.quantile(max_logit(logits), UNKNOWN_QUANTILE)), 4),
-            "rules": {"margin": "largest top-two margin below which val texts are right <= 50% of the time",
-                      "min_max_logit": f"{UNKNOWN_QUANTILE:.0%} quantile of the max logit on val texts"}}
+    return {
+        "margin": round(margin, 4),
+        "min_max_logit": round(float(np.quantile(max_logit(logits), UNKNOWN_QUANTILE)), 4),
+        "rules": {
+            "margin": "largest top-two margin below which val texts are right <= 50% of the time",
+            "min_max_logit": f"{UNKNOWN_QUANTILE:.0%} quantile of the max logit on val texts",
+        },
+    }
 
 
-def finish(best: Path, out: Path, root=None, ckpt: Path | None = None, name: str = "text-minilm-l6",
-           default: bool | None = None) -> dict:
+def finish(
+    best: Path,
+    out: Path,
+    root=None,
+    ckpt: Path | None = None,
+    name: str = "text-minilm-l6",
+    default: bool | None = None,
+) -> dict:
     """Export, shrink, calibrate and register ``best`` in ``out`` (see the module doc)."""
     from affectlens.train.minilm import base_dir
 
@@ -160,8 +207,13 @@ def finish(best: Path, out: Path, root=None, ckpt: Path | None = None, name: str
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(int8 if use == "int8" else fp32, out / f"{name}.onnx")
     shutil.copy(work / "tokenizer.json", out / "tokenizer.json")
-    summary = {"train_config": train_cfg, "weights": use, "temperature": temperature, "thresholds": thresholds,
-               "val": {tag: {"scores": r[1], "mean": round(r[2], 4)} for tag, r in results.items()}}
+    summary = {
+        "train_config": train_cfg,
+        "weights": use,
+        "temperature": temperature,
+        "thresholds": thresholds,
+        "val": {tag: {"scores": r[1], "mean": round(r[2], 4)} for tag, r in results.items()},
+    }
     history = work / "history.json"
     if history.is_file():
         summary["training"] = json.loads(history.read_text())["state"]

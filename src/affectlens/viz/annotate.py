@@ -72,7 +72,9 @@ def geometry_lines(fr, top_aus: int = 2) -> list[str]:
         return []
     aus = sorted(((v, n) for n, v in fr.aus.as_dict().items() if not math.isnan(v) and v >= 0.2), reverse=True)
     aus = aus[:top_aus]
-    return [f"yaw {pose.yaw:+.0f} pitch {pose.pitch:+.0f}"] + ([" ".join(f"{n} {v:.2f}" for v, n in aus)] if aus else [])
+    return [f"yaw {pose.yaw:+.0f} pitch {pose.pitch:+.0f}"] + (
+        [" ".join(f"{n} {v:.2f}" for v, n in aus)] if aus else []
+    )
 
 
 def check_detail(detail: str) -> str:
@@ -160,8 +162,12 @@ def _leader(draw: ImageDraw.ImageDraw, box, rect, colour, width: int) -> None:
     draw.line([start, end], fill=colour, width=width)
 
 
-def annotate(rgb: np.ndarray, result: ImageResult | FrameResult, detail: str = "compact",
-             placements: list[Placement] | None = None) -> Image.Image:
+def annotate(
+    rgb: np.ndarray,
+    result: ImageResult | FrameResult,
+    detail: str = "compact",
+    placements: list[Placement] | None = None,
+) -> Image.Image:
     """A copy of the image (the one ``result`` came from) with each face's box and label.
 
     ``detail``: ``compact`` or ``full`` (see the module doc); ``placements``: the labels'

@@ -130,8 +130,12 @@ def explanation_record(expl, record: dict, template, size: int, heatmap_name: st
         "peak_drop": round(float(expl.heat.max()), 4),
         "mean_drop_eyes_region": round(float(expl.heat[:row].mean()), 4),
         "mean_drop_mouth_region": round(float(expl.heat[row:].mean()), 4),
-        "colour_scale": {"units": "probability drop", "min": 0.0, "max": round(float(vmax), 4),
-                         "same_for_all_faces": True},
+        "colour_scale": {
+            "units": "probability drop",
+            "min": 0.0,
+            "max": round(float(vmax), 4),
+            "same_for_all_faces": True,
+        },
         "rationale": record.get("rationale") or "",
         "heatmap": heatmap_name,
     }
@@ -143,8 +147,9 @@ def image_vmax(explanations) -> float:
     return max([0.01] + [float(e.heat.max()) for e in explanations])
 
 
-def write_explanations(analyzer, rgb: np.ndarray, result, records: list[dict], folder: Path, stem: str,
-                       vmax: float | None = DEFAULT_VMAX) -> list[Path]:
+def write_explanations(
+    analyzer, rgb: np.ndarray, result, records: list[dict], folder: Path, stem: str, vmax: float | None = DEFAULT_VMAX
+) -> list[Path]:
     """Write the heatmap PNG and JSON sidecar of every face of one analysed image; the paths written.
 
     ``vmax``: the probability drop drawn in the top colour, the same for every face (default

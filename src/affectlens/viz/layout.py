@@ -105,8 +105,12 @@ def _hits(rects: np.ndarray, others: np.ndarray, pad: float) -> np.ndarray:
     if len(others) == 0:
         return np.zeros(len(rects), dtype=bool)
     r, o = rects[:, None, :], others[None, :, :]
-    return ((r[..., 0] < o[..., 2] + pad) & (o[..., 0] < r[..., 2] + pad)
-            & (r[..., 1] < o[..., 3] + pad) & (o[..., 1] < r[..., 3] + pad)).any(axis=1)
+    return (
+        (r[..., 0] < o[..., 2] + pad)
+        & (o[..., 0] < r[..., 2] + pad)
+        & (r[..., 1] < o[..., 3] + pad)
+        & (o[..., 1] < r[..., 3] + pad)
+    ).any(axis=1)
 
 
 def _side_of(rect: np.ndarray, box: np.ndarray) -> str:
@@ -168,7 +172,9 @@ def _place_one(box, others, w, h, placed, size, gap, reach, prefer=None):
     near, grid, far = _tiers(cands, placed, others, box, gap), None, None
     if prefer is not None:
         best = _first(near[0][1:])
-        if near[0][0] and (best is None or _distance(cands[:1], box)[0] <= _distance(cands[1 + best][None], box)[0] + h):
+        if near[0][0] and (
+            best is None or _distance(cands[:1], box)[0] <= _distance(cands[1 + best][None], box)[0] + h
+        ):
             return cands[0], 0
         near = tuple(m[1:] for m in near)
         cands = cands[1:]
@@ -203,8 +209,12 @@ def _place_in_order(order, rects, sizes, size, gap, reach, prefer):
 def _orders(rects: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
     """The orders tried: top to bottom, left to right, largest label first, nearest the edge first."""
     edge = np.minimum(rects[:, 0], rects[:, 1])
-    return [np.lexsort((rects[:, 0], rects[:, 1])), np.lexsort((rects[:, 1], rects[:, 0])),
-            np.argsort(-sizes[:, 0] * sizes[:, 1], kind="stable"), np.argsort(edge, kind="stable")]
+    return [
+        np.lexsort((rects[:, 0], rects[:, 1])),
+        np.lexsort((rects[:, 1], rects[:, 0])),
+        np.argsort(-sizes[:, 0] * sizes[:, 1], kind="stable"),
+        np.argsort(edge, kind="stable"),
+    ]
 
 
 def place_labels(boxes, sizes, image_size, gap: float = 2.0, reach: int = 6, prefer=None) -> list[Placement]:
@@ -234,5 +244,7 @@ def place_labels(boxes, sizes, image_size, gap: float = 2.0, reach: int = 6, pre
         if best[2] == 0:  # every label touches its own box and nothing else: no order does better
             break
     out, tiers, _ = best if best is not None else ([], [], 0.0)
-    return [Placement(tuple(float(v) for v in r), _side_of(r, b), bool(_distance(r[None], b)[0] > 0.5), t == 3)
-            for r, t, b in zip(out, tiers, rects)]
+    return [
+        Placement(tuple(float(v) for v in r), _side_of(r, b), bool(_distance(r[None], b)[0] > 0.5), t == 3)
+        for r, t, b in zip(out, tiers, rects)
+    ]

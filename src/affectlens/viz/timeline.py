@@ -20,8 +20,9 @@ def _need(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"timelines need the [plot] extra ({module.split('.')[0]}): "
-                          "pip install 'affectlens[plot]'") from None
+        raise ImportError(
+            f"timelines need the [plot] extra ({module.split('.')[0]}): pip install 'affectlens[plot]'"
+        ) from None
 
 
 def _series(table, raw: bool, max_tracks: int):
@@ -34,8 +35,14 @@ def _series(table, raw: bool, max_tracks: int):
     out = []
     for tid in keep:
         rows = faces[faces["track"] == tid].sort_values("time_ms")
-        out.append((int(tid), len(rows), (rows["time_ms"] / 1000.0).to_numpy(),
-                    {c[len(prefix):]: rows[c].to_numpy() for c in cols}))
+        out.append(
+            (
+                int(tid),
+                len(rows),
+                (rows["time_ms"] / 1000.0).to_numpy(),
+                {c[len(prefix) :]: rows[c].to_numpy() for c in cols},
+            )
+        )
     return out, len(counts)
 
 
@@ -49,7 +56,9 @@ def plot_timeline(table, path: str | Path, *, raw: bool = False, max_tracks: int
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TIMELINE_SUFFIXES:
-        raise ValueError(f"{path}: unsupported timeline format {suffix or '(none)'}; valid: {', '.join(TIMELINE_SUFFIXES)}")
+        raise ValueError(
+            f"{path}: unsupported timeline format {suffix or '(none)'}; valid: {', '.join(TIMELINE_SUFFIXES)}"
+        )
     series, total = _series(table, raw, max_tracks)
     if total > len(series):
         title = f"{title} ({len(series)} longest of {total} tracks)".strip()
@@ -66,7 +75,7 @@ def _png(series, path: Path, title: str) -> None:
     n = max(1, len(series))
     fig = Figure(figsize=(10, 1.2 + 1.6 * n))
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (tid, frames, t, probs) in zip(axes, series):
+    for ax, (tid, _frames, t, probs) in zip(axes, series):
         for label, values in probs.items():
             ax.plot(t, values, label=label, color=_colour(label), linewidth=1.4)
         ax.set_ylim(0, 1)
@@ -87,16 +96,32 @@ def _html(series, path: Path, title: str) -> None:
     from plotly.subplots import make_subplots
 
     n = max(1, len(series))
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                        subplot_titles=[f"track #{tid} ({frames} frames)" for tid, frames, _, _ in series] or ["no faces"])
+    fig = make_subplots(
+        rows=n,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.03,
+        subplot_titles=[f"track #{tid} ({frames} frames)" for tid, frames, _, _ in series] or ["no faces"],
+    )
     for row, (tid, _, t, probs) in enumerate(series, start=1):
         for label, values in probs.items():
             r, g, b = (round(v * 255) for v in _colour(label))
-            fig.add_trace(go.Scatter(x=t, y=values, name=label, legendgroup=label, showlegend=row == 1,
-                                     line={"color": f"rgb({r},{g},{b})"},
-                                     hovertemplate=f"#{tid} {label} %{{y:.2f}} at %{{x:.2f}} s<extra></extra>"),
-                          row=row, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=values,
+                    name=label,
+                    legendgroup=label,
+                    showlegend=row == 1,
+                    line={"color": f"rgb({r},{g},{b})"},
+                    hovertemplate=f"#{tid} {label} %{{y:.2f}} at %{{x:.2f}} s<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
         fig.update_yaxes(range=[0, 1], row=row, col=1)
     fig.update_xaxes(title_text="time (s)", row=n, col=1)
-    fig.update_layout(title=title or "expression probabilities per track", height=160 + 180 * n, template="plotly_white")
+    fig.update_layout(
+        title=title or "expression probabilities per track", height=160 + 180 * n, template="plotly_white"
+    )
     fig.write_html(path, include_plotlyjs=True, full_html=True)

@@ -66,14 +66,17 @@ class AnnotatedVideoWriter:
     ``compact`` or ``full`` text (see :mod:`affectlens.viz.annotate`).
     """
 
-    def __init__(self, path: str | os.PathLike, audio_from: str | None = None, offset_ms: float = 0.0,
-                 detail: str = "compact"):
+    def __init__(
+        self, path: str | os.PathLike, audio_from: str | None = None, offset_ms: float = 0.0, detail: str = "compact"
+    ):
         self.labels = SteadyLabels(detail)
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in VIDEO_OUT_SUFFIXES:
-            raise ValueError(f"--annotate {path}: unsupported video format {suffix or '(none)'}; "
-                             f"valid: {', '.join(VIDEO_OUT_SUFFIXES)}")
+            raise ValueError(
+                f"--annotate {path}: unsupported video format {suffix or '(none)'}; "
+                f"valid: {', '.join(VIDEO_OUT_SUFFIXES)}"
+            )
         self.av = import_av()
         self.suffix = suffix
         self.audio_from = audio_from
@@ -109,7 +112,9 @@ class AnnotatedVideoWriter:
         self._first_ms = result.time_ms if self._first_ms is None else self._first_ms
         self._last_ms = result.time_ms
         placements = self.labels.place(result)
-        img = np.asarray(annotate(rgb, result, self.labels.detail, placements))[: self._stream.height, : self._stream.width]
+        img = np.asarray(annotate(rgb, result, self.labels.detail, placements))[
+            : self._stream.height, : self._stream.width
+        ]
         frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
         frame.pts = pts
         frame.time_base = Fraction(1, 1000)

@@ -71,7 +71,7 @@ def load_dataset(spec: str, split: str = "test", root=None, dedup: bool = False)
     if spec.startswith("folder:"):
         if dedup:
             raise DatasetError("--dedup needs a data set with a training split (fer2013, ferplus)")
-        return load_folder(spec[len("folder:"):])
+        return load_folder(spec[len("folder:") :])
     if spec == "fer2013":
         return load_fer2013(root=root, split=split, dedup=dedup)
     name, _, rule = spec.partition(":")

@@ -16,7 +16,6 @@ from affectlens.io.image import IMAGE_SUFFIXES
 from affectlens.labels import CANONICAL, SYNONYMS
 
 
-
 class LazyImages:
     """A list-like of image paths that decodes each image when indexed."""
 

@@ -60,8 +60,9 @@ def load_ravdess(root: str | Path) -> SpeechSet:
         labels.append(SPEECH_LABELS.index(label))
         intensity.append(inten)
         actors.append(actor)
-    return SpeechSet("ravdess", tuple(map(str, files)), np.array(labels), SPEECH_LABELS, np.array(actors),
-                     np.array(intensity))
+    return SpeechSet(
+        "ravdess", tuple(map(str, files)), np.array(labels), SPEECH_LABELS, np.array(actors), np.array(intensity)
+    )
 
 
 def actor_folds(actors: np.ndarray, n_folds: int = 6) -> list[np.ndarray]:

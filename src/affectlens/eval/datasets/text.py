@@ -43,16 +43,30 @@ from affectlens.labels import CANONICAL
 TEXT_DATASETS = ("goemotions", "dair", "meld")
 
 GOEMOTIONS_EKMAN = {
-    "anger": "anger", "disgust": "disgust", "fear": "fear", "joy": "happiness",
-    "neutral": "neutral", "sadness": "sadness", "surprise": "surprise",
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "joy": "happiness",
+    "neutral": "neutral",
+    "sadness": "sadness",
+    "surprise": "surprise",
 }
 DAIR_EMOTION = {
-    "sadness": "sadness", "joy": "happiness", "love": "happiness",
-    "anger": "anger", "fear": "fear", "surprise": "surprise",
+    "sadness": "sadness",
+    "joy": "happiness",
+    "love": "happiness",
+    "anger": "anger",
+    "fear": "fear",
+    "surprise": "surprise",
 }
 MELD_EMOTION = {
-    "neutral": "neutral", "joy": "happiness", "surprise": "surprise", "sadness": "sadness",
-    "anger": "anger", "disgust": "disgust", "fear": "fear",
+    "neutral": "neutral",
+    "joy": "happiness",
+    "surprise": "surprise",
+    "sadness": "sadness",
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
 }
 #: Every data set's own label -> canonical label (the table in the module doc).
 LABEL_MAPS = {"goemotions": GOEMOTIONS_EKMAN, "dair": DAIR_EMOTION, "meld": MELD_EMOTION}
@@ -61,8 +75,11 @@ MELD_CONTEXT = 2
 CONTEXT_SEP = " | "
 
 _FILES = {
-    "goemotions": {"train": "goemotions/ekman/train.tsv", "val": "goemotions/ekman/dev.tsv",
-                   "test": "goemotions/ekman/test.tsv"},
+    "goemotions": {
+        "train": "goemotions/ekman/train.tsv",
+        "val": "goemotions/ekman/dev.tsv",
+        "test": "goemotions/ekman/test.tsv",
+    },
     "dair": {"train": "dair_emotion/train.txt", "val": "dair_emotion/val.txt", "test": "dair_emotion/test.txt"},
     "meld": {"train": "meld/train_sent_emo.csv", "val": "meld/dev_sent_emo.csv", "test": "meld/test_sent_emo.csv"},
 }
@@ -120,8 +137,16 @@ def load_goemotions(root=None, split: str = "test") -> TextSet:
             source.append(groups[0])
             ids.append(row[2])
             multi.append([c in canon for c in CANONICAL])
-    return TextSet("goemotions", split, tuple(texts), ("",) * len(texts), np.asarray(labels, np.int64),
-                   tuple(source), tuple(ids), multi=np.asarray(multi, bool))
+    return TextSet(
+        "goemotions",
+        split,
+        tuple(texts),
+        ("",) * len(texts),
+        np.asarray(labels, np.int64),
+        tuple(source),
+        tuple(ids),
+        multi=np.asarray(multi, bool),
+    )
 
 
 def load_dair(root=None, split: str = "test") -> TextSet:
@@ -140,8 +165,9 @@ def load_dair(root=None, split: str = "test") -> TextSet:
             labels.append(CANONICAL.index(DAIR_EMOTION[label]))
             source.append(label)
             ids.append(f"{split}:{n}")
-    return TextSet("dair", split, tuple(texts), ("",) * len(texts), np.asarray(labels, np.int64),
-                   tuple(source), tuple(ids))
+    return TextSet(
+        "dair", split, tuple(texts), ("",) * len(texts), np.asarray(labels, np.int64), tuple(source), tuple(ids)
+    )
 
 
 def load_meld(root=None, split: str = "test", context: int = MELD_CONTEXT) -> TextSet:
@@ -161,12 +187,13 @@ def load_meld(root=None, split: str = "test", context: int = MELD_CONTEXT) -> Te
             if emotion not in MELD_EMOTION:
                 raise DatasetError(f"{path}: dialogue {dialogue} utterance {utt}: unknown emotion {emotion!r}")
             texts.append(turn)
-            contexts.append(CONTEXT_SEP.join(turns[max(0, i - context):i]) if context else "")
+            contexts.append(CONTEXT_SEP.join(turns[max(0, i - context) : i]) if context else "")
             labels.append(CANONICAL.index(MELD_EMOTION[emotion]))
             source.append(emotion)
             ids.append(f"dia{dialogue}_utt{utt}")
-    return TextSet("meld", split, tuple(texts), tuple(contexts), np.asarray(labels, np.int64),
-                   tuple(source), tuple(ids))
+    return TextSet(
+        "meld", split, tuple(texts), tuple(contexts), np.asarray(labels, np.int64), tuple(source), tuple(ids)
+    )
 
 
 def load_text_dataset(name: str, split: str = "test", root=None) -> TextSet:

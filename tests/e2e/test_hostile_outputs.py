@@ -179,3 +179,20 @@ def test_sigterm_during_text_scoring_writes_what_was_scored(data_root, tmp_path)
     assert len(rows) > 0
     if proc.returncode == 1:  # stopped part-way (a fast machine may have finished: exit 0)
         assert "interrupted: writing the" in err and len(rows) < 64_000
+
+
+# -- issue 17: duplicate names get a mapping back to their annotated pictures ----------------------------
+def test_duplicate_names_map_to_their_annotated_pictures(photos, tmp_path):
+    for d, name in (("a", "newton.png"), ("b", "grace_hopper.jpg")):
+        (tmp_path / d).mkdir()
+        shutil.copy(photos / name, tmp_path / d / "x.png")
+    out, ann = tmp_path / "t.csv", tmp_path / "ann"
+    p = cli("analyze", str(tmp_path / "a"), str(tmp_path / "b"), "--annotate", str(ann), "--out", str(out), "-q")
+    assert p.returncode == 0, p.stderr
+    rows = pd.read_csv(out)
+    mapping = dict(zip(rows["source"], rows["annotated"]))
+    assert mapping == {
+        str(tmp_path / "a" / "x.png"): str(ann / "x.png"),
+        str(tmp_path / "b" / "x.png"): str(ann / "x-2.png"),
+    }
+    assert sorted(q.name for q in ann.iterdir()) == ["x-2.png", "x.png"]

@@ -164,6 +164,25 @@ def test_readme_python_examples_run_as_written(photos, videos, tmp_path, monkeyp
     (tmp_path / "interview.srt").write_text(
         "1\n00:00:00,000 --> 00:00:02,000\nI am so glad to see you.\n\n", encoding="utf-8"
     )
+    batch = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "affectlens.cli",
+            "batch",
+            "photo.jpg",
+            "talk.mp4",
+            "--out",
+            "results",
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert batch.returncode == 0, batch.stderr[-2000:]  # the Batch section reads its results back
     code = "\n\n".join(blocks)
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]

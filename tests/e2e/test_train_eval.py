@@ -116,6 +116,7 @@ def _eval_json(*args: str) -> dict:
     return json.loads(p.stdout)
 
 
+@pytest.mark.slow
 def test_eval_fer2013_present_only_and_dedup():
     r = _eval_json("--dataset", "fer2013", "--split", "test", "--dedup")
     for key in ("n", "accuracy", "macro_f1", "balanced_accuracy", "ece", "labels", "per_class", "confusion"):

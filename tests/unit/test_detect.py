@@ -46,6 +46,7 @@ def test_detector_in_worker_threads_gives_the_same_faces(photos):
     assert results == [expected] * 3
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_many_detections(photos):
     """yuface.detect leaks ~36 KB per call (400 calls: ~14 MB); the binding must not grow."""
     rgb = np.asarray(Image.open(photos / "grace_hopper.jpg").convert("RGB").resize((160, 187)))

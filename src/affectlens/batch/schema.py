@@ -67,6 +67,8 @@ def _full_record(kind: str, labels: dict[str, tuple[str, ...]]) -> dict:
         "status": "",
         "language": "",
         "emotion": "",
+        "uncertain": False,
+        "uncertain_reason": "",
         "probs": dict.fromkeys(CANONICAL, 0.0),
     }
 

@@ -15,7 +15,9 @@ Faces table (DataFrame / CSV / Parquet), schema version ``SCHEMA_VERSION``, the 
 for photos and video frames: one row per face with ``source, frame, time_ms, track, face,
 box_x, box_y, box_w, box_h, score, expression, prob_<label>…, valence, arousal, confidence,
 uncertain, uncertain_reason, compound, prob_raw_<label>…, valence_raw, arousal_raw, pose_yaw,
-pose_pitch, pose_roll, au01 … au43, rationale, landmarks`` (landmarks as a JSON string).
+pose_pitch, pose_roll, au01 … au43, rationale, landmarks, annotated`` (landmarks as a JSON
+string; ``annotated``: the picture or video the row's face is drawn into with ``--annotate``,
+so two inputs with the same name map to their own ``x.png`` and ``x-2.png``).
 ``frame, time_ms, track`` and the ``*_raw`` columns (the frame's own answer before smoothing)
 are empty for photos; rows for images or frames without a face hold only ``source`` (and the
 frame's number and time).
@@ -147,6 +149,7 @@ def records_to_frame(records: Iterable[dict]):
         row.update(valence_raw=rec.get("valence_raw"), arousal_raw=rec.get("arousal_raw"))
         row.update({c: rec.get(c) for c in GEOMETRY_COLUMNS})
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
+        row["annotated"] = rec.get("annotated")
         rows.append(row)
     probs = [f"prob_{label}" for label in labels]
     raw = [f"prob_raw_{label}" for label in labels]
@@ -169,6 +172,7 @@ def records_to_frame(records: Iterable[dict]):
         "arousal_raw",
         *GEOMETRY_COLUMNS,
         "landmarks",
+        "annotated",
     ]
     floats = [
         "time_ms",

@@ -87,5 +87,6 @@ def text_records_to_frame(records):
         frame[col] = frame[col].astype("Int64")
     for label in CANONICAL:
         frame[f"prob_{label}"] = frame[f"prob_{label}"].astype("float64")
+    frame["uncertain"] = frame["uncertain"].astype("boolean")
     frame.attrs["affectlens_schema"] = SCHEMA_VERSION
     return frame

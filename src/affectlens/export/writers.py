@@ -76,21 +76,26 @@ class Writers:
         if isinstance(result, InputFailure):
             return
         kind, recs = records_of(result)
+        annotated = None  # the picture or video this result is drawn into: the table's mapping column
+        if isinstance(result, FrameResult):
+            annotated = self._video.add(result, recs, self.summaries, self.written)
+        else:
+            self._video.finish(self.summaries, self.written)
+        if isinstance(result, ImageResult):
+            try:
+                written, annotated = self._images.add(result, recs)
+                self.written += written
+            except OSError as exc:
+                self.errors.append(f"{result.source}: cannot write its picture ({exc.strerror or exc})")
+        if annotated is not None:
+            for r in recs:
+                r["annotated"] = str(annotated)
         printing = not (self.outputs.json or self.outputs.quiet)  # frames are summarised, not printed
         if self.outputs.out or (printing and not isinstance(result, FrameResult)):
             self.rows[kind] += recs
         if self.outputs.json:
             sys.stdout.write("".join(json.dumps(r, allow_nan=False, default=_jsonable) + "\n" for r in recs))
             sys.stdout.flush()
-        if isinstance(result, FrameResult):
-            self._video.add(result, recs)
-        else:
-            self._video.finish(self.summaries, self.written)
-        if isinstance(result, ImageResult):
-            try:
-                self.written += self._images.add(result, recs)
-            except OSError as exc:
-                self.errors.append(f"{result.source}: cannot write its picture ({exc.strerror or exc})")
 
     def _write(self, path, write, what: str) -> None:
         """One output: written, or one line in ``errors`` (the other outputs are still written)."""
@@ -146,11 +151,12 @@ class _ImageSinks:
         self.explained: set[str] = set()
         self.seen = False
 
-    def add(self, result: ImageResult, recs: list[dict]) -> list[str]:
+    def add(self, result: ImageResult, recs: list[dict]) -> tuple[list[str], Path | None]:
+        """What was written (lines for the log) and the annotated picture's path (or None)."""
         self.seen = True
-        written = []
+        written, path = [], None
         if result.pixels is None:
-            return written
+            return written, path
         if self.annotate_dir:
             from affectlens.viz import annotate
 
@@ -164,7 +170,7 @@ class _ImageSinks:
             folder = Path(self.outputs.explain)
             stem = unique_path(folder, result.source, ".png", self.explained).stem
             write_explanations(self.analyzer, result.pixels, result, recs, folder, stem)
-        return written
+        return written, path
 
 
 class _VideoSinks:
@@ -178,16 +184,19 @@ class _VideoSinks:
         self.records: list[dict] = []
         self.seen = False
 
-    def add(self, result: FrameResult, recs: list[dict]) -> None:
+    def add(self, result: FrameResult, recs: list[dict], summaries: list, written: list[str]) -> Path | None:
+        """Take one frame; the annotated video it goes into (or None)."""
         self.seen = True
         if result.source != self.source:
-            self.finish([], [])
+            self.finish(summaries, written)
             self._start(result)
         self.summarizer.add(result)
         if self.outputs.timeline:
             self.records += recs
         if self.writer is not None and result.pixels is not None:
             self.writer.write(result.pixels, result)
+            return self.target
+        return None
 
     def _start(self, result: FrameResult) -> None:
         self.source = result.source

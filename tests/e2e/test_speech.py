@@ -280,7 +280,8 @@ def test_bad_audio_does_not_lose_the_good_ones(ravdess, tmp_path):
     assert p.returncode == 1
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 2 and any(str(bad) in line for line in lines) and any("none.flac" in line for line in lines)
-    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    segments = tmp_path / "r-segments.jsonl"  # audio gives speech segments: the segments table
+    recs = [json.loads(line) for line in segments.read_text().splitlines()]
     assert len(recs) == 1 and recs[0]["status"] == "speech" and recs[0]["source"].endswith(".flac")
 
 

@@ -398,5 +398,5 @@ def test_missing_video_extra_names_it(monkeypatch):
     from affectlens.io import video
 
     monkeypatch.setitem(sys.modules, "av", None)
-    with pytest.raises(ImportError, match=r"\[video\]"):
+    with pytest.raises(ImportError, match=r"needs PyAV .*pip install 'av"):
         video.import_av()

@@ -189,7 +189,8 @@ def test_annotated_video_uses_the_same_readable_labels(videos, tmp_path):
     from affectlens.viz.video import AnnotatedVideoWriter
 
     out = tmp_path / "hamilton-9s.mp4"
-    run = VideoRun(str(videos / "multiface_whitehouse_hamilton_short.mp4"), start=8.5, end=9.5, fps=10, workers=2)
+    options = affectlens.Options().replace(start=8.5, end=9.5, fps=10, workers=2)
+    run = VideoRun(str(videos / "multiface_whitehouse_hamilton_short.mp4"), options)
     with AnnotatedVideoWriter(out, offset_ms=8500.0, detail="full") as writer:
         for vf, result in run.pairs():
             writer.write(vf.rgb, result)

@@ -172,12 +172,18 @@ def test_tables_match_analyze_row_for_row(corpus, reference):
     paths = pd.read_csv(corpus / "manifest.csv")
     rows: dict[str, list[dict]] = {k: [] for k in TABLE_KINDS}
     failed = {}
+    from affectlens.export.video import TrackSummarizer, summary_records
+
+    tracks: dict[str, TrackSummarizer] = {}  # the tracks table: one summary per video face track
     for r in affectlens.run(list(paths["path"]), OPTIONS):
         if isinstance(r, InputFailure):
             failed[r.source] = r.reason
             continue
         kind, recs = records_of(r)
         rows[kind] += recs
+        if isinstance(r, affectlens.FrameResult):
+            tracks.setdefault(r.source, TrackSummarizer()).add(r)
+    rows["tracks"] = [rec for acc in tracks.values() for rec in summary_records(acc.summaries())]
     batch = tables(reference)
     meta = paths.set_index("path")
     for kind in TABLE_KINDS:

@@ -226,7 +226,7 @@ def test_interrupt_writes_what_was_analysed(videos, tmp_path):
 def test_segment_results_have_fixed_table_names(videos, tmp_path):
     out = tmp_path / "x.csv"
     assert main(["analyze", str(videos / SMILE), "--out", str(out), "-q", "--fps", "5"]) == 0
-    assert out.exists() and (tmp_path / "x-segments.csv").exists()
+    assert out.exists() and (tmp_path / "x-segments.csv").exists() and (tmp_path / "x-tracks.csv").exists()
     import pandas as pd
 
     faces = pd.read_csv(out)

@@ -57,6 +57,17 @@ def _full_record(kind: str, labels: dict[str, tuple[str, ...]]) -> dict:
             "text": canonical,
             "note": "",
         }
+    if kind == "tracks":
+        return {
+            "source": "",
+            "track": 0,
+            "first_ms": 0.0,
+            "last_ms": 0.0,
+            "frames": 0,
+            "dominant": "",
+            "mean_probs": face,
+            "segments": [],
+        }
     return {
         "source": "",
         "index": 0,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectlens.export.records import _TO_FRAME, TABLE_KINDS, records_of
+from affectlens.export.video import TrackSummarizer, summary_records
 from affectlens.types import FrameResult, ImageResult, InputFailure
 
 log = logging.getLogger("affectlens")
@@ -155,6 +156,7 @@ def run_task(runner, job: Job, task: Task) -> Outcome:
         return Outcome(task.path, "failed", error=reason, seconds=time.perf_counter() - start, worker=pid)
     parts = _Parts(job, task)
     frames, failure = 0, None
+    tracks = TrackSummarizer()  # one row per video face track: the tracks table
     try:
         for result in runner.run([task.path]):
             if isinstance(result, InputFailure):
@@ -162,7 +164,10 @@ def run_task(runner, job: Job, task: Task) -> Outcome:
                 continue
             kind, records = records_of(result)
             frames += isinstance(result, (ImageResult, FrameResult))
+            if isinstance(result, FrameResult):
+                tracks.add(result)
             parts.add(kind, records)
+        parts.add("tracks", summary_records(tracks.summaries()))
         if failure is not None and not failure.partial:
             parts.discard()
             remove_parts(job.out, task.key)

@@ -6,11 +6,18 @@ from __future__ import annotations
 from affectlens.export.segments import segment_records, segments_to_frame
 from affectlens.export.table import image_records, records_to_frame, utf8_safe
 from affectlens.export.text import text_item_records, text_records_to_frame
-from affectlens.export.video import frame_records
+from affectlens.export.video import frame_records, summaries_to_frame
 from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult
 
-TABLE_KINDS = ("faces", "segments", "text")
-_TO_FRAME = {"faces": records_to_frame, "segments": segments_to_frame, "text": text_records_to_frame}
+#: The table kinds; ``tracks`` (one row per video face track) comes from the frames of a video
+#: (:class:`~affectlens.export.video.TrackSummarizer`), not from one result.
+TABLE_KINDS = ("faces", "segments", "text", "tracks")
+_TO_FRAME = {
+    "faces": records_to_frame,
+    "segments": segments_to_frame,
+    "text": text_records_to_frame,
+    "tracks": summaries_to_frame,
+}
 
 
 def records_of(result) -> tuple[str, list[dict]]:

@@ -149,7 +149,7 @@ def records_to_frame(records: Iterable[dict]):
         row.update(valence_raw=rec.get("valence_raw"), arousal_raw=rec.get("arousal_raw"))
         row.update({c: rec.get(c) for c in GEOMETRY_COLUMNS})
         row["landmarks"] = json.dumps(rec["landmarks"]) if rec["landmarks"] else None
-        row["annotated"] = rec.get("annotated")
+        row["annotated"] = rec.get("annotated", "")
         rows.append(row)
     probs = [f"prob_{label}" for label in labels]
     raw = [f"prob_raw_{label}" for label in labels]

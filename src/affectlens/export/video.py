@@ -145,16 +145,27 @@ def write_summary(summaries: Iterable[TrackSummary], path: str | Path) -> None:
         text = json.dumps(records, indent=1) + "\n"
         atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return
+    frame = summaries_to_frame(records)
+    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+
+
+def summaries_to_frame(records: Iterable[dict]):
+    """Track summary records as a table: ``source, track, first_ms, last_ms, frames, dominant,
+    mean_<label>…, segments`` (segments as a JSON string); the ``tracks`` table kind."""
     import pandas as pd
 
-    rows = []
+    rows, labels = [], []
     for r in records:
         row = {k: r[k] for k in ("source", "track", "first_ms", "last_ms", "frames", "dominant")}
-        row.update({f"mean_{k}": v for k, v in r["mean_probs"].items()})
+        for k, v in r["mean_probs"].items():
+            labels += [k] if k not in labels else []
+            row[f"mean_{k}"] = v
         row["segments"] = json.dumps(r["segments"])
         rows.append(row)
     columns = ["source", "track", "first_ms", "last_ms", "frames", "dominant"]
-    frame = pd.DataFrame(
-        rows, columns=columns + [c for c in (rows[0] if rows else {}) if c.startswith("mean_")] + ["segments"]
-    )
-    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+    frame = pd.DataFrame(rows, columns=columns + [f"mean_{k}" for k in labels] + ["segments"])
+    for col in ("track", "frames"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ["first_ms", "last_ms"] + [f"mean_{k}" for k in labels]:
+        frame[col] = frame[col].astype("float64")
+    return frame

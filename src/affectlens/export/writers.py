@@ -10,6 +10,7 @@ kind           rows                                       file
 ``faces``      one per face per photo or video frame      ``FILE.ext`` (``analyze``)
 ``segments``   one per speech segment and face track      ``FILE-segments.ext``
 ``text``       one per text or transcript segment         ``FILE-text.ext`` (``FILE.ext`` for ``text``)
+``tracks``     one per video face track                   ``FILE-tracks.ext``
 =============  =========================================  ================================
 
 A table is written only when the run gave rows of its kind. Also: annotated images and videos
@@ -111,6 +112,9 @@ class Writers:
         except OSError as exc:
             self.errors.append(f"{self._video.source}: cannot write its video outputs ({exc.strerror or exc})")
         if self.outputs.out:
+            from affectlens.export.video import summary_records
+
+            self.rows["tracks"] = summary_records(self.summaries)
             for kind, path in table_paths(self.outputs.out, self.primary).items():
                 if self.rows[kind]:
                     self._write(

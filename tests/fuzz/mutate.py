@@ -188,10 +188,11 @@ _piece = st.one_of(st.sampled_from(HOSTILE_PIECES),
 @st.composite
 def hostile_text(draw) -> str:
     """A text of hostile pieces: control characters, lone surrogates, RTL marks, emoji, NUL,
-    formulas, and sometimes a huge repetition of one of them."""
+    formulas, and sometimes one of them repeated to a huge line (up to 5 million characters)."""
     parts = draw(st.lists(_piece, max_size=12))
     if draw(st.integers(0, 9)) == 0:
-        parts.append(draw(_piece | st.just("a")) * draw(st.sampled_from(HUGE)))
+        piece = draw(_piece | st.just("a")) or "a"
+        parts.append(piece * max(1, draw(st.sampled_from(HUGE)) // len(piece)))  # about that many characters
     return "".join(parts)
 
 

@@ -2,9 +2,8 @@
 
 Short mode (default, for CI): a few derandomised examples per test (fixed seed, no example
 database), the whole folder in a few minutes. Long mode (``AFFECTLENS_FUZZ=long``): random
-examples without a fixed count, each test fuzzing for its share of ``AFFECTLENS_FUZZ_MINUTES``
-(default 40) before it stops (reported as skipped, "minutes are used up"; the cases it ran are
-counted in the summary). ``AFFECTLENS_FUZZ_STATS=FILE`` appends one JSON line per case run
+examples, hypothesis run after hypothesis run, each test fuzzing for its share of
+``AFFECTLENS_FUZZ_MINUTES`` (default 40); the cases run are counted in the summary. ``AFFECTLENS_FUZZ_STATS=FILE`` appends one JSON line per case run
 (test, seed, strategies, seconds); ``AFFECTLENS_FUZZ_FINDINGS=DIR`` keeps the input bytes of
 every violating case there.
 """
@@ -20,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # seeds, mutate, promise: helpers of this folder
 
@@ -30,7 +29,7 @@ LONG = os.environ.get("AFFECTLENS_FUZZ", "short") == "long"
 _quiet = list(HealthCheck)
 settings.register_profile("fuzz-short", max_examples=4, deadline=None, derandomize=True, database=None,
                           suppress_health_check=_quiet, print_blob=True)
-settings.register_profile("fuzz-long", max_examples=1_000_000, deadline=None, database=None,
+settings.register_profile("fuzz-long", deadline=None, database=None,
                           suppress_health_check=_quiet, print_blob=True)
 PROFILE = "fuzz-long" if LONG else "fuzz-short"
 
@@ -38,9 +37,8 @@ PROFILE = "fuzz-long" if LONG else "fuzz-short"
 def fuzz_settings(short_examples: int, shrink: bool = True):
     """This mode's settings; ``short_examples`` examples per test in short mode. ``shrink``
     False for the slow CLI cases (a failing case is kept as it is, see :func:`keep_finding`)."""
-    parent = settings.get_profile(PROFILE)
     phases = [p for p in Phase if shrink or p not in (Phase.shrink, Phase.explain)]
-    return settings(parent, max_examples=parent.max_examples if LONG else short_examples, phases=phases)
+    return settings(settings.get_profile(PROFILE), max_examples=short_examples, phases=phases)
 
 #: Cases run per (test, seed, strategy) in this session; printed at the end.
 COUNTS: Counter = Counter()
@@ -54,25 +52,18 @@ def pytest_collection_modifyitems(items):
         _budget[item.nodeid] = minutes * 60 / max(1, len(fuzz))
 
 
-class Budget:
-    """In long mode, whether the current test has used up its share of the time."""
-
-    def __init__(self, nodeid: str):
-        self.nodeid, self.start = nodeid, time.monotonic()
-
-    @property
-    def spent(self) -> bool:
-        """True when the share is used up; then the test ends (as skipped, saying so) instead of
-        running out hypothesis's example count."""
-        share = _budget.get(self.nodeid, 60.0)
-        if LONG and time.monotonic() - self.start > share:
-            pytest.skip(f"long mode: this test's {share / 60:.1f} minutes are used up (its cases: see the summary)")
-        return False
-
-
-@pytest.fixture
-def budget(request) -> Budget:
-    return Budget(request.node.nodeid)
+def fuzz(request, body, short_examples: int, shrink: bool = True, **strategies) -> None:
+    """Check the property ``body(**drawn)`` in this mode: in short mode one hypothesis run of
+    ``short_examples`` examples; in long mode hypothesis runs of a few random examples each,
+    one after another, until the test's share of ``AFFECTLENS_FUZZ_MINUTES`` is used up (a run
+    that finds a violation shrinks it and fails the test)."""
+    if not LONG:
+        settings(fuzz_settings(short_examples, shrink))(given(**strategies)(body))()
+        return
+    end = time.monotonic() + _budget.get(request.node.nodeid, 60.0)
+    while time.monotonic() < end:
+        settings(fuzz_settings(short_examples, shrink), max_examples=max(3, short_examples))(
+            given(**strategies)(body))()
 
 
 def _shared() -> Path:

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fuzz_settings, keep_finding, note_case
-from hypothesis import given
+from conftest import fuzz, keep_finding, note_case
 from hypothesis import strategies as st
 from mutate import apply_all, mutations, suffixes
 from promise import check_cli, check_in_process, run_cli
@@ -27,11 +26,11 @@ def _write_mutant(seed, data, folder: Path, index: int = 0) -> tuple[Path, tuple
 
 
 @pytest.mark.parametrize("name", MEDIA)
-@fuzz_settings(short_examples=3)
-@given(data=st.data())
-def test_mutated_media_in_process(seeds, runner, good_counts, budget, name, data):
-    if budget.spent:
-        return
+def test_mutated_media_in_process(request, seeds, runner, good_counts, name):
+    fuzz(request, lambda data: _media_in_process(seeds, runner, good_counts, name, data), 3, data=st.data())
+
+
+def _media_in_process(seeds, runner, good_counts, name, data):
     seed = seeds[name]
     good = str(seed.path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,12 +45,12 @@ def test_mutated_media_in_process(seeds, runner, good_counts, budget, name, data
     note_case("media in process", name, [e.name for e in edits], time.perf_counter() - t0)
 
 
-@fuzz_settings(short_examples=2, shrink=False)
-@given(data=st.data())
-def test_mutated_media_cli(seeds, good_counts, budget, data):
+def test_mutated_media_cli(request, seeds, good_counts):
+    fuzz(request, lambda data: _media_cli(seeds, good_counts, data), 2, shrink=False, data=st.data())
+
+
+def _media_cli(seeds, good_counts, data):
     """One CLI run: one to three mutated media files around a good one."""
-    if budget.spent:
-        return
     good_seed = seeds[data.draw(st.sampled_from(MEDIA), label="good")]
     good = str(good_seed.path)
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,8 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import fuzz_settings, keep_finding, note_case
-from hypothesis import given
+from conftest import fuzz, keep_finding, note_case
 from hypothesis import strategies as st
 from mutate import ENCODINGS, apply_all, encode_text, hostile_json, hostile_text, mutations
 from promise import check_cli, check_in_process, run_cli
@@ -36,12 +35,13 @@ def _bad_transcript(seeds, data, folder: Path) -> tuple[Path, str]:
     return path, how
 
 
-@fuzz_settings(short_examples=6)
-@given(lines=texts, data=st.data())
-def test_hostile_texts_in_process(seeds, runner, good_counts, budget, lines, data):
+def test_hostile_texts_in_process(request, seeds, runner, good_counts):
+    fuzz(request, lambda lines, data: _texts_in_process(seeds, runner, good_counts, lines, data), 6,
+         lines=texts, data=st.data())
+
+
+def _texts_in_process(seeds, runner, good_counts, lines, data):
     """Texts given directly, and the same texts in a file in a careless encoding."""
-    if budget.spent:
-        return
     good = Typed(str(seeds["txt"].path), "text")
     how = data.draw(st.sampled_from(ENCODINGS), label="encoding")
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,11 +59,11 @@ def test_hostile_texts_in_process(seeds, runner, good_counts, budget, lines, dat
     note_case("texts in process", "txt", ["hostile text", how], time.perf_counter() - t0)
 
 
-@fuzz_settings(short_examples=6)
-@given(data=st.data())
-def test_hostile_transcripts_in_process(seeds, runner, good_counts, budget, data):
-    if budget.spent:
-        return
+def test_hostile_transcripts_in_process(request, seeds, runner, good_counts):
+    fuzz(request, lambda data: _transcripts_in_process(seeds, runner, good_counts, data), 6, data=st.data())
+
+
+def _transcripts_in_process(seeds, runner, good_counts, data):
     good = Typed(str(seeds["srt"].path), "transcript")
     with tempfile.TemporaryDirectory() as tmp:
         bad, how = _bad_transcript(seeds, data, Path(tmp))
@@ -78,18 +78,24 @@ def test_hostile_transcripts_in_process(seeds, runner, good_counts, budget, data
               time.perf_counter() - t0)
 
 
+#: Longest command-line argument Linux accepts is 128 KiB (MAX_ARG_STRLEN); huge texts go in files.
+MAX_ARG_BYTES = 100_000
+
+
 def _argv_text(text: str) -> bytes:
-    """A text as a command-line argument: bytes (lone surrogates as invalid UTF-8), no NUL."""
-    return text.replace("\x00", "").encode("utf-8", "surrogatepass")
+    """A text as a command-line argument: bytes (lone surrogates as invalid UTF-8), no NUL, cut
+    to :data:`MAX_ARG_BYTES`."""
+    return text.replace("\x00", "").encode("utf-8", "surrogatepass")[:MAX_ARG_BYTES]
 
 
-@fuzz_settings(short_examples=2, shrink=False)
-@given(lines=texts, stdin=hostile_text(), data=st.data())
-def test_hostile_text_cli(seeds, good_counts, budget, lines, stdin, data):
+def test_hostile_text_cli(request, seeds, good_counts):
+    fuzz(request, lambda lines, stdin, data: _text_cli(seeds, good_counts, lines, stdin, data), 2, shrink=False,
+         lines=texts, stdin=hostile_text(), data=st.data())
+
+
+def _text_cli(seeds, good_counts, lines, stdin, data):
     """One ``affectlens text`` run: hostile arguments, a hostile file, hostile stdin, a hostile
     transcript, and a good file and transcript among them."""
-    if budget.spent:
-        return
     good_txt, good_srt = str(seeds["txt"].path), str(seeds["srt"].path)
     how = data.draw(st.sampled_from(ENCODINGS), label="encoding")
     with tempfile.TemporaryDirectory() as tmp:

@@ -196,3 +196,33 @@ def test_duplicate_names_map_to_their_annotated_pictures(photos, tmp_path):
         str(tmp_path / "b" / "x.png"): str(ann / "x-2.png"),
     }
     assert sorted(q.name for q in ann.iterdir()) == ["x-2.png", "x.png"]
+
+
+# -- found by the fuzz suite's long mode ---------------------------------------------------------------------
+def test_a_long_run_of_blanks_in_an_srt_is_parsed_in_bounded_time(tmp_path):
+    seed = "1\n00:00:01,000 --> 00:00:03,000\nKids are talking by the door.\n\n"
+    bad = tmp_path / "bad.srt"
+    bad.write_text("\U0001f3f3\ufe0f\u200d\U0001f308;" + "\x0b" * 1_000_000 + seed, encoding="utf-8")
+    spaced = tmp_path / "spaced.srt"
+    spaced.write_text("1\n00:00:01,000 --> 00:00:03,000\nKids" + " \x0b\t" * 5000 + " are here.\n\n", encoding="utf-8")
+    t = time.perf_counter()
+    p = cli("text", "--transcript", str(bad), "--transcript", str(spaced), "--json", timeout=120)
+    assert time.perf_counter() - t < 60  # it ran for more than 8 minutes before
+    assert p.returncode == 1
+    one_error_line(p, str(bad), "malformed srt")
+    [rec] = [json.loads(line) for line in p.stdout.splitlines()]
+    assert rec["text"] == "Kids are here." and rec["status"] == "ok"
+
+
+def test_file_dash_reads_stdin():
+    p = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "text", "--file", "-", "--json"],
+        input="I am so happy\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    [rec] = [json.loads(line) for line in p.stdout.splitlines()]
+    assert rec["source"] == "<stdin>"
+    assert rec["emotion"] == "happiness"

@@ -254,6 +254,17 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
+def _stdin_values(argv: list[str]) -> list[str]:
+    """``--file -`` (stdin) as ``--file=-``: the parser would read a lone ``-`` as a flag."""
+    out: list[str] = []
+    for arg in argv:
+        if arg == "-" and out and out[-1] in ("--file", "--transcript"):
+            out[-1] = f"{out[-1]}=-"
+        else:
+            out.append(arg)
+    return out
+
+
 def _stop_on_sigterm() -> None:
     """SIGTERM stops a command like Ctrl-C does: whatever was analysed is written."""
     import signal
@@ -269,7 +280,7 @@ def _stop_on_sigterm() -> None:
 def main(argv: list[str] | None = None) -> int:
     from cyclopts import CycloptsError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _stdin_values(list(sys.argv[1:] if argv is None else argv))
     _setup_logging(any(a in ("-v", "--verbose") for a in argv))
     _stop_on_sigterm()
     try:

@@ -75,11 +75,27 @@ def _join_lines(text: str) -> str:
     return " ".join(line.strip() for line in _TAG.sub("", text).splitlines() if line.strip())
 
 
+#: Longest transcript line read (a subtitle line is a sentence or two; the text model scores at
+#: most 20,000 characters anyway).
+MAX_LINE_CHARS = 20_000
+#: Runs of blanks other than line breaks (spaces, tabs, vertical tabs, form feeds …), which the
+#: srt parser's patterns backtrack over: a long run took it minutes. They become one space.
+_BLANKS = re.compile(r"[^\S\r\n]{2,}")
+
+
+def _srt_text(path: Path) -> str:
+    text = _BLANKS.sub(" ", _read_text(path))
+    for i, line in enumerate(text.split("\n"), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise TranscriptError(f"{path}: line {i} has {len(line)} characters (at most {MAX_LINE_CHARS})")
+    return text
+
+
 def _srt(path: Path) -> list[Segment]:
     import srt
 
     try:
-        subs = list(srt.parse(_read_text(path)))
+        subs = list(srt.parse(_srt_text(path)))
     except srt.SRTParseError as exc:
         bad = " / ".join(line.strip() for line in exc.unmatched_content.strip().splitlines())[:60]
         raise TranscriptError(

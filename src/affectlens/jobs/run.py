@@ -228,7 +228,7 @@ class Runner:
             return
         from affectlens.io.text import read_lines
 
-        yield from self._texts(read_lines(info.path), info.path, None)
+        yield from self._texts(read_lines(info.path), "<stdin>" if info.path == "-" else info.path, None)
 
     def _texts(self, texts: list[str], source: str, segments) -> Iterator[TextItemResult]:
         """Score in chunks so results stream and a long file shows progress."""

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RAVDESS = ROOT.parent / "shared" / "datasets" / "ravdess"
+SHARED = Path(os.environ.get("AFFECTLENS_SHARED", ROOT.parent / "shared"))
+RAVDESS = SHARED / "datasets" / "ravdess"
 RATE = 16000
 
 #: Runs in the child process: analyse, then print peak RSS (MB), seconds and segment count as JSON.
@@ -69,7 +70,7 @@ with open(sys.argv[2], encoding="utf-8") as f:
     rows = sum(1 for _ in f) - 1
 print(json.dumps({"peak_mb": round(peak_mb, 1), "seconds": round(seconds, 1), "frames": rows, "exit": code}))
 """
-PHOTO = ROOT.parent / "shared" / "media" / "photos" / "astronaut.png"
+PHOTO = SHARED / "media" / "photos" / "astronaut.png"
 FPS, WIDTH, HEIGHT = 30, 640, 480
 
 

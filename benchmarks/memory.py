@@ -41,6 +41,17 @@ SHARED = Path(os.environ.get("AFFECTLENS_SHARED", ROOT.parent / "shared"))
 RAVDESS = SHARED / "datasets" / "ravdess"
 RATE = 16000
 
+#: The child's own peak resident memory: VmHWM, which exec resets (ru_maxrss keeps the RSS the
+#: forked child inherited from its parent, so a big parent would make every child look big).
+PEAK = """
+def peak_rss_mb():
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
 #: Runs in the child process: analyse, then print peak RSS (MB), seconds and segment count as JSON.
 CHILD = """
 import json, resource, sys, time
@@ -51,7 +62,7 @@ except ImportError:  # source trees before the job layer
     from affectlens.pipeline.speech import analyze_audio_results
 results = analyze_audio_results(sys.argv[1])
 seconds = time.perf_counter() - t0
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_mb = peak_rss_mb()
 nan = sum(1 for r in results if r.voice is not None and any(p != p for p in r.voice.probs))
 print(json.dumps({"peak_mb": round(peak_mb, 1), "seconds": round(seconds, 1), "segments": len(results),
                   "nan_segments": nan}))
@@ -65,7 +76,7 @@ t0 = time.perf_counter()
 from affectlens.cli import main
 code = main(["analyze", sys.argv[1], "--out", sys.argv[2], "--quiet"])
 seconds = time.perf_counter() - t0
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_mb = peak_rss_mb()
 with open(sys.argv[2], encoding="utf-8") as f:
     rows = sum(1 for _ in f) - 1
 print(json.dumps({"peak_mb": round(peak_mb, 1), "seconds": round(seconds, 1), "frames": rows, "exit": code}))
@@ -142,12 +153,12 @@ def write_pan_video(path: Path, minutes: float) -> int:
 
 def measure(src: Path, audio: Path) -> dict:
     """Peak RSS, time and segments of one fresh process analysing ``audio`` with the code in ``src``."""
-    return _child(src, [CHILD, str(audio)])
+    return _child(src, [PEAK + CHILD, str(audio)])
 
 
 def measure_video(src: Path, video: Path, out_csv: Path) -> dict:
     """Peak RSS, time and frame rows of one fresh ``affectlens analyze`` process on ``video``."""
-    return _child(src, [CHILD_VIDEO, str(video), str(out_csv)])
+    return _child(src, [PEAK + CHILD_VIDEO, str(video), str(out_csv)])
 
 
 def _child(src: Path, args: list[str]) -> dict:

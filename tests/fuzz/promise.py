@@ -84,7 +84,7 @@ class Outcome:
     stdout: str
     stderr: str
     seconds: float
-    peak_mb: float  # the largest peak RSS of any child so far (RUSAGE_CHILDREN is a running max)
+    peak_mb: float  # the child's own peak RSS (VmHWM, reset by exec; ru_maxrss keeps the parent's)
     out: Path
     records: list[dict] = field(default_factory=list)
 
@@ -93,17 +93,37 @@ class Outcome:
         return [line for line in self.stderr.splitlines() if "error:" in line]
 
 
+#: The CLI in the child, which then writes its own peak resident memory (VmHWM, MB) to a file.
+#: ru_maxrss would not do: a forked child starts with the parent's (large) RSS and keeps it
+#: across exec, so a big test process would make every child look big.
+_PEAK_CHILD = """
+import sys
+from affectlens.cli import main
+path, sys.argv = sys.argv[1], [sys.argv[0], *sys.argv[2:]]
+try:
+    code = main()
+finally:
+    with open("/proc/self/status", encoding="ascii") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    with open(path, "w", encoding="ascii") as f:
+        f.write(str(kb / 1024))
+sys.exit(code)
+"""
+
+
 def run_cli(command: str, args: list, out: Path, stdin: bytes | None = None) -> Outcome:
     """``python -m affectlens.cli COMMAND --out OUT --json ARGS`` under the address-space cap
     and timeout (``args`` may be bytes: a text argument need not be valid UTF-8)."""
-    argv = [sys.executable, "-m", "affectlens.cli", command, "--out", str(out), "--json", *args]
+    hwm = out.with_name(out.name + ".peak")
+    argv = [sys.executable, "-c", _PEAK_CHILD, str(hwm), command, "--out", str(out), "--json", *args]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(argv, input=stdin or b"", capture_output=True, timeout=TIMEOUT_S, preexec_fn=_limits)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"no answer in {TIMEOUT_S:.0f} s: {argv}") from exc
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = float(hwm.read_text()) if hwm.exists() else 0.0
+    hwm.unlink(missing_ok=True)
     stderr = proc.stderr.decode("utf-8", "replace")
     outcome = Outcome(proc.returncode, proc.stdout.decode("utf-8", "replace"), stderr, seconds, peak, out)
     for table in sorted(out.parent.glob(f"{out.stem}*{out.suffix}")):

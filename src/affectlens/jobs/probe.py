@@ -62,8 +62,9 @@ def probe(path: str | os.PathLike, kind: str | None = None) -> MediaInfo:
     from affectlens.io.audio import is_audio_path
     from affectlens.io.video import is_video_path
 
-    if is_video_path(p) or is_audio_path(p):
-        return _probe_media(name, size)
+    audio = is_audio_path(p)  # sniffs the file (and may open it): once per input
+    if audio or is_video_path(p):
+        return _probe_media(name, size, audio)
     return _probe_image(name, size)
 
 
@@ -81,11 +82,11 @@ def _probe_image(name: str, size: int) -> MediaInfo:
     return MediaInfo(name, "image", has_video=True, width=int(w), height=int(h), frames=1, size=size)
 
 
-def _probe_media(name: str, size: int) -> MediaInfo:
-    from affectlens.io.audio import AudioError, is_audio_path, load_audio, stream_kinds
+def _probe_media(name: str, size: int, audio: bool) -> MediaInfo:
+    from affectlens.io.audio import AudioError, load_audio, stream_kinds
     from affectlens.io.video import VideoError, VideoReader
 
-    if is_audio_path(name):
+    if audio:
         has_video, has_audio = stream_kinds(name)
         if not has_video and not has_audio:
             load_audio(name)  # raises the one-line reason (not a media file, corrupt)

@@ -1,4 +1,4 @@
-"""Batched augmentation on CPU tensors: geometry, photometry and synthetic occlusion.
+"""Batched augmentation on CPU tensors: geometry, photometry, occlusion and image degradations.
 
 All functions take and return float tensors (N, 1, S, S) with values in [0, 1].
 Synthetic occluders imitate what real faces carry: a glasses-like bar over the eyes, a
@@ -78,7 +78,64 @@ def occlude(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
     return x
 
 
+def _pick(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
+    return torch.nonzero(torch.rand(x.shape[0], generator=g) < p).flatten()
+
+
+def blur(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
+    """Gaussian blur (sigma 0.4-1.6 px at 48 px) on a random fraction ``p`` of the faces."""
+    idx = _pick(x, g, p)
+    if not len(idx):
+        return x
+    sigma = 0.4 + 1.2 * torch.rand(len(idx), 1, generator=g)
+    taps = torch.arange(-3, 4, dtype=x.dtype)[None]
+    k = torch.exp(-(taps**2) / (2 * sigma**2))
+    k = k / k.sum(1, keepdim=True)
+    sub = x[idx].transpose(0, 1)  # (1, m, S, S): one group per face
+    sub = F.conv2d(F.pad(sub, (3, 3, 0, 0), mode="reflect"), k[:, None, None, :], groups=len(idx))
+    sub = F.conv2d(F.pad(sub, (0, 0, 3, 3), mode="reflect"), k[:, None, :, None], groups=len(idx))
+    x = x.clone()
+    x[idx] = sub.transpose(0, 1)
+    return x
+
+
+def low_resolution(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
+    """Down to 12-32 px and back up (small, distant faces) on a fraction ``p`` of the faces."""
+    idx = _pick(x, g, p)
+    if not len(idx):
+        return x
+    size = x.shape[-1]
+    x = x.clone()
+    for i in idx.tolist():
+        small = int(torch.randint(12, 33, (1,), generator=g))
+        down = F.interpolate(x[i : i + 1], size=(small, small), mode="area")
+        x[i : i + 1] = F.interpolate(down, size=(size, size), mode="bilinear", align_corners=False)
+    return x
+
+
+def jpeg(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
+    """JPEG at quality 10-60 on a fraction ``p`` of the faces (encoded and decoded by Pillow)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    idx = _pick(x, g, p)
+    if not len(idx):
+        return x
+    x = x.clone()
+    for i in idx.tolist():
+        quality = int(torch.randint(10, 61, (1,), generator=g))
+        buf = io.BytesIO()
+        Image.fromarray((x[i, 0].numpy() * 255).round().astype(np.uint8)).save(buf, "JPEG", quality=quality)
+        x[i, 0] = torch.from_numpy(np.asarray(Image.open(buf), np.float32) / 255.0)
+    return x
+
+
 def augment(x: torch.Tensor, g: torch.Generator, cfg) -> torch.Tensor:
     x = random_affine(x, g, cfg.max_rotation, cfg.max_scale, cfg.max_shift, cfg.flip_p)
     x = photometric(x, g)
-    return occlude(x, g, cfg.occlusion_p)
+    x = occlude(x, g, cfg.occlusion_p)
+    x = blur(x, g, getattr(cfg, "blur_p", 0.0))
+    x = low_resolution(x, g, getattr(cfg, "lowres_p", 0.0))
+    return jpeg(x, g, getattr(cfg, "jpeg_p", 0.0))

@@ -31,6 +31,11 @@ class TrainConfig:
     max_rotation: float = 15.0
     max_scale: float = 0.15
     max_shift: float = 0.08
+    blur_p: float = 0.0  # fraction of faces blurred (sigma 0.4-1.6 px)
+    lowres_p: float = 0.0  # fraction shrunk to 12-32 px and back
+    jpeg_p: float = 0.0  # fraction JPEG-compressed at quality 10-60
+    class_weight_power: float = 0.0  # loss weight of a class = (mean count / its count) ** power
+    fuse_fer2013: float = 0.0  # FER+ target = (1 - f) * votes + f * the FER2013 label (8-class)
     seed: int = 0
     threads: int = 2
     limit_train: int = 0  # use only the first N training rows (0 = all), for quick runs

@@ -23,6 +23,7 @@ from affectlens.eval.datasets.fer2013 import (
     read_fer2013,
     read_ferplus_votes,
 )
+from affectlens.labels import CANONICAL, FER2013_LABELS
 from affectlens.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,28 @@ def evaluate(model, data: FerData, batch: int = 256) -> dict:
             p8.append(a.argmax(1).numpy())
             p7.append(b.argmax(1).numpy())
     p8, p7 = np.concatenate(p8), np.concatenate(p7)
+    from sklearn.metrics import f1_score
+
     ok = data.majority >= 0
     return {
         "ferplus_acc": float((p8[ok] == data.majority[ok]).mean()) if ok.any() else float("nan"),
+        "ferplus_macro_f1": float(f1_score(data.majority[ok], p8[ok], average="macro")) if ok.any() else float("nan"),
         "fer2013_acc": float((p7 == data.fer2013).mean()),
+        "fer2013_macro_f1": float(f1_score(data.fer2013, p7, average="macro")),
     }
+
+
+def class_weights(counts: np.ndarray, power: float) -> np.ndarray:
+    """(mean count / count) ** power per class; 1 everywhere when ``power`` is 0."""
+    counts = np.maximum(np.asarray(counts, np.float64), 1.0)
+    return (counts.mean() / counts) ** power
+
+
+def fused_targets(data: FerData, fuse: float) -> np.ndarray:
+    """FER+ vote distributions mixed with the FER2013 label (mapped to the 8 classes) at weight ``fuse``."""
+    to8 = np.array([CANONICAL.index(label) for label in FER2013_LABELS])
+    onehot = np.eye(len(CANONICAL), dtype=np.float32)[to8[data.fer2013]]
+    return ((1 - fuse) * data.soft + fuse * onehot).astype(np.float32)
 
 
 def _ema_update(ema, model, decay: float) -> None:
@@ -133,7 +151,14 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
         start_epoch, best, step = state["epoch"] + 1, state["best"], state["step"]
         log.info("resuming from %s at epoch %d", last, start_epoch)
     pixels = torch.from_numpy(train_set.pixels)[:, None]
-    soft = torch.from_numpy(train_set.soft)
+    soft_np = fused_targets(train_set, cfg.fuse_fer2013)
+    soft = torch.from_numpy(soft_np)
+    w8 = torch.from_numpy(class_weights(soft_np[train_set.soft_ok].sum(0), cfg.class_weight_power).astype(np.float32))
+    w7 = torch.from_numpy(
+        class_weights(np.bincount(train_set.fer2013, minlength=len(FER2013_LABELS)), cfg.class_weight_power).astype(
+            np.float32
+        )
+    )
     soft_ok = torch.from_numpy(train_set.soft_ok)
     hard8 = torch.from_numpy(np.where(train_set.majority >= 0, train_set.majority, 0))
     hard8_ok = torch.from_numpy(train_set.majority >= 0)
@@ -153,13 +178,14 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
                 group["lr"] = lr_at(step, total, warmup, cfg.lr)
             out8, out7 = model(x)
             if cfg.soft_labels:
-                mask = soft_ok[idx]
+                mask = soft_ok[idx] * (soft[idx] * w8).sum(1)
                 l8 = -(soft[idx] * F.log_softmax(out8, 1)).sum(1)
             else:
-                mask = hard8_ok[idx]
+                mask = hard8_ok[idx] * w8[hard8[idx]]
                 l8 = F.cross_entropy(out8, hard8[idx], reduction="none", label_smoothing=cfg.label_smoothing)
-            l8 = (l8 * mask).sum() / mask.sum().clamp(min=1)
-            l7 = F.cross_entropy(out7, y7[idx], label_smoothing=cfg.label_smoothing)
+            l8 = (l8 * mask).sum() / mask.sum().clamp(min=1e-6)
+            l7 = F.cross_entropy(out7, y7[idx], label_smoothing=cfg.label_smoothing, reduction="none")
+            l7 = (l7 * w7[y7[idx]]).sum() / w7[y7[idx]].sum()
             loss = l8 + cfg.fer2013_weight * l7
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -170,6 +196,8 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
             bar.set_postfix(loss=f"{running:.3f}")
         metrics = {"epoch": epoch + 1, "loss": running, **evaluate(ema, val_set)}
         score = metrics["ferplus_acc"] + metrics["fer2013_acc"]
+        if cfg.class_weight_power:  # a class-balanced recipe is selected for balance too
+            score += metrics["ferplus_macro_f1"] + metrics["fer2013_macro_f1"]
         log.info("epoch %d: %s", epoch + 1, json.dumps(metrics))
         with open(out / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(metrics) + "\n")

@@ -294,6 +294,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None, help="evaluations without gain before stopping")
     p.add_argument("--limit", type=int, default=0, help="first N rows of each data set and split (smoke tests)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -304,6 +305,7 @@ def main(argv=None) -> int:
         "max_minutes": args.max_minutes,
         "eval_every": args.eval_every,
         "threads": args.threads,
+        "patience": args.patience,
         "limit": args.limit or None,
     }
     cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None})

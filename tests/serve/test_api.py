@@ -96,7 +96,11 @@ def test_text_endpoint(make_client):
     assert client.post("/v1/text", json={}).status_code == 422
 
 
-def test_video_job_progress_results_and_files(make_client, videos):
+def test_video_job_progress_results_and_files(make_client, videos, monkeypatch):
+    import affectlens.viz.timeline as timeline
+
+    titles, plot = [], timeline.plot_timeline
+    monkeypatch.setattr(timeline, "plot_timeline", lambda *a, **k: titles.append(k.get("title")) or plot(*a, **k))
     client = make_client()
     with open(videos / "smile_pyfeat_single_face.mp4", "rb") as f:
         r = client.post(
@@ -134,6 +138,7 @@ def test_video_job_progress_results_and_files(make_client, videos):
     assert seg.status_code == 200 and seg.text.strip()
     png = client.get(f"/v1/jobs/{job['id']}/files/timeline.png")
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert titles == ["smile.mp4"]  # the client's name, not the service's file
     assert client.get(f"/v1/jobs/{job['id']}/files/..%2Fjobs.sqlite3").status_code == 404
     assert client.get(f"/v1/jobs/{job['id']}/results?format=xml").status_code == 422
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 200

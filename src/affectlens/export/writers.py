@@ -61,6 +61,7 @@ class Writers:
         analyzer=None,
         many_videos: bool = False,
         start_ms: float = 0.0,
+        names: dict[str, str] | None = None,
     ):
         self.outputs = outputs
         self.primary = primary
@@ -70,7 +71,7 @@ class Writers:
         self.errors: list[str] = []  # outputs that could not be written, one line each
         self.summaries: list = []
         self.written: list[str] = []
-        self._video = _VideoSinks(outputs, many_videos, start_ms)
+        self._video = _VideoSinks(outputs, many_videos, start_ms, names or {})
         self._images = _ImageSinks(outputs, analyzer)
 
     def add(self, result) -> None:
@@ -180,8 +181,9 @@ class _ImageSinks:
 class _VideoSinks:
     """Annotated video, timeline and track summary of the video being analysed."""
 
-    def __init__(self, outputs: OutputOptions, many: bool, start_ms: float):
+    def __init__(self, outputs: OutputOptions, many: bool, start_ms: float, names: dict[str, str]):
         self.outputs, self.many, self.start_ms = outputs, many, start_ms
+        self.names = names  # input path → the name shown in titles (the service's upload names)
         self.source: str | None = None
         self.writer = None
         self.summarizer = None
@@ -225,7 +227,9 @@ class _VideoSinks:
         if timeline and self.records:
             from affectlens.viz.timeline import plot_timeline
 
-            plot_timeline(records_to_frame(self.records), timeline, title=Path(self.source).name)
+            plot_timeline(
+                records_to_frame(self.records), timeline, title=Path(self.names.get(self.source, self.source)).name
+            )
             written.append(f"timeline of {self.source} to {timeline}")
         self.source, self.writer, self.records = None, None, []
 

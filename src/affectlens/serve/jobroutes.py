@@ -18,41 +18,21 @@ from affectlens.serve.inputs import ZIP_SUFFIXES, check_media, extract_images, j
 from affectlens.serve.schemas import JobList, JobStatus
 from affectlens.serve.service import parse_options
 from affectlens.serve.store import FINAL, Job
-from affectlens.serve.uploads import Limits, display_name, read_multipart
+from affectlens.serve.uploads import Limits, display_name, multipart_body, read_multipart
 from affectlens.serve.worker import primary_table
 
-JOB_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "A video, an audio file, a .zip of images, or a transcript (.srt, .vtt, .json) or .txt.",
-                        },
-                        "options": {"type": "string", "description": "The options tree as a JSON object."},
-                        "transcript": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The transcript (.srt, .vtt, .json) of a video or audio file.",
-                        },
-                        "annotate": {
-                            "type": "boolean",
-                            "default": True,
-                            "description": "Video: write the annotated video.",
-                        },
-                        "timeline": {"type": "boolean", "default": True, "description": "Video: plot the timeline."},
-                    },
-                }
-            }
+JOB_BODY = multipart_body(
+    "A video, an audio file, a .zip of images, or a transcript (.srt, .vtt, .json) or .txt.",
+    {
+        "transcript": {
+            "type": "string",
+            "format": "binary",
+            "description": "The transcript (.srt, .vtt, .json) of a video or audio file.",
         },
-    }
-}
+        "annotate": {"type": "boolean", "default": True, "description": "Video: write the annotated video."},
+        "timeline": {"type": "boolean", "default": True, "description": "Video: plot the timeline."},
+    },
+)
 TRANSCRIPT_SUFFIXES = (".srt", ".vtt", ".json")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 

@@ -12,32 +12,10 @@ from affectlens.serve.errors import ApiError
 from affectlens.serve.inputs import check_image, remove
 from affectlens.serve.schemas import Health, ModelList, Ready, Records, TextRequest
 from affectlens.serve.service import parse_options
-from affectlens.serve.uploads import Limits, display_name, read_multipart, read_raw
+from affectlens.serve.uploads import Limits, display_name, multipart_body, read_multipart, read_raw
 from affectlens.types import InputFailure
 
-IMAGE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "One image (JPEG, PNG, WebP ...).",
-                        },
-                        "options": {"type": "string", "description": "The options tree as a JSON object."},
-                    },
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+IMAGE_BODY = multipart_body("One image (JPEG, PNG, WebP ...).", raw_types=("image/*", "application/octet-stream"))
 
 
 def router(service):

@@ -234,3 +234,17 @@ class _Sink:
         for part in self.parts.values():
             if part.path is not None:
                 part.path.unlink(missing_ok=True)
+
+
+def multipart_body(file_help: str, extra: dict | None = None, raw_types: tuple[str, ...] = ()) -> dict:
+    """The OpenAPI ``requestBody`` of an upload route: a multipart ``file`` (described by
+    ``file_help``) with the options tree as a JSON ``options`` field, plus ``extra`` fields; each
+    of ``raw_types`` also accepts the file itself as the body."""
+    properties = {
+        "file": {"type": "string", "format": "binary", "description": file_help},
+        "options": {"type": "string", "description": "The options tree as a JSON object."},
+        **(extra or {}),
+    }
+    content = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": properties}}}
+    content.update({t: {"schema": {"type": "string", "format": "binary"}} for t in raw_types})
+    return {"requestBody": {"required": True, "content": content}}

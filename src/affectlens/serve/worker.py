@@ -114,7 +114,9 @@ class Workers:
         inputs = job_inputs(job, folder)
         meter = _Meter(self.store, job.id, len(inputs) if job.kind == "images" else 0)
         runner = Runner(options)
-        writers = Writers(outputs, primary_table(job), start_ms=options.video.sampling.start * 1000.0)
+        writers = Writers(
+            outputs, primary_table(job), start_ms=options.video.sampling.start * 1000.0, names=_sources(job, folder)
+        )
         failures, results = [], 0
         stream = runner.run(inputs, pixels=bool(outputs.annotate), progress=meter)
         try:

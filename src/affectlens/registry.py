@@ -185,6 +185,19 @@ def get_model_cfg(name: str | None = None, kind: str = "expression") -> ModelCfg
     return _with_override(cfg)
 
 
+def sibling_head(name: str | None, labels: tuple[str, ...]) -> str:
+    """The expression model that is another head of ``name``'s network (same weights file and
+    folder) and outputs exactly ``labels`` (in any order); ``name`` itself if it does, or if no
+    head does. E.g. the default 8-class model's 7-class FER2013 head for ``eval --dataset fer2013``."""
+    cfg = get_model_cfg(name)
+    if set(cfg.labels) == set(labels):
+        return cfg.name
+    for other in list_models("expression"):
+        if (other.file, other.folder) == (cfg.file, cfg.folder) and set(other.labels) == set(labels):
+            return other.name
+    return cfg.name
+
+
 # -- user overrides (thresholds, temperature) ---------------------------------------------------
 _OVERRIDE_FILES: dict[str, Path] = {}  # model name -> override file named by load_overrides()
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from affectlens.cli import main
+from affectlens.labels import FER2013_LABELS
 
 
 @pytest.mark.slow
@@ -117,12 +118,17 @@ def _eval_json(*args: str) -> dict:
 
 
 @pytest.mark.slow
-def test_eval_fer2013_present_only_and_dedup():
+def test_eval_fer2013_scores_the_default_networks_7_class_head_with_dedup():
+    from affectlens.registry import default_model_name, get_model_cfg, sibling_head
+
+    default = get_model_cfg(default_model_name())
+    head7 = sibling_head(default.name, FER2013_LABELS)
+    assert head7 != default.name  # the default network has a 7-class head, and eval scores it
     r = _eval_json("--dataset", "fer2013", "--split", "test", "--dedup")
     for key in ("n", "accuracy", "macro_f1", "balanced_accuracy", "ece", "labels", "per_class", "confusion"):
         assert key in r
     assert r["n"] == 3589 - 288 and r["removed_duplicates"] == 288
-    assert "contempt" in r["left_out_classes"]  # the default model's class FER2013 lacks
+    assert r["model"] == head7 and not r["left_out_classes"]
     assert len(r["labels"]) == 7 and np.asarray(r["confusion"]).sum() == r["n"]
     assert 0.0 <= r["ece"] <= 1.0 and r["accuracy"] > 0.5
 

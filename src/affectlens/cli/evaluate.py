@@ -41,7 +41,9 @@ def eval_command(
     split
         train/val/test = Training/PublicTest/PrivateTest.
     model
-        Expression model name (default: the default model).
+        Expression model name (default: the default model). When another head of the same
+        network outputs exactly the data set's labels (e.g. the 7 FER2013 classes), that head
+        is scored.
     crop_mode
         face: each image is a face crop (data sets are; default); detect: find the face first.
     dedup
@@ -53,9 +55,13 @@ def eval_command(
     from affectlens.eval.protocol import evaluate, format_report
     from affectlens.options import Options
     from affectlens.pipeline.image import Analyzer
+    from affectlens.registry import get_model_cfg, sibling_head
 
     fs = load_dataset(dataset, split=split, root=data_root, dedup=dedup)
-    analyzer = Analyzer(Options().replace(model=model, crop_mode=crop_mode))
+    head = sibling_head(model, fs.label_names)
+    if head != get_model_cfg(model).name:
+        log.info("scoring %s with %s, the head of the same network that outputs its labels", fs.name, head)
+    analyzer = Analyzer(Options().replace(model=head, crop_mode=crop_mode))
     report = evaluate(analyzer, fs, dedup=dedup)
     sys.stdout.write((json.dumps(report.to_json()) if json_ else format_report(report)) + "\n")
     return 0

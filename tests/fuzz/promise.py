@@ -127,7 +127,9 @@ def run_cli(command: str, args: list, out: Path, stdin: bytes | None = None) -> 
     stderr = proc.stderr.decode("utf-8", "replace")
     outcome = Outcome(proc.returncode, proc.stdout.decode("utf-8", "replace"), stderr, seconds, peak, out)
     for table in sorted(out.parent.glob(f"{out.stem}*{out.suffix}")):
-        outcome.records += [strict_json(line) for line in table.read_text(encoding="utf-8").splitlines() if line]
+        rows = [strict_json(line) for line in table.read_text(encoding="utf-8").splitlines() if line]
+        if table.stem != f"{out.stem}-tracks":  # per-track summaries of the video rows, not results
+            outcome.records += rows
     return outcome
 
 

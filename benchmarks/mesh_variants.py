@@ -185,7 +185,9 @@ def main() -> None:
         )
     if args.write:
         out = ROOT / "benchmarks" / "results" / "mesh_variants.json"
-        out.write_text(json.dumps({"load_average": load, "calibration_crops": len(calib), "rows": rows}, indent=2) + "\n")
+        out.write_text(
+            json.dumps({"load_average": load, "calibration_crops": len(calib), "rows": rows}, indent=2) + "\n"
+        )
         print(f"wrote {out}")
 
 

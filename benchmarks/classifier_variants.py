@@ -36,10 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_POINTS = 0.3
 
 
-def accuracy(model: ExpressionModel, fs, dedup: bool) -> float:
-    images = np.asarray(fs.images)
+def accuracies(model: ExpressionModel, sets: dict) -> dict:
+    """Accuracy on each set (``dedup`` -> FaceSet); the model predicts each image once (the
+    deduplicated set is a subset of the full one)."""
+    full = sets[False]
+    images = np.asarray(full.images)
     probs = np.concatenate([model.predict(images[i : i + 256]) for i in range(0, len(images), 256)])
-    return score(fs, probs, model.labels, model.cfg.name, "face", dedup=dedup).accuracy
+    where = {row: i for i, row in enumerate(full.ids)}
+    return {
+        dedup: score(fs, probs[[where[i] for i in fs.ids]], model.labels, model.cfg.name, "face", dedup=dedup).accuracy
+        for dedup, fs in sets.items()
+    }
 
 
 def timings(models: dict, crop: np.ndarray, rounds: int, per_round: int = 50) -> dict:
@@ -76,7 +83,7 @@ def main() -> None:
             models[v] = ExpressionModel(dataclasses.replace(cfg, file=path.name, folder=str(folder)), threads=2)
         sizes = {n: round(m.cfg.path.stat().st_size / 1024) for n, m in models.items()}
         sets = {dedup: load_ferplus(args.data_root, "test", dedup=dedup) for dedup in (False, True)}
-        acc = {n: {d: accuracy(m, fs, d) for d, fs in sets.items()} for n, m in models.items()}
+        acc = {n: accuracies(m, sets) for n, m in models.items()}
         speed = timings(models, np.asarray(sets[False].images[:1]), args.rounds)
     load = os.getloadavg()
     rows = []

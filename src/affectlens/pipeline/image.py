@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,24 @@ DETECT_MIN_FACE = 20
 #: onnxruntime threads of the expression model for photos.
 PHOTO_THREADS = 2
 
+#: Photos with at least this many faces fit their meshes on :data:`PHOTO_THREADS` threads
+#: (onnxruntime and Pillow release the GIL; the mesh session is thread-safe).
+MESH_POOL_FROM = 4
+
 log = logging.getLogger("affectlens")
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
+
+
+def _mesh_pool():
+    """This process's thread pool for the meshes of a group photo, made on first use (and again
+    in a forked child, whose copy of the parent's pool has no threads)."""
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL[:] = [(os.getpid(), ThreadPoolExecutor(PHOTO_THREADS, thread_name_prefix="affectlens-mesh"))]
+        return _POOL[0][1]
 
 
 class Analyzer:
@@ -139,7 +157,9 @@ class Analyzer:
         if self.face_mesh is None:
             return [np.zeros((0, 3)) for _ in faces]
         priors = priors or [None] * len(faces)
-        return [self.face_mesh.run(rgb, f, p).points for f, p in zip(faces, priors)]
+        if len(faces) < MESH_POOL_FROM:
+            return [self.face_mesh.run(rgb, f, p).points for f, p in zip(faces, priors)]
+        return list(_mesh_pool().map(lambda fp: self.face_mesh.run(rgb, *fp).points, zip(faces, priors)))
 
     # -- the convenience call ----------------------------------------------------------
     def analyze(self, image, source: str | None = None) -> ImageResult:

@@ -7,7 +7,7 @@ the last one:
 - ``int8``: static quantisation in QDQ format, weights int8 per output channel, activations
   uint8, ranges from MinMax calibration on FER2013 *training* crops (never validation or test),
   preprocessed exactly as the model's :meth:`~affectlens.models.expression.ExpressionModel.preprocess`
-  does (with the mirror images when the model averages over them);
+  does, each with its mirror image (what a mirror-averaging model also sees);
 - ``int8-dynamic``: weights int8, activations quantised at run time (no calibration);
 - ``float16``: weights and arithmetic in float16, float32 inputs and outputs.
 
@@ -34,14 +34,15 @@ CALIBRATION_SEED = 0
 
 
 def calibration_inputs(cfg: ModelCfg, crops: np.ndarray) -> np.ndarray:
-    """Model inputs (N, C, S, S) float32 for uint8 crops, as the model preprocesses them (with
-    their mirror images when ``cfg.flip_tta``)."""
+    """Model inputs (2N, C, S, S) float32 for uint8 crops, as the model preprocesses them, then
+    their mirror images (the same whatever ``cfg.flip_tta`` says, so packing and benchmarking
+    calibrate alike)."""
     x = np.asarray(crops, dtype=np.float32)
     if x.ndim == 3:
         x = x[:, :, :, None]
     x = (x - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
     x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    return np.concatenate([x, x[:, :, :, ::-1]]) if cfg.flip_tta else x
+    return np.ascontiguousarray(np.concatenate([x, x[:, :, :, ::-1]]))
 
 
 def training_crops(root, n: int = CALIBRATION_CROPS, seed: int = CALIBRATION_SEED) -> np.ndarray:

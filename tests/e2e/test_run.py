@@ -233,3 +233,27 @@ def test_segment_results_have_fixed_table_names(videos, tmp_path):
     assert list(faces.columns[:5]) == ["source", "frame", "time_ms", "track", "face"]
     assert set(np.unique(faces["track"].dropna())) == {0}
     assert all(isinstance(r, SegmentResult) for r in affectlens.analyze_av(videos / SMILE, fps=5))
+
+
+def test_a_folder_of_photos_on_two_threads_gives_the_sequential_results_in_order(photos, tmp_path):
+    """The photo pool: same records as one thread, in input order, a broken photo in the middle
+    is its own error record and the photos after it are still analysed."""
+    from affectlens.jobs.run import Runner
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut.png", "grace_hopper.jpg", "newton.png", "gauss.png"):
+        shutil.copy(photos / name, folder / name)
+    (folder / "c_broken.jpg").write_bytes((photos / "grace_hopper.jpg").read_bytes()[:300])
+    seen = []
+    pooled = list(Runner(photo_workers=2).run(folder, progress=seen.append))
+    single = list(Runner(photo_workers=1).run(folder))
+    names = [Path(r.source).name for r in pooled]
+    assert names == sorted(p.name for p in folder.iterdir())
+    assert [type(r) for r in pooled] == [type(r) for r in single]
+    failures = [r for r in pooled if isinstance(r, InputFailure)]
+    assert len(failures) == 1 and "c_broken.jpg" in failures[0].reason
+    for a, b in zip(pooled, single):
+        if isinstance(a, ImageResult):
+            assert same(records_of(a)[1], records_of(b)[1])
+    assert [p.done for p in seen if p.unit == "image"][-1] == 5 and seen[-1].finished

@@ -102,12 +102,14 @@ class _Bars:
     """Progress on a terminal (quiet in pipes and CI): inputs done, and the current video's frames."""
 
     def __init__(self, inputs: int):
+        self.enabled = sys.stderr.isatty()
+        self.inputs = self.frames = None
+        if not self.enabled:  # no terminal: tqdm is not even imported (start-up time)
+            return
         from tqdm.auto import tqdm
 
         self.tqdm = tqdm
-        self.enabled = sys.stderr.isatty()
-        self.inputs = tqdm(total=inputs, unit="input", disable=not self.enabled or inputs < 2, leave=False)
-        self.frames = None
+        self.inputs = tqdm(total=inputs, unit="input", disable=inputs < 2, leave=False)
 
     def __call__(self, p: Progress) -> None:
         if not self.enabled:
@@ -115,7 +117,7 @@ class _Bars:
         if self.frames is None:
             self.frames = self.tqdm(
                 total=p.total or None,
-                desc=Path(p.source).name,
+                desc="photos" if p.unit == "image" else Path(p.source).name,
                 unit=p.unit,
                 leave=False,
                 position=1 if not self.inputs.disable else 0,
@@ -131,7 +133,8 @@ class _Bars:
     def close(self) -> None:
         if self.frames is not None:
             self.frames.close()
-        self.inputs.close()
+        if self.inputs is not None:
+            self.inputs.close()
 
 
 def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: str = "faces") -> int:

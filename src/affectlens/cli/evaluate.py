@@ -124,6 +124,7 @@ def train(
     limit_val: int | None = None,
     name: str | None = None,
     no_export: Annotated[bool, Parameter(name="--no-export", negative="")] = False,
+    quantize: Literal["int8", "int8-dynamic", "float16"] | None = None,
     verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
 ) -> int:
     """Train an expression model on FER2013 + FER+ (needs the [train] extra).
@@ -149,6 +150,8 @@ def train(
         Registry name of the exported model (default: the config's name).
     no_export
         Train only; skip the ONNX export.
+    quantize
+        Ship this variant of the exported model (int8: calibrated on training crops); check it with benchmarks/classifier_variants.py.
     """
     from affectlens.eval.datasets.base import data_root as resolve_root
     from affectlens.train.config import TrainConfig
@@ -164,6 +167,6 @@ def train(
         return 0
     from affectlens.train.pack import pack_model
 
-    folder = pack_model(best, root, out / "export", name=name or cfg.name)
+    folder = pack_model(best, root, out / "export", name=name or cfg.name, quantize=quantize)
     log.info("exported %s", folder)
     return 0

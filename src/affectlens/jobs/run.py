@@ -19,7 +19,10 @@ transcript  one :class:`~affectlens.types.TextItemResult` per segment (with time
 
 A bad input gives an :class:`~affectlens.types.InputFailure` (its one-line reason) and the run
 goes on. Stopping the iteration (or Ctrl-C) leaves every result already yielded intact.
-Models load lazily, once per :class:`Runner`.
+Models load lazily, once per :class:`Runner`. Consecutive photos are analysed by a small pool of
+threads sharing those models (:data:`PHOTO_WORKERS`; the detector, onnxruntime and Pillow release
+the GIL while they work), so a folder of photos uses both cores; results still come out in input
+order, and a photo that fails gives its error record without stopping the others.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -38,6 +43,12 @@ from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResu
 log = logging.getLogger("affectlens")
 
 Result = ImageResult | FrameResult | SegmentResult | TextItemResult | InputFailure
+
+#: Threads that analyse consecutive photos at once (at most the number of cores).
+PHOTO_WORKERS = max(1, min(2, os.cpu_count() or 1))
+#: Photos are decoded one at a time: ``load_image`` records Pillow's warnings with
+#: ``warnings.catch_warnings``, which is process-wide state (the other thread keeps analysing).
+_DECODE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,11 @@ def plan(info: MediaInfo, requested: tuple[str, ...] | None, transcript: bool) -
 class Runner:
     """Holds the models of one options tree (loaded on first use) and runs inputs through them."""
 
-    def __init__(self, options: Options | None = None):
+    def __init__(self, options: Options | None = None, photo_workers: int | None = None):
         self.options = options or Options()
+        self.photo_workers = PHOTO_WORKERS if photo_workers is None else photo_workers
+        if isinstance(self.photo_workers, bool) or not isinstance(self.photo_workers, int) or self.photo_workers < 1:
+            raise ValueError(f"photo_workers must be an integer >= 1, got {photo_workers!r}")
         self._speech = None
         self._text = None
         if self.options.modalities and "text" in self.options.modalities and not self.options.text.transcript:
@@ -139,20 +153,30 @@ class Runner:
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self, inputs, *, pixels: bool = False, progress: ProgressFn | None = None) -> Iterator[Result]:
-        for item in _items(inputs):
-            if isinstance(item, InputError):
-                yield InputFailure(_source_of(item), str(item))
-                continue
-            if isinstance(item, Texts):
-                yield from self._texts(list(item.texts), item.source, None)
-                continue
-            try:
-                info = _info(item)
-                mods = plan(info, self.options.modalities, bool(self.options.text.transcript))
-            except InputError as exc:
-                yield InputFailure(_source_of(exc, item), str(exc))
-                continue
-            yield from self._one(info, mods, pixels, progress)
+        photos = _PhotoPool(self, pixels, progress)
+        try:
+            for item in _items(inputs):
+                if isinstance(item, InputError):
+                    yield from photos.ready(InputFailure(_source_of(item), str(item)))
+                    continue
+                if isinstance(item, Texts):
+                    yield from photos.drain()
+                    yield from self._texts(list(item.texts), item.source, None)
+                    continue
+                try:
+                    info = _info(item)
+                    mods = plan(info, self.options.modalities, bool(self.options.text.transcript))
+                except InputError as exc:
+                    yield from photos.ready(InputFailure(_source_of(exc, item), str(exc)))
+                    continue
+                if info.kind == "image":
+                    yield from photos.submit(info.path)
+                    continue
+                yield from photos.drain()
+                yield from self._one(info, mods, pixels, progress)
+            yield from photos.drain()
+        finally:
+            photos.close()
 
     def _one(self, info: MediaInfo, mods, pixels: bool, progress: ProgressFn | None) -> Iterator[Result]:
         try:
@@ -168,13 +192,21 @@ class Runner:
     def image(self, path: str, pixels: bool = False) -> ImageResult:
         from affectlens.io.image import load_image
 
-        loaded = load_image(path)
+        with _DECODE:
+            loaded = load_image(path)
         result = self.image_analyzer.analyze(loaded.pixels, source=path)
         if result.skipped_small:
             log.info(
                 "%s: skipped %d face(s) smaller than %d px", path, result.skipped_small, self.options.detection.min_face
             )
         return dataclasses.replace(result, pixels=loaded.pixels) if pixels else result
+
+    def image_or_failure(self, path: str, pixels: bool = False) -> ImageResult | InputFailure:
+        """:meth:`image`, with an unreadable photo as its :class:`InputFailure` record."""
+        try:
+            return self.image(path, pixels)
+        except InputError as exc:
+            return InputFailure(path, str(exc))
 
     def _media(self, info: MediaInfo, mods, pixels: bool, progress: ProgressFn | None) -> Iterator[Result]:
         from affectlens.fusion.segments import FaceSeriesBuilder
@@ -249,6 +281,73 @@ class Runner:
                     end_ms=seg.end_ms if seg else None,
                     speaker=seg.speaker if seg else None,
                 )
+
+
+class _PhotoPool:
+    """Analyses photos on ``runner.photo_workers`` threads, a few ahead of the one being
+    yielded; results come out in submission order. Reports each finished photo to
+    ``progress`` (unit ``image``: photos done in this stretch of photos; total 0 until its end)."""
+
+    def __init__(self, runner: Runner, pixels: bool, progress: ProgressFn | None):
+        self.runner, self.pixels, self.progress = runner, pixels, progress
+        self.workers = runner.photo_workers
+        self.pending: deque = deque()
+        self.executor = None
+        self.done = self.total = 0
+        self.source = ""
+
+    def submit(self, path: str) -> Iterator[Result]:
+        """Queue ``path``; yield the oldest results while too many are waiting."""
+        if self.workers == 1:
+            return self._queue(path, None)
+        if self.executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _ = self.runner.image_analyzer  # load the models once, before the threads share them
+            self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="affectlens-photo")
+        return self._queue(path, self.executor.submit(self.runner.image_or_failure, path, self.pixels))
+
+    def ready(self, result: Result) -> Iterator[Result]:
+        """Queue a result that is already known (an input's error record), keeping input order."""
+        return self._queue(None, result)
+
+    def _queue(self, path: str | None, work) -> Iterator[Result]:
+        self.total += 1
+        self.pending.append((path, work))
+        while len(self.pending) > 2 * self.workers - 1:
+            yield self._next()
+
+    def drain(self) -> Iterator[Result]:
+        """Yield every queued result (before an input that is not a photo, and at the end)."""
+        while self.pending:
+            yield self._next()
+        if self.total > 1 and self.progress:
+            self.progress(Progress(self.source, "image", self.done, self.total, finished=True))
+        self.done = self.total = 0
+
+    def _next(self) -> Result:
+        path, work = self.pending.popleft()
+        if path is None:
+            result = work
+        elif work is None:
+            result = self.runner.image_or_failure(path, self.pixels)
+        else:
+            result = work.result()
+        self.done += 1
+        self.source = path or self.source
+        if self.progress and self.total > 1:
+            self.progress(Progress(self.source, "image", self.done, 0))  # the stretch's length is not known yet
+        return result
+
+    def close(self) -> None:
+        """Stop (the caller stopped iterating, or Ctrl-C): cancel queued photos, wait for running ones."""
+        for path, work in self.pending:
+            if path is not None and work is not None:
+                work.cancel()
+        self.pending.clear()
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
 
 
 def _info(item) -> MediaInfo:

@@ -4,7 +4,11 @@ Decisions made here use the validation split (PublicTest) only; PrivateTest stay
 - the alignment template is measured on training crops (:mod:`affectlens.train.template`);
 - mirror test-time augmentation (``flip_tta``) is switched on if it raises validation accuracy
   of the FER+ head;
-- each head's softmax temperature is fitted on validation logits (temperature scaling).
+- each head's softmax temperature is fitted on validation logits (temperature scaling);
+- ``quantize`` (``int8``, ``int8-dynamic`` or ``float16``, :mod:`affectlens.train.quantize`):
+  the variant is written beside the float32 file and the registry entries use it; the steps
+  above then run on the variant itself. Keep a variant only if
+  ``benchmarks/classifier_variants.py`` shows FER+ test accuracy within 0.3 points of float32.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ log = logging.getLogger(__name__)
 
 
 def pack_model(
-    checkpoint: Path, root, folder: Path, name: str, metrics: dict | None = None, template_sample: int = 2000
+    checkpoint: Path,
+    root,
+    folder: Path,
+    name: str,
+    metrics: dict | None = None,
+    template_sample: int = 2000,
+    quantize: str | None = None,
 ) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -36,12 +46,30 @@ def pack_model(
     template, n = estimate_template(pixels[usage == USAGE["train"]], sample=template_sample)
     log.info("alignment template measured on %d training crops", n)
     entries = model_configs(name, onnx_file, cfg, template, metrics)
+    if quantize:
+        onnx_file = quantize_entries(entries, folder, root, quantize)
     flip = calibrate_entries(entries, folder, root)
     write_models_json(folder, entries, default=name)
-    (folder / "pack.json").write_text(
-        json.dumps({"checkpoint": str(checkpoint), "template_crops": int(n), "flip_tta": flip}, indent=2) + "\n"
-    )
+    record = {"checkpoint": str(checkpoint), "template_crops": int(n), "flip_tta": flip}
+    if quantize:
+        record["quantized"] = {"variant": quantize, "file": onnx_file, "float32_file": f"{name}.onnx"}
+    (folder / "pack.json").write_text(json.dumps(record, indent=2) + "\n")
     return folder
+
+
+def quantize_entries(entries: list[dict], folder: Path, root, variant: str) -> str:
+    """Write the ``variant`` of the entries' ONNX file (calibrated on FER2013 training crops,
+    preprocessed like the FER+ head's input) and point every entry at it; return its name."""
+    from affectlens.train.quantize import quantize_classifier, training_crops
+
+    src = folder / entries[0]["file"]
+    dst = folder / f"{src.stem}-{variant}.onnx"
+    model_cfg = ModelCfg.from_json(entries[0], folder)
+    crops = training_crops(root) if variant == "int8" else None
+    quantize_classifier(src, dst, variant, model_cfg, crops)
+    for entry in entries:
+        entry["file"] = dst.name
+    return dst.name
 
 
 def calibrate_entries(entries: list[dict], folder: Path, root, allow_flip: bool = True) -> bool:

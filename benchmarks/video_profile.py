@@ -6,8 +6,11 @@ in a single thread, as ``VideoSession`` does, timing each with the thread's CPU 
 
 decode (FFmpeg, to its native YUV frame), colour conversion (YUV → RGB array), detect (YuNet on
 the downscaled frame, incl. its resize and BGR copy), align, classify (expression model, mirror
-averaging), occlusion checks (the region energies and textures of ``uncertain``), mesh (face
-mesh, from the previous frame's mesh), AUs (pose, action units, rationale), tracking (shot-cut
+averaging; the classifier runs once per frame on the faces, their mirrors and the occlusion
+check's eyes-only and mouth-only copies, so this includes the occlusion check's model passes),
+occlusion checks (the rest of the ``occluded`` reason's signals: masked copies, region textures,
+energies), mesh (face mesh from the previous frame's mesh or the detector's box, plus placing
+followed faces), AUs (pose, action units, rationale), tracking (shot-cut
 histogram, appearance descriptors, tracker, smoother, assessment), and Python overhead (the
 rest of one ``VideoSession`` frame: the whole frame run as the pipeline runs it, minus the
 stages). ``--detect-every N`` profiles the mesh-tracking path instead (the detector runs every
@@ -38,22 +41,30 @@ STAGES = ("decode", "colour", "detect", "align", "classify", "occlusion", "mesh"
 
 
 class Clock:
-    """Sums thread CPU time per stage name."""
+    """Sums thread CPU time per stage name; a timed call inside another counts for its own
+    stage only (its time is taken off the outer one)."""
 
     def __init__(self):
         self.ms: dict[str, float] = defaultdict(float)
+        self._inner: list[float] = []
 
     def time(self, name: str, fn, *args, **kw):
+        self._inner.append(0.0)
         t = time.thread_time()
-        out = fn(*args, **kw)
-        self.ms[name] += (time.thread_time() - t) * 1000
-        return out
+        try:
+            return fn(*args, **kw)
+        finally:
+            spent = (time.thread_time() - t) * 1000
+            self.ms[name] += spent - self._inner.pop()
+            if self._inner:
+                self._inner[-1] += spent
 
 
 def patch_stages(clock: Clock, session) -> None:
     """Wrap the stage functions the session calls so that each call is timed under its stage."""
+    import affectlens.models.uncertainty as uncertainty
+    import affectlens.pipeline.follow as follow
     import affectlens.pipeline.video as video
-    from affectlens.pipeline import image
 
     def wrap(owner, attr, stage):
         fn = getattr(owner, attr)
@@ -62,14 +73,17 @@ def patch_stages(clock: Clock, session) -> None:
     an = session.analyzer
     wrap(session.detector, "detect", "detect")
     wrap(an, "align", "align")
-    for name in ("classify_faces",):  # the video path's one classifier call (logits + occlusion)
-        if hasattr(video, name):
-            wrap(video, name, "classify")
-    wrap(video, "occlusion_signals", "occlusion")
-    wrap(an, "logits", "classify")
+    # one classifier call per frame: the faces, their mirrors and the occlusion check's
+    # eyes-only and mouth-only copies in one batch; "occlusion" is the rest of that check
+    # (making the copies, region textures, energies)
+    wrap(video, "logits_and_signals", "occlusion")
+    wrap(an.model, "forward", "classify")
+    wrap(an.model, "preprocess", "classify")
+    wrap(uncertainty, "region_texture", "occlusion")
     wrap(an.face_mesh, "run", "mesh")
-    if hasattr(an.face_mesh, "follow"):
-        wrap(an.face_mesh, "follow", "mesh")
+    wrap(an.face_mesh, "follow", "mesh")
+    wrap(follow, "place", "mesh")
+    wrap(follow, "anchor", "mesh")
     wrap(video, "describe_face", "aus")
     for name in ("appearance", "box_histogram"):
         wrap(video, name, "tracking")
@@ -79,7 +93,6 @@ def patch_stages(clock: Clock, session) -> None:
     if session.cuts:
         wrap(session.cuts, "observe", "tracking")
         wrap(video.ShotCutDetector, "histogram", "tracking")
-    del image
 
 
 WARMUP = 10  # frames run before timing starts (first calls load libraries, fill caches)

@@ -15,7 +15,10 @@ would give. A frame is a detection frame when:
   than ``min_face``), two followed meshes overlap (one face passing in front of another), or at the last detection a face could not be meshed (so it can only be
   seen by detecting).
 
-``detect_every = 1`` (or no face mesh) is the detect-every-frame path.
+On a detection frame a face that was being followed keeps its anchor, moved halfway toward the
+new detection, and is placed from it (so its crop does not jump by the detector's landmark
+noise, which would break the appearance match of the tracker); new faces are the detector's.
+``detect_every = 1`` (or no face mesh) is the detect-every-frame path, exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from affectlens.types import Face
 #: Two followed meshes overlapping more than this (box IoU) have merged onto one face (one face
 #: passing in front of another): the frame is detected instead.
 MAX_OVERLAP = 0.3
+#: How far a followed face's anchor moves toward a new detection of it (the rest is its history).
+ANCHOR_UPDATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,13 @@ def anchor(face: Face, points: np.ndarray) -> Anchor:
         landmarks=_apply(m, face.landmark_array().reshape(-1, 2)),
         score=face.score,
     )
+
+
+def blend(old: Anchor, new: Anchor, weight: float) -> Anchor:
+    """``old`` moved by ``weight`` toward ``new`` (the score is the new one's)."""
+    mix = lambda a, b: (1 - weight) * a + weight * b  # noqa: E731
+    lm = mix(old.landmarks, new.landmarks) if old.landmarks.shape == new.landmarks.shape else new.landmarks
+    return Anchor(mix(old.centre, new.centre), mix(old.size, new.size), lm, new.score)
 
 
 def place(a: Anchor, points: np.ndarray, width: int, height: int) -> Face:
@@ -178,22 +190,30 @@ class Follower:
             self._followed, self._all_meshed = [], True
             return Located(tuple(faces), tuple(np.zeros((0, 3)) for _ in faces), self._skipped, True, cut)
         meshes, followed = [], []
-        for f in faces:
-            pts = self.face_mesh.run(rgb, f, self._prior(f)).points
+        for i, f in enumerate(faces):
+            before = self._prior(f)
+            pts = self.face_mesh.run(rgb, f, None if before is None else before.points).points
             meshes.append(pts)
-            if len(pts):
-                followed.append(_Followed(pts, anchor(f, pts)))
+            if not len(pts):
+                continue
+            a = anchor(f, pts)
+            if before is not None and self.detect_every > 1:
+                # a face followed so far: its anchor moves halfway to the new detection and the
+                # face is placed from it, so the crop does not jump at detection frames
+                a = blend(before.anchor, a, ANCHOR_UPDATE)
+                faces[i] = place(a, pts, rgb.shape[1], rgb.shape[0])
+            followed.append(_Followed(pts, a))
         if len(faces) < len(self._followed):
             self._search_until = number + 1 + self.detect_every
         self._followed = followed
         self._all_meshed = len(followed) == len(faces)
         return Located(tuple(faces), tuple(meshes), self._skipped, True, cut)
 
-    def _prior(self, face: Face) -> np.ndarray | None:
-        """The previous mesh that overlaps this detection most (None when none overlaps)."""
+    def _prior(self, face: Face) -> _Followed | None:
+        """The followed face whose previous mesh overlaps this detection most (None when none does)."""
         best, prior = 0.0, None
         for f in self._followed:
             iou = _box_iou(_mesh_box(f.points), face.box)
             if iou > best:
-                best, prior = iou, f.points
+                best, prior = iou, f
         return prior

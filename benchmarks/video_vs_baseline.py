@@ -6,7 +6,8 @@ The video: the 640x480 one-face clip of ``benchmarks/video_speed.py`` (the real 
 - **affectlens**: ``python -m affectlens.cli analyze VIDEO --mesh on --out records.csv -q`` in
   a fresh process, timed end to end (start-up, model loading and writing included), every field
   on (expressions, valence/arousal, ``uncertain`` with its occlusion and open-set checks, face
-  mesh, head pose, action units).
+  mesh, head pose, action units), with ``--detect-every`` (default 10 here: the face mesh follows
+  the faces between detections; the CLI's default is 1).
 - **baseline**: the ``fer`` package's video loop (``fer.classes.Video.analyze`` with
   ``FER()``: OpenCV decoding, Haar cascade ``haarcascade_frontalface_default.xml`` with
   scaleFactor 1.1, minNeighbors 5, minSize 50, grey crop squared + 10 px margins on a frame
@@ -71,7 +72,10 @@ def baseline_run(path: Path) -> int:
             break
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         boxes = cascade.detectMultiScale(
-            gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS, flags=cv2.CASCADE_SCALE_IMAGE,
+            gray,
+            scaleFactor=SCALE_FACTOR,
+            minNeighbors=MIN_NEIGHBORS,
+            flags=cv2.CASCADE_SCALE_IMAGE,
             minSize=(MIN_FACE, MIN_FACE),
         )
         mean = cv2.mean(gray[-2:])[0]
@@ -118,7 +122,12 @@ def affectlens_fps(video: Path, out_dir: Path, extra: tuple[str, ...] = ()) -> d
                      "--out", str(out), "-q", *extra])  # fmt: skip
     df = pd.read_csv(out)
     frames = int(df["frame"].nunique()) if "frame" in df else len(df)
-    return {"frames": frames, "seconds": round(wall, 2), "fps": round(frames / wall, 1), "faces": int(df["face"].notna().sum())}
+    return {
+        "frames": frames,
+        "seconds": round(wall, 2),
+        "fps": round(frames / wall, 1),
+        "faces": int(df["face"].notna().sum()),
+    }
 
 
 def baseline_fps(video: Path) -> dict:
@@ -133,6 +142,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs of each pipeline, alternating (default 2)")
     ap.add_argument("--multiface", action="store_true", help="also time affectlens on the multi-face clips")
     ap.add_argument("--max-seconds", type=float, default=None, help="analyse at most this much of each multi-face clip")
+    ap.add_argument(
+        "--detect-every", type=int, default=10, help="affectlens's --detect-every (default 10: the mesh follows faces)"
+    )
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/video_vs_baseline.json")
     ap.add_argument("--baseline-run", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -148,8 +160,13 @@ def main() -> None:
         print(f"built a 640x480 one-face video: {n} frames at {FPS} fps")
         load0 = os.getloadavg()
         runs = {"affectlens": [], "baseline": []}
+        every = ("--detect-every", str(args.detect_every))
+        result["detect_every"] = args.detect_every
         for i in range(args.repeats):
-            for name, fn in (("affectlens", lambda: affectlens_fps(video, tmp)), ("baseline", lambda: baseline_fps(video))):
+            for name, fn in (
+                ("affectlens", lambda: affectlens_fps(video, tmp, every)),
+                ("baseline", lambda: baseline_fps(video)),
+            ):
                 r = fn()
                 runs[name].append(r)
                 print(f"run {i + 1} {name:<10} {r['frames']} frames in {r['seconds']:.2f} s: {r['fps']:.1f} frames/s")
@@ -169,7 +186,7 @@ def main() -> None:
             baseline="fer's video loop re-implemented: OpenCV decode + Haar cascade + mini-Xception ONNX on onnxruntime",
         )
         if args.multiface:
-            extra = ("--end", str(args.max_seconds)) if args.max_seconds else ()
+            extra = every + (("--end", str(args.max_seconds)) if args.max_seconds else ())
             result["multiface"] = {}
             for clip in MULTIFACE:
                 if not (VIDEOS / clip).is_file():

@@ -24,14 +24,13 @@ noise, which would break the appearance match of the tracker); new faces are the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from affectlens.align.warp import invert_affine
 from affectlens.types import Face
-
 
 #: Two followed meshes overlapping more than this (box IoU) have merged onto one face (one face
 #: passing in front of another): the frame is detected instead.

@@ -36,7 +36,7 @@ from affectlens.pipeline.follow import Follower, Located
 from affectlens.pipeline.image import Analyzer, describe_face, image_analyzer
 from affectlens.pipeline.smoothing import Smoother
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, appearance, box_histogram
-from affectlens.types import Expression, Face, FrameResult, TrackedFace, as_mesh
+from affectlens.types import Expression, FrameResult, TrackedFace, as_mesh
 
 log = logging.getLogger("affectlens")
 

@@ -200,6 +200,16 @@ class FaceMesh:
             return MeshResult(points=np.zeros((0, 3)), score=score)
         return MeshResult(points=points, score=score)
 
+    def follow(self, rgb: np.ndarray, prior: np.ndarray) -> MeshResult:
+        """One pass in the region the same face's previous mesh gives (MediaPipe's tracking step,
+        no detector box): ``points`` empty when the score drops below :data:`MIN_MESH_SCORE`
+        (the face was lost: turned away, covered, left the frame)."""
+        m = refine_roi(prior)
+        pts, score = self.forward(mesh_crop(rgb, m))
+        if score < MIN_MESH_SCORE:
+            return MeshResult(points=np.zeros((0, 3)), score=score)
+        return MeshResult(points=project(pts, m), score=score)
+
 
 def _on_box(points: np.ndarray, face: Face) -> bool:
     """Whether a previous mesh still matches a detected box: centre inside it, size within 25 %."""

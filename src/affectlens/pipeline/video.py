@@ -7,11 +7,15 @@ increasing ``time_ms``; it owns a :class:`~affectlens.pipeline.tracking.Tracker`
 yields one frozen :class:`~affectlens.types.FrameResult` per analysed frame; a new session is
 made for every call, so nothing leaks from one video into the next.
 
-Throughput: frames are decoded in a background thread (bounded queue); the stateless part of
-each frame (detection on a downscaled copy, alignment, one classifier call for all its faces)
-runs in a pool of worker threads, several frames at a time, while the stateful part (shot cuts,
-tracking, smoothing) runs in frame order in the caller's thread. Detection and classification
-release the GIL, so the threads use all cores.
+Throughput: frames are decoded in a background thread (bounded queue). A face that has been
+found is followed by the face mesh from frame to frame, and the detector runs only every
+``detect_every`` frames (to look for new faces), on a shot cut, or when a followed face is lost
+(:mod:`affectlens.pipeline.follow`). Finding the faces runs in frame order in the caller's
+thread (the mesh of one frame starts from the previous one); detections likely to be needed are
+started early in a pool of worker threads, and the stateless part of each frame (alignment, one
+classifier call for all its faces, their mirrors and the occlusion check's copies) runs in that
+pool too, several frames at a time; tracking and smoothing run in frame order. Detection,
+meshes and classification release the GIL, so the threads use all cores.
 """
 
 from __future__ import annotations
@@ -19,19 +23,20 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from affectlens.detect import Detector, create_detector
 from affectlens.io.video import VideoReader
-from affectlens.models.uncertainty import occlusion_signals
+from affectlens.models.uncertainty import logits_and_signals
 from affectlens.options import Options
+from affectlens.pipeline.follow import Follower, Located
 from affectlens.pipeline.image import Analyzer, describe_face, image_analyzer
 from affectlens.pipeline.smoothing import Smoother
 from affectlens.pipeline.tracking import ShotCutDetector, Tracker, appearance, box_histogram
-from affectlens.types import Expression, Face, FrameResult, TrackedFace, as_mesh
+from affectlens.types import Expression, FrameResult, TrackedFace, as_mesh
 
 log = logging.getLogger("affectlens")
 
@@ -66,31 +71,31 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class FrameAnalysis:
-    """The stateless part of one frame: faces, raw logits and probabilities (one classifier call
-    for all faces), the occlusion signals used by ``uncertain``, appearance descriptors and the
-    frame's colour histogram."""
+    """The faces of one frame with everything computed from its pixels: the ordered stage's
+    faces, meshes and shot cut (:class:`~affectlens.pipeline.follow.Located`), then raw logits
+    and probabilities (one classifier call for all faces, their mirrors and the occlusion
+    check's copies), the occlusion signals used by ``uncertain`` and appearance descriptors."""
 
-    faces: tuple[Face, ...]
-    skipped_small: int
+    located: Located
     logits: np.ndarray  # (N, K)
     probs: np.ndarray  # (N, K), calibrated
     signals: tuple[np.ndarray, ...]  # occlusion signals per face (models.uncertainty.occlusion_signals)
-    rgb: np.ndarray  # the frame itself, for the face mesh (run in frame order, see update)
     descriptors: np.ndarray  # (N, D)
-    histogram: np.ndarray | None  # for shot cuts
 
 
 class VideoSession:
-    """Running mode over one video: detect → align → classify (one batch) → track → smooth → assess.
+    """Running mode over one video: find faces → align → classify (one batch) → track → smooth → assess.
 
     Each face's ``affect`` (valence, arousal, confidence, compound, ``ambiguous``) follows the
     smoothed probabilities; the other ``uncertain`` reasons come from the frame itself.
 
-    :meth:`process` does one frame. It is :meth:`analyze_frame` (stateless: may run for several
-    frames at once in other threads) followed by :meth:`update` (tracking and smoothing, in
-    frame order). ``detector`` replaces the analyzer's (e.g. one with a smaller input size).
-    Reads the ``video`` stage of the options tree (tracking, smoothing, shot cuts) and
-    ``face.au_baseline``.
+    :meth:`process` does one frame in three steps: :meth:`locate` (in frame order: shot cuts,
+    then the detector or the face mesh following the faces, see
+    :mod:`affectlens.pipeline.follow`), :meth:`analyze_faces` (stateless: may run for several
+    frames at once in other threads) and :meth:`update` (tracking and smoothing, in frame
+    order). ``detector`` replaces the analyzer's (e.g. one with a smaller input size). Reads
+    the ``video`` stage of the options tree (tracking, smoothing, shot cuts, ``detect_every``)
+    and ``face.au_baseline``.
     """
 
     def __init__(
@@ -109,7 +114,7 @@ class VideoSession:
         self.tracker = Tracker(video.tracking)
         self.smoother = Smoother(video.smoothing)
         self.cuts = ShotCutDetector(video.cut_threshold) if video.cut_threshold else None
-        self._last_mesh: dict[int, np.ndarray] = {}  # per track: its mesh in the previous frame
+        self.follower = Follower(analyzer.face_mesh, video.detect_every, options.detection.min_face)
         self.baseline = None
         if options.face.au_baseline and analyzer.face_mesh is not None:
             from affectlens.models.action_units import NeutralBaseline
@@ -122,7 +127,7 @@ class VideoSession:
         """Forget all tracks and smoothing state (before another video)."""
         self.tracker.reset()
         self.smoother.reset()
-        self._last_mesh.clear()
+        self.follower.reset()
         if self.baseline:
             self.baseline.reset()
         if self.cuts:
@@ -133,23 +138,32 @@ class VideoSession:
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
         """Analyse the next frame (RGB uint8, ``time_ms`` greater than the previous one's)."""
         self._check_time(time_ms)
-        return self.update(self.analyze_frame(rgb), rgb.shape, time_ms, frame)
+        return self.update(self.analyze_faces(rgb, self.locate(rgb)), rgb.shape, time_ms, frame)
 
-    def analyze_frame(self, rgb: np.ndarray) -> FrameAnalysis:
-        """Detect, align and classify the faces of one frame. Stateless and thread-safe."""
+    def detection_wanted(self) -> bool:
+        """Whether the next frame to :meth:`locate` is likely a detection frame (its detection
+        may then be started early, in another thread)."""
+        return self.follower.scheduled(self.follower.count)
+
+    def locate(self, rgb: np.ndarray, detection: Future | None = None) -> Located:
+        """The faces and meshes of the next frame, in frame order. ``detection``: a future of
+        ``self.detector.detect(rgb)`` started earlier (used if the frame needs detection)."""
+        cut = bool(self.cuts and self.cuts.observe(ShotCutDetector.histogram(rgb)))
+        detect = detection.result if detection is not None else (lambda: self.detector.detect(rgb))
+        return self.follower.locate(rgb, detect, cut)
+
+    def analyze_faces(self, rgb: np.ndarray, located: Located) -> FrameAnalysis:
+        """Align and classify the located faces of one frame. Stateless and thread-safe."""
         an = self.analyzer
-        found = self.detector.detect(rgb)
-        faces = [f for f in found if f.size >= an.options.detection.min_face]
+        faces = list(located.faces)
         crops = an.align(rgb, faces)
-        logits = an.logits(crops)
+        logits, signals = logits_and_signals(an.model, crops)
         probs = an.model.postprocess(logits)
-        signals = occlusion_signals(an.model, crops)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)
         else:
             desc = np.zeros((0, 1))
-        hist = ShotCutDetector.histogram(rgb) if self.cuts else None
-        return FrameAnalysis(tuple(faces), len(found) - len(faces), logits, probs, signals, rgb, desc, hist)
+        return FrameAnalysis(located, logits, probs, signals, desc)
 
     def update(
         self, analysis: FrameAnalysis, shape: tuple[int, ...], time_ms: float, frame: int | None = None
@@ -158,9 +172,10 @@ class VideoSession:
         self._check_time(time_ms)
         self._last_ms = time_ms
         self._frame = self._frame + 1 if frame is None else frame
-        if self.cuts and self.cuts.observe(analysis.histogram):
+        located = analysis.located
+        if located.cut:
             self.tracker.cut()
-        faces = analysis.faces
+        faces = located.faces
         boxes = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
         ids = self.tracker.update(boxes, analysis.descriptors, time_ms)
         alive = set(self.tracker.active)
@@ -168,24 +183,16 @@ class VideoSession:
             self.smoother.drop(gone)
             if self.baseline:
                 self.baseline.drop(gone)
-        for gone in [t for t in self._last_mesh if t not in alive]:
-            del self._last_mesh[gone]
         an = self.analyzer
         labels = an.model.labels
         smoothed = np.array([self.smoother.update(tid, time_ms, p) for p, tid in zip(analysis.probs, ids)])
         affects = an.assess(
             list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape), analysis.signals
         )
-        # the face mesh runs here, in frame order, because it starts from each track's previous mesh
-        meshes = an.mesh(analysis.rgb, list(faces), [self._last_mesh.get(t) for t in ids])
         out = []
-        for i, (f, p, tid, s, a, pts) in enumerate(zip(faces, analysis.probs, ids, smoothed, affects, meshes)):
+        for i, (f, p, tid, s, a, pts) in enumerate(zip(faces, analysis.probs, ids, smoothed, affects, located.meshes)):
             raw = Expression(labels, tuple(float(v) for v in p))
             expr = Expression(labels, tuple(float(v) for v in s))
-            if len(pts):
-                self._last_mesh[tid] = pts
-            else:
-                self._last_mesh.pop(tid, None)
             neutral = None
             if self.baseline:
                 from affectlens.models.action_units import raw_measures
@@ -213,7 +220,7 @@ class VideoSession:
             width=int(shape[1]),
             height=int(shape[0]),
             faces=tuple(out),
-            skipped_small=analysis.skipped_small,
+            skipped_small=located.skipped_small,
             model=self.analyzer.model.cfg.name,
         )
 
@@ -265,12 +272,23 @@ class VideoRun:
     def pairs(self):
         """``(VideoFrame, FrameResult)`` pairs in frame order, for callers that also need the pixels.
 
-        Up to ``2 * workers`` frames (``workers`` when live) are analysed ahead of the one
-        being returned.
+        Frames go through three stages: detection started early in the worker pool for frames
+        likely to need it; :meth:`VideoSession.locate` in frame order in this thread (the face
+        mesh follows faces from frame to frame); :meth:`VideoSession.analyze_faces` in the pool;
+        :meth:`VideoSession.update` in frame order. Up to ``2 * workers`` frames (``workers``
+        when live) are in flight; the results do not depend on ``workers``.
         """
         session, ahead = self.session, self.workers if self.options.video.live else 2 * self.workers
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affectlens-analyse")
-        pending: deque = deque()
+        waiting: deque = deque()  # (frame, detection future or None), not located yet
+        pending: deque = deque()  # (frame, analysis future), located
+
+        def locate_next():
+            vf, detection = waiting.popleft()
+            located = session.locate(vf.rgb, detection)
+            if detection is not None and not located.detected:
+                detection.cancel()
+            pending.append((vf, pool.submit(session.analyze_faces, vf.rgb, located)))
 
         def finish():
             vf, job = pending.popleft()
@@ -278,9 +296,15 @@ class VideoRun:
 
         try:
             for vf in self.reader:
-                pending.append((vf, pool.submit(session.analyze_frame, vf.rgb)))
+                number = session.follower.count + len(waiting)
+                early = session.follower.scheduled(number)
+                waiting.append((vf, pool.submit(session.detector.detect, vf.rgb) if early else None))
+                while len(waiting) >= max(1, self.workers // 2 + 1):
+                    locate_next()
                 while pending and (len(pending) >= ahead or pending[0][1].done()):
                     yield finish()
+            while waiting:
+                locate_next()
             while pending:
                 yield finish()
         finally:

@@ -9,13 +9,15 @@ are used at their native 48x48 pixels. Three modes (results JSON written only wi
     python benchmarks/au_validity.py --real-media [--write]                            # ~20 s
 
 ``--fit`` measures FER+ *train* faces (at most 300 per class) and prints the constants committed
-in :mod:`affectlens.models.action_units` (``REFERENCE``, ``RATIONALE_WEIGHT``) and ``PITCH_ZERO``
-of :mod:`affectlens.models.landmarks` (the pitch still comes from the 192-px upscaled path it was
-fitted on). The default mode measures FER+ *test* faces: mean AU per class before (the scale
-fitted on upscaled faces, :data:`BEFORE`) and after (the committed one), and Cohen's d checks
-(AU12 happiness > neutral, AU4 anger > happiness, AU25/AU26 surprise > neutral) →
-``benchmarks/results/au_validity.json``. ``--real-media`` measures the photos and the smile clip
-in ``../shared/media`` before and after → ``benchmarks/results/au_real_media.json``.
+in :mod:`affectlens.models.action_units` (``AU6_PARTS``, ``AU6_NARROWING_SHARE``, ``REFERENCE``,
+``RATIONALE_WEIGHT``) and ``PITCH_ZERO`` of :mod:`affectlens.models.landmarks` (the pitch still
+comes from the 192-px upscaled path it was fitted on). The default mode measures FER+ *test*
+faces: mean AU per class on three scales (:data:`SCALES`: before issue 14, :data:`BEFORE`; the
+first refit, :data:`PREVIOUS`, on the measures it used, :func:`legacy_raw`; and the committed
+one), and Cohen's d checks (:data:`CHECKS`) → ``benchmarks/results/au_validity.json``.
+``--real-media`` measures the photos and the smile clip in ``../shared/media`` on the same three
+scales → ``benchmarks/results/au_real_media.json``. ``--meshes DIR`` keeps the FER+ faces' meshes
+(``DIR/ferplus_<split>_<per_class>.npz``) so later runs rescore them without new mesh fits.
 """
 
 from __future__ import annotations

@@ -228,12 +228,14 @@ def test_neutral_baseline_on_real_measures(smile_frames):
         b = base.update(7, r)
     assert not np.isnan(b).any()
     own_neutral = [intensities(r, b)[j] for r in raw[:5]]
-    assert max(own_neutral) < 0.25  # his own neutral reads ~0
+    # his own neutral reads low; single frames jitter (measured: 0.00, 0.23, 0.31, 0.15, 0.05), as
+    # AU12's width is now the neutral range (0.066 raw) rather than the wider step to the 95th percentile
+    assert np.median(own_neutral) <= 0.2 and max(own_neutral) < 0.35, own_neutral
     assert max(intensities(r, b)[j] for r in raw[-8:]) > 0.5
-    # his smiling cheek raise stays inside other people's neutral range (the population zero
-    # reads it low); against his own neutral it shows
+    # his cheek raise shows against his own neutral and against the population's
     k = AU_NAMES.index("AU6")
-    assert np.median([intensities(r, b)[k] for r in raw[-8:]]) >= 0.5 > np.median([intensities(r)[k] for r in raw[-8:]])
+    assert np.median([intensities(r, b)[k] for r in raw[-8:]]) >= 0.5
+    assert np.median([intensities(r)[k] for r in raw[-8:]]) >= 0.5
     base.drop(7)
     assert np.isnan(base.update(7, raw[5])).all()
     base.reset()

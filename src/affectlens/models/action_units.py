@@ -1,6 +1,6 @@
 """FACS action-unit intensities from face-mesh geometry, and a rationale built from them.
 
-What this is: a geometric estimate, not a FACS coder. Each action unit is one measured distance
+What this is: a geometric estimate, not a FACS coder. Each action unit is a measured distance
 or ratio between face-mesh points (:mod:`affectlens.models.landmarks`), taken in the face's
 own frontal frame (the 3D mesh rotated by the inverse of its head pose, so turning the head does
 not change it) and divided by the inter-ocular distance (the 3D distance between the two outer
@@ -10,15 +10,17 @@ eye corners, ``IOD``), so face size does not change it either. Appearance-only a
 The measures were chosen by their separation of FER+ *train* faces (never test faces); e.g.
 the brows drawing together (AU4's second component in FACS) is left out because on those faces
 it did not separate anger from happiness. Coordinates below: ``y`` grows downward in the frontal frame, ``x`` toward the image's right;
-``y(p)`` is the mean over both sides of the named point pair; all distances are divided by IOD.
+``y(p)`` is the mean over both sides of the named point pair; all distances are divided by IOD,
+``H = y(subnasale) - eye line`` is the face's own eye-to-nose height (eye line: the mean ``y``
+of the four eye corners) and ``aperture`` is lid to lid over the eye's width.
 
 | AU | name | raw measure (larger = more of the AU) |
 |---|---|---|
-| AU1 | inner brow raiser | ``y(inner eye corner) - y(inner brow)`` |
-| AU2 | outer brow raiser | ``y(outer eye corner) - y(outer brow)`` |
+| AU1 | inner brow raiser | ``(y(inner eye corner) - y(inner brow)) / H`` |
+| AU2 | outer brow raiser | ``(y(outer eye corner) - y(outer brow)) / H`` |
 | AU4 | brow lowerer | ``-(y(upper lid) - y(mid brow))``: the brow comes down toward the eye |
-| AU5 | upper lid raiser | eye aperture: ``(y(lower lid) - y(upper lid)) / eye width`` |
-| AU6 | cheek raiser | ``-(y(cheek) - y(eye corners))``: the cheek rises toward the eye |
+| AU5 | upper lid raiser | ``aperture``: ``(y(lower lid) - y(upper lid)) / eye width`` |
+| AU6 | cheek raiser | the cheek rise ``(eye line - y(cheek)) / H`` mixed with the eye narrowing ``-aperture`` (below) |
 | AU9 | nose wrinkler | ``-(y(nose wing) - y(inner eye corner))``: the nose wings rise |
 | AU12 | lip corner puller | ``y(upper lip centre, inner) - y(mouth corners) + width(mouth) / 2`` |
 | AU15 | lip corner depressor | ``y(mouth corners) - y(upper lip centre, inner)`` |
@@ -27,6 +29,24 @@ it did not separate anger from happiness. Coordinates below: ``y`` grows downwar
 | AU25 | lips part | ``y(lower lip, inner) - y(upper lip, inner)`` |
 | AU26 | jaw drop | ``y(chin) - y(upper lip centre, outer)`` |
 | AU43 | eyes closed | ``-aperture`` (one frame cannot tell a blink, AU45, from closure) |
+
+**Brow and cheek heights over H.** How far brows and cheeks sit from the eyes, in eye distances,
+depends on the face's proportions (a long face has them farther apart) and on any pitch the
+frontal frame did not remove (which shortens every vertical distance alike). Divided by the
+face's own vertical eye-to-nose height, both cancel. Over the eye distance, the neutral start of
+the smile clip read AU1 0.31 and AU2 0.20 (his brows sat higher than those of 9 in 10 neutral
+FER+ faces); over H they read 0 (``benchmarks/results/au_real_media.json``).
+
+**AU6 from two cues.** FACS AU6 lifts the cheek and pushes the lower lid up, narrowing the eye
+from below. Each cue alone varies with face shape about as much as a smile moves it (the smile
+clip's broad smile read 0.05 on the cheek rise alone over the eye distance), but the two vary
+with shape largely independently while a smile moves both, so their mix spreads less over
+neutral faces. Each is put in units of its spread over FER+ train neutral faces,
+``z = (measure - median) / SD`` (:data:`AU6_PARTS`), and
+``AU6 = (1 - s) * z(cheek rise) + s * z(eye narrowing)`` with ``s`` =
+:data:`AU6_NARROWING_SHARE`, the share among :data:`AU6_SHARES` that separates happiness from
+neutral best on those faces (:func:`fit_cheek_raiser`). The narrowing also comes with blinks and
+squints (AU7), so AU6 without a cheek rise stays low but not zero.
 
 Intensity: ``clip((raw - zero) / width, 0, 1)``, fitted on FER+ *train* faces at their native
 48x48 pixels through the same path photos take (YuNet detection, then the mesh around the box;
@@ -39,9 +59,15 @@ Intensity: ``clip((raw - zero) / width, 0, 1)``, fitted on FER+ *train* faces at
   9 in 10 neutral faces. Measuring the median neutral face instead (the scale before) made half
   of all neutral faces read above 0 and two fifths to nine tenths of the neutral faces of a sharp
   group photo read 0.2 or more on AU4, AU12, AU20, AU26 and AU43.
-- ``width`` is the distance from the median neutral face to the 95th percentile of all faces
-  (:data:`HIGH_PERCENTILE`): how far the strongest expressions move the measure. AU43 is the
-  exception: 1 means the lids touch (aperture 0), so ``width = -zero``.
+- ``zero + width`` (intensity 1) is the 95th percentile of all faces (:data:`HIGH_PERCENTILE`),
+  where the strongest expressions take the measure, but at least one neutral range above
+  ``zero``: ``width = max(p95(all) - zero, zero - p10(neutral))`` (:data:`LOW_PERCENTILE`). The
+  spread of neutral faces is how far face shape alone moves a measure, so no AU reaches 1 by a
+  smaller movement; this floor applies to the measures that separate expressions weakly (AU1,
+  AU2, AU4, AU5, AU9, AU17, AU26), where the 95th percentile of all faces lies barely beyond the
+  90th of neutral ones. (The first refit put 1 one "median neutral face to 95th percentile of
+  all faces" step above ``zero``, beyond nearly every face: a broad smile read AU12 0.86 and AU6
+  below 0.5.) AU43 is the exception: 1 means the lids touch (aperture 0), so ``width = -zero``.
 - **AU26** is credited only as far as the lips part: the reported AU26 is ``min(AU26, AU25)``.
   The chin-to-lip distance alone cannot tell a dropped jaw from a long chin or a beard.
 
@@ -87,44 +113,65 @@ _P = {
     "nose_wing": (129, 358),
     "mouth_corner": (61, 291),
 }
-_UPPER_LIP_IN, _LOWER_LIP_IN, _UPPER_LIP_OUT, _LOWER_LIP_OUT, _CHIN = 13, 14, 0, 17, 152
+_UPPER_LIP_IN, _LOWER_LIP_IN, _UPPER_LIP_OUT, _LOWER_LIP_OUT, _CHIN, _SUBNASALE = 13, 14, 0, 17, 152, 2
 _J25, _J26 = AU_NAMES.index("AU25"), AU_NAMES.index("AU26")
 
 #: Percentile of neutral faces' measures that reads 0 (see the module docstring).
 NEUTRAL_PERCENTILE = 90.0
-#: Percentile of all faces' measures that lies one ``width`` above the median neutral face.
+#: Percentile of all faces' measures that reads 1 (``zero + width``), see :func:`fit_reference`.
 HIGH_PERCENTILE = 95.0
+#: Low end of the neutral range: ``width`` is at least ``zero`` minus this percentile of neutral faces.
+LOW_PERCENTILE = 10.0
 #: Cohen's d counted as a large effect (Cohen 1988): an AU at or above it has rationale weight 1.
 LARGE_D = 0.8
 #: AUs whose intensity 1 is a geometric end point, not a percentile: the lids touching (raw 0).
 CLOSED_AT_ZERO = ("AU43",)
 
-#: (zero, zero + width) raw values per action unit, fitted by :func:`fit_reference`
-#: (``python benchmarks/au_validity.py --fit``: 2,022 FER+ train faces with a mesh, at most 300
-#: per class, 48 px through the photo path).
+#: (zero, zero + width) raw values per action unit, fitted by :func:`fit_reference` on FER+ train
+#: faces at 48 px through the photo path (``python benchmarks/au_validity.py --fit``: at most 300
+#: per class). Zeros of AU4 … AU43 and their 95th percentiles of all faces come from the full run
+#: (2,022 faces with a mesh; its 289 neutral faces re-measured reproduce every zero to 1e-4). AU1,
+#: AU2 and AU6 (new measures) were fitted on the part of that sample re-measured on a shared CPU:
+#: all 289 neutral faces with a mesh, 99 happiness and 102 contempt faces; their widths are the
+#: neutral range (the floor), which needs neutral faces only. A full ``--fit`` run reprints all.
 REFERENCE: dict[str, tuple[float, float]] = {
-    "AU1": (0.3082, 0.3567),
-    "AU2": (0.1866, 0.2277),
-    "AU4": (-0.1831, -0.1443),
-    "AU5": (0.3556, 0.4026),
-    "AU6": (-0.1790, -0.1428),
-    "AU9": (-0.3326, -0.2721),
-    "AU12": (0.2674, 0.3547),
-    "AU15": (0.0466, 0.0954),
-    "AU17": (-0.2777, -0.1914),
-    "AU20": (0.5728, 0.7366),
-    "AU25": (0.0496, 0.2159),
-    "AU26": (0.5793, 0.7197),
+    "AU1": (0.6799, 0.8401),
+    "AU2": (0.4164, 0.5233),
+    "AU4": (-0.1831, -0.1231),
+    "AU5": (0.3556, 0.4385),
+    "AU6": (0.7571, 2.1885),
+    "AU9": (-0.3326, -0.2696),
+    "AU12": (0.2674, 0.3335),
+    "AU15": (0.0466, 0.0812),
+    "AU17": (-0.2777, -0.1776),
+    "AU20": (0.5728, 0.6827),
+    "AU25": (0.0496, 0.1866),
+    "AU26": (0.5793, 0.6817),
     "AU43": (-0.2728, 0.0000),
 }
 
-#: Weight of each AU in rationales, fitted by :func:`fit_weights` (same faces as REFERENCE).
+#: AU6's two parts, (median, SD) over the 289 FER+ train neutral faces with a mesh, fitted by
+#: :func:`fit_cheek_raiser`: AU6's raw measure is their mix in units of these SDs.
+AU6_PARTS: dict[str, tuple[float, float]] = {
+    "cheek_rise": (-0.4333, 0.0177),
+    "eye_narrowing": (-0.3144, 0.0319),
+}
+#: Share of the eye narrowing in AU6 (the rest is the cheek rise), fitted by :func:`fit_cheek_raiser`
+#: (Cohen's d of happiness over neutral on the faces above: 2.14; the cheek rise alone 1.50, the
+#: narrowing alone 1.10).
+AU6_NARROWING_SHARE = 0.45
+#: Shares tried by :func:`fit_cheek_raiser`: at most one half, so the cheek, the AU's defining
+#: movement, never counts less than the narrowing (which blinks and AU7 also cause).
+AU6_SHARES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+
+#: Weight of each AU in rationales, fitted by :func:`fit_weights` (same faces as REFERENCE; AU1 and
+#: AU2 kept from their eye-distance measures, whose prototype classes were not re-measured).
 RATIONALE_WEIGHT: dict[str, float] = {
     "AU1": 0.53,  # d = 0.43
     "AU2": 1.00,  # d = 0.89
     "AU4": 0.93,  # d = 0.75
     "AU5": 0.35,  # d = 0.28
-    "AU6": 1.00,  # d = 1.62
+    "AU6": 1.00,  # d = 2.14
     "AU9": 0.60,  # d = 0.48
     "AU12": 1.00,  # d = 1.70
     "AU15": 0.79,  # d = 0.63
@@ -156,10 +203,14 @@ def frontal(points: np.ndarray) -> np.ndarray:
     return q / iod
 
 
-def raw_measures(points: np.ndarray) -> np.ndarray:
-    """The raw geometric measure of every action unit in :data:`AU_NAMES` (NaN without a mesh)."""
+def cues(points: np.ndarray) -> dict[str, float]:
+    """The named geometric measures of one face mesh (all NaN without a mesh).
+
+    Keys: each AU's measure before AU6 is assembled (see the module docstring), plus
+    ``"cheek_rise"`` and ``"eye_narrowing"``, the two parts of AU6.
+    """
     if len(points) < MESH_POINTS:
-        return np.full(len(AU_NAMES), np.nan)
+        return dict.fromkeys((*AU_NAMES, "cheek_rise", "eye_narrowing"), math.nan)
     q = frontal(points)
 
     def y(name):
@@ -171,17 +222,17 @@ def raw_measures(points: np.ndarray) -> np.ndarray:
         return abs(q[b, 0] - q[a, 0])
 
     eye_line = (y("eye_outer") + y("eye_inner")) / 2.0
+    eye_to_nose = q[_SUBNASALE, 1] - eye_line  # the vertical reference of AU1, AU2 and AU6
     width_r = np.linalg.norm(q[133, :2] - q[33, :2])
     width_l = np.linalg.norm(q[263, :2] - q[362, :2])
     aperture = ((q[145, 1] - q[159, 1]) / width_r + (q[374, 1] - q[386, 1]) / width_l) / 2.0
     mouth_w = gap("mouth_corner")
     corner_up = q[_UPPER_LIP_IN, 1] - y("mouth_corner")
-    values = {
-        "AU1": y("eye_inner") - y("brow_inner"),
-        "AU2": y("eye_outer") - y("brow_outer"),
+    return {
+        "AU1": (y("eye_inner") - y("brow_inner")) / eye_to_nose,
+        "AU2": (y("eye_outer") - y("brow_outer")) / eye_to_nose,
         "AU4": -(y("lid_upper") - y("brow_mid")),
         "AU5": aperture,
-        "AU6": -(y("cheek") - eye_line),
         "AU9": -(y("nose_wing") - y("eye_inner")),
         "AU12": corner_up + mouth_w / 2.0,
         "AU15": -corner_up,
@@ -190,8 +241,25 @@ def raw_measures(points: np.ndarray) -> np.ndarray:
         "AU25": q[_LOWER_LIP_IN, 1] - q[_UPPER_LIP_IN, 1],
         "AU26": q[_CHIN, 1] - q[_UPPER_LIP_OUT, 1],
         "AU43": -aperture,
+        "cheek_rise": (eye_line - y("cheek")) / eye_to_nose,
+        "eye_narrowing": -aperture,
     }
-    return np.array([values[n] for n in AU_NAMES], dtype=np.float64)
+
+
+def cheek_raiser(cheek_rise, eye_narrowing, parts=None, share=None):
+    """AU6's raw measure from its two parts (scalars or arrays): each in units of the spread of
+    neutral faces (:data:`AU6_PARTS`), mixed with :data:`AU6_NARROWING_SHARE` for the narrowing."""
+    parts = AU6_PARTS if parts is None else parts
+    share = AU6_NARROWING_SHARE if share is None else share
+    (mc, sc), (mn, sn) = parts["cheek_rise"], parts["eye_narrowing"]
+    return (1.0 - share) * (np.asarray(cheek_rise) - mc) / sc + share * (np.asarray(eye_narrowing) - mn) / sn
+
+
+def raw_measures(points: np.ndarray) -> np.ndarray:
+    """The raw geometric measure of every action unit in :data:`AU_NAMES` (NaN without a mesh)."""
+    c = cues(points)
+    c["AU6"] = float(cheek_raiser(c["cheek_rise"], c["eye_narrowing"]))
+    return np.array([c[n] for n in AU_NAMES], dtype=np.float64)
 
 
 def intensities(raw: np.ndarray, neutral: np.ndarray | None = None) -> np.ndarray:
@@ -214,10 +282,14 @@ def fit_reference(raws: np.ndarray, labels) -> dict[str, tuple[float, float]]:
     raws, labels = _valid(raws, labels)
     neutral = raws[labels == "neutral"]
     zero = np.percentile(neutral, NEUTRAL_PERCENTILE, axis=0)
-    width = np.percentile(raws, HIGH_PERCENTILE, axis=0) - np.median(neutral, axis=0)
+    width = np.maximum(
+        np.percentile(raws, HIGH_PERCENTILE, axis=0) - zero, zero - np.percentile(neutral, LOW_PERCENTILE, axis=0)
+    )
     out = {}
     for j, n in enumerate(AU_NAMES):
         one = 0.0 if n in CLOSED_AT_ZERO else zero[j] + width[j]
+        if not one > zero[j]:
+            raise ValueError(f"{n}: every labelled face has the same measure ({zero[j]:.4f}); no scale can be fitted")
         out[n] = (float(zero[j]), float(one))
     return out
 
@@ -235,6 +307,28 @@ def fit_weights(raws: np.ndarray, labels) -> tuple[dict[str, float], dict[str, f
         ds[n] = float(d)
         weights[n] = float(min(1.0, max(d, 0.0) / LARGE_D))
     return weights, ds
+
+
+def fit_cheek_raiser(cheek_rise, eye_narrowing, labels) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """(:data:`AU6_PARTS`, :data:`AU6_NARROWING_SHARE`, the Cohen's d it reaches) from labelled faces.
+
+    Each part's (median, SD) is taken over the neutral faces; the share is the one of
+    :data:`AU6_SHARES` whose mix separates happiness from neutral best (largest Cohen's d).
+    """
+    from affectlens.eval.metrics import cohens_d
+
+    parts2, labels = _valid(np.column_stack([cheek_rise, eye_narrowing]), labels)
+    neutral = parts2[labels == "neutral"]
+    parts = {
+        name: (float(np.median(neutral[:, j])), float(np.std(neutral[:, j])))
+        for j, name in enumerate(("cheek_rise", "eye_narrowing"))
+    }
+    ds = {}
+    for share in AU6_SHARES:
+        mixed = cheek_raiser(parts2[:, 0], parts2[:, 1], parts, share)
+        ds[share] = cohens_d(mixed[labels == "happiness"], mixed[labels == "neutral"])
+    best = max(ds, key=ds.get)
+    return parts, float(best), float(ds[best])
 
 
 def _valid(raws, labels) -> tuple[np.ndarray, np.ndarray]:

@@ -92,3 +92,16 @@ def test_following_faces_keeps_tracks_and_expressions(videos, clip):
     assert a.found >= 0.95 and a.extra <= 0.02, a
     # expressions: the crops differ by a fraction of a pixel, which flips near-ties only
     assert a.same_top >= 0.93 and a.same_raw_top >= 0.93, a
+
+
+def test_sparse_frames_are_all_detected(videos):
+    """At 5 analysed frames/s (200 ms apart, more than follow.MAX_GAP_MS) faces are not followed:
+    the default ``detect_every`` gives exactly the detect-every-frame results."""
+    path = videos / "smile_pyfeat_single_face.mp4"
+    base = list(affectlens.analyze_video_iter(path, fps=5, detect_every=1))
+    default = list(affectlens.analyze_video_iter(path, fps=5))
+    assert len(base) == len(default) > 5
+    for a, b in zip(base, default):
+        assert [f.face.box for f in a.faces] == [f.face.box for f in b.faces]
+        assert [f.track for f in a.faces] == [f.track for f in b.faces]
+        np.testing.assert_allclose([f.expression.probs for f in a.faces], [f.expression.probs for f in b.faces])

@@ -10,6 +10,8 @@ would give. A frame is a detection frame when:
 
 - its number (counted from the first analysed frame) is a multiple of ``detect_every``
   (new faces are looked for that often);
+- it comes more than :data:`MAX_GAP_MS` after the previous frame (at low analysed frame rates
+  faces move too far between frames to be followed, and crossing faces could swap);
 - no face is being followed, or a shot cut was seen;
 - a followed face was lost (mesh score below the mesh's threshold, or it became smaller
   than ``min_face``), two followed meshes overlap (one face passing in front of another), or at the last detection a face could not be meshed (so it can only be
@@ -35,6 +37,9 @@ from affectlens.types import Face
 #: Two followed meshes overlapping more than this (box IoU) have merged onto one face (one face
 #: passing in front of another): the frame is detected instead.
 MAX_OVERLAP = 0.3
+#: Faces are followed only between frames at most this far apart (about 14 analysed frames/s);
+#: sparser frames are all detected.
+MAX_GAP_MS = 70.0
 #: How far a followed face's anchor moves toward a new detection of it (the rest is its history).
 ANCHOR_UPDATE = 0.5
 
@@ -141,6 +146,7 @@ class Follower:
         self._all_meshed = True
         self._search_until = 0  # detect every frame before this number (a face was lost)
         self._skipped = 0
+        self._last_ms: float | None = None
 
     def scheduled(self, number: int) -> bool:
         """Whether frame ``number`` (0 = the first one located) is a detection frame by schedule
@@ -153,12 +159,18 @@ class Follower:
         """How many frames have been located (the next frame's number)."""
         return self._count
 
-    def locate(self, rgb: np.ndarray, detect: Callable[[], list[Face]], cut: bool = False) -> Located:
-        """The faces of the next frame; ``detect()`` gives the detector's faces of ``rgb``."""
+    def locate(
+        self, rgb: np.ndarray, detect: Callable[[], list[Face]], cut: bool = False, time_ms: float | None = None
+    ) -> Located:
+        """The faces of the next frame; ``detect()`` gives the detector's faces of ``rgb``;
+        ``time_ms`` its time (None: frames are taken to be close enough to follow)."""
         number, self._count = self._count, self._count + 1
         if cut:
             self._followed = []
-        due = not self._all_meshed or number < self._search_until or self.scheduled(number)
+        gap = time_ms - self._last_ms if time_ms is not None and self._last_ms is not None else 0.0
+        self._last_ms = time_ms
+        sparse = gap > MAX_GAP_MS
+        due = not self._all_meshed or number < self._search_until or self.scheduled(number) or sparse
         if not due:
             followed = self._follow(rgb)
             if followed is not None:
@@ -166,7 +178,7 @@ class Follower:
                 if all(f.size >= self.min_face for f in faces):
                     self._followed = followed
                     return Located(faces, tuple(f.points for f in followed), self._skipped, False, cut)
-        return self._detect(rgb, detect(), cut, number)
+        return self._detect(rgb, detect(), cut, number, blend_anchor=self.detect_every > 1 and not sparse)
 
     def _follow(self, rgb: np.ndarray) -> list[_Followed] | None:
         out = []
@@ -182,7 +194,7 @@ class Follower:
                     return None  # two meshes on one face (faces crossing): detect on this frame
         return out
 
-    def _detect(self, rgb: np.ndarray, found: list[Face], cut: bool, number: int) -> Located:
+    def _detect(self, rgb: np.ndarray, found: list[Face], cut: bool, number: int, blend_anchor: bool) -> Located:
         faces = [f for f in found if f.size >= self.min_face]
         self._skipped = len(found) - len(faces)
         if self.face_mesh is None:
@@ -196,7 +208,7 @@ class Follower:
             if not len(pts):
                 continue
             a = anchor(f, pts)
-            if before is not None and self.detect_every > 1:
+            if before is not None and blend_anchor:
                 # a face followed so far: its anchor moves halfway to the new detection and the
                 # face is placed from it, so the crop does not jump at detection frames
                 a = blend(before.anchor, a, ANCHOR_UPDATE)

@@ -138,19 +138,20 @@ class VideoSession:
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
         """Analyse the next frame (RGB uint8, ``time_ms`` greater than the previous one's)."""
         self._check_time(time_ms)
-        return self.update(self.analyze_faces(rgb, self.locate(rgb)), rgb.shape, time_ms, frame)
+        return self.update(self.analyze_faces(rgb, self.locate(rgb, time_ms=time_ms)), rgb.shape, time_ms, frame)
 
     def detection_wanted(self) -> bool:
         """Whether the next frame to :meth:`locate` is likely a detection frame (its detection
         may then be started early, in another thread)."""
         return self.follower.scheduled(self.follower.count)
 
-    def locate(self, rgb: np.ndarray, detection: Future | None = None) -> Located:
+    def locate(self, rgb: np.ndarray, detection: Future | None = None, time_ms: float | None = None) -> Located:
         """The faces and meshes of the next frame, in frame order. ``detection``: a future of
-        ``self.detector.detect(rgb)`` started earlier (used if the frame needs detection)."""
+        ``self.detector.detect(rgb)`` started earlier (used if the frame needs detection);
+        ``time_ms``: the frame's time (faces are followed only across short gaps)."""
         cut = bool(self.cuts and self.cuts.observe(ShotCutDetector.histogram(rgb)))
         detect = detection.result if detection is not None else (lambda: self.detector.detect(rgb))
-        return self.follower.locate(rgb, detect, cut)
+        return self.follower.locate(rgb, detect, cut, time_ms)
 
     def analyze_faces(self, rgb: np.ndarray, located: Located) -> FrameAnalysis:
         """Align and classify the located faces of one frame. Stateless and thread-safe."""
@@ -285,7 +286,7 @@ class VideoRun:
 
         def locate_next():
             vf, detection = waiting.popleft()
-            located = session.locate(vf.rgb, detection)
+            located = session.locate(vf.rgb, detection, vf.time_ms)
             if detection is not None and not located.detected:
                 detection.cancel()
             pending.append((vf, pool.submit(session.analyze_faces, vf.rgb, located)))

@@ -214,6 +214,21 @@ def test_a_long_run_of_blanks_in_an_srt_is_parsed_in_bounded_time(tmp_path):
     assert rec["text"] == "Kids are here." and rec["status"] == "ok"
 
 
+def test_a_long_run_of_line_breaks_in_an_srt_is_parsed_in_bounded_time(tmp_path):
+    block = "1\n00:00:01,000 --> 00:00:03,000\nKids are talking by the door.\n"
+    bad = tmp_path / "bad.srt"  # what the fuzz run found: a million carriage returns after a broken time
+    bad.write_bytes(b" is awful.\n\n3\n00:00:02,5;\x1b=1+2\r.*O" + b"\r" * 1_000_000)
+    gaps = tmp_path / "gaps.srt"  # valid, with long runs of blank and blank-looking lines between blocks
+    gaps.write_text(block + "\r\n" * 50_000 + " \n" * 50_000 + block.replace("1\n", "2\n", 1), encoding="utf-8")
+    t = time.perf_counter()
+    p = cli("text", "--transcript", str(bad), "--transcript", str(gaps), "--json", timeout=120)
+    assert time.perf_counter() - t < 60  # it ran for more than 40 minutes before
+    assert p.returncode == 1
+    one_error_line(p, str(bad), "malformed srt")
+    recs = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [r["text"] for r in recs] == ["Kids are talking by the door."] * 2
+
+
 def test_file_dash_reads_stdin():
     p = subprocess.run(
         [sys.executable, "-m", "affectlens.cli", "text", "--file", "-", "--json"],

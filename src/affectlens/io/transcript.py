@@ -81,10 +81,14 @@ MAX_LINE_CHARS = 20_000
 #: Runs of blanks other than line breaks (spaces, tabs, vertical tabs, form feeds …), which the
 #: srt parser's patterns backtrack over: a long run took it minutes. They become one space.
 _BLANKS = re.compile(r"[^\S\r\n]{2,}")
+#: Runs of blank (or blank-looking) lines, which the srt parser also backtracks over (a fuzz run
+#: found a million carriage returns, read as line breaks, taking it over 40 minutes). In srt one
+#: blank line ends a block as well as many do: each run becomes one.
+_BLANK_LINES = re.compile(r"\n(?:[^\S\n]*\n)+")
 
 
 def _srt_text(path: Path) -> str:
-    text = _BLANKS.sub(" ", _read_text(path))
+    text = _BLANK_LINES.sub("\n\n", _BLANKS.sub(" ", _read_text(path)))
     for i, line in enumerate(text.split("\n"), start=1):
         if len(line) > MAX_LINE_CHARS:
             raise TranscriptError(f"{path}: line {i} has {len(line)} characters (at most {MAX_LINE_CHARS})")

@@ -9,11 +9,14 @@ space capped (``RLIMIT_AS``) and a timeout, and checks its exit code, stderr, ``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +47,41 @@ def record_count(results, source: str) -> int:
 # -- in process ---------------------------------------------------------------------------------------
 
 
+class CaseTimeout(BaseException):
+    """Raised inside a case that ran past its time (a BaseException, so no ``except Exception``
+    in the code under test swallows it)."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Interrupt the block after ``seconds`` (SIGALRM; main thread only, else no limit): a hang
+    becomes a finding instead of stalling the whole run (a long run once sat 40 minutes in one
+    case)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum, frame):
+        raise CaseTimeout
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def check_in_process(runner, items: list, bad: set[str], good: dict[str, int]) -> list:
     """Run ``items`` through ``runner``; ``bad`` are the sources of mutated inputs, ``good`` maps
     each good source to the number of records it makes alone. Returns the results."""
     t0 = time.perf_counter()
     try:
-        results = list(runner.run(items))
+        with _deadline(TIMEOUT_S):
+            results = list(runner.run(items))
+    except CaseTimeout:
+        raise AssertionError(f"no answer in {TIMEOUT_S:.0f} s (in process)") from None
     except Exception as exc:  # any escape is a violation: one bad input lost the others
         raise AssertionError(f"run() raised {type(exc).__name__}: {exc}") from exc
     seconds = time.perf_counter() - t0
@@ -98,6 +130,7 @@ class Outcome:
 #: across exec, so a big test process would make every child look big.
 _PEAK_CHILD = """
 import sys
+import threading
 from affectlens.cli import main
 path, sys.argv = sys.argv[1], [sys.argv[0], *sys.argv[2:]]
 try:

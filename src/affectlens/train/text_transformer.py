@@ -58,10 +58,10 @@ class TransformerTrainConfig:
     head_lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: int = 100
-    max_steps: int = 800
-    eval_every: int = 100
-    patience: int = 4
-    max_minutes: float = 40.0
+    max_steps: int = 4600  # 2 epochs of the 73,346 training rows
+    eval_every: int = 250
+    patience: int = 6
+    max_minutes: float = 110.0
     checkpoint_every: int = 50
     class_weight_power: float = 0.5
     freeze_layers: int = 2

@@ -114,11 +114,11 @@ def low_resolution(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tenso
 
 
 def jpeg(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
-    """JPEG at quality 10-60 on a fraction ``p`` of the faces (encoded and decoded by Pillow)."""
-    import io
-
+    """JPEG at quality 10-60 on a fraction ``p`` of the faces (the robustness benchmark's
+    :func:`affectlens.eval.perturb.jpeg`, so training and evaluation degrade faces alike)."""
     import numpy as np
-    from PIL import Image
+
+    from affectlens.eval.perturb import jpeg as jpeg_crops
 
     idx = _pick(x, g, p)
     if not len(idx):
@@ -126,9 +126,8 @@ def jpeg(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
     x = x.clone()
     for i in idx.tolist():
         quality = int(torch.randint(10, 61, (1,), generator=g))
-        buf = io.BytesIO()
-        Image.fromarray((x[i, 0].numpy() * 255).round().astype(np.uint8)).save(buf, "JPEG", quality=quality)
-        x[i, 0] = torch.from_numpy(np.asarray(Image.open(buf), np.float32) / 255.0)
+        crop = (x[i, 0].numpy() * 255).round().astype(np.uint8)
+        x[i, 0] = torch.from_numpy(jpeg_crops(crop[None], quality)[0].astype(np.float32) / 255.0)
     return x
 
 

@@ -190,11 +190,14 @@ class VideoOptions:
     """Threads that analyse frames in parallel (default: one per core, at most 4)."""
     detect_every: int = 10
     """Run the face detector every N analysed frames (and whenever a face is lost, faces cross, the shot cuts or analysed frames are more than 70 ms apart); in between the face mesh follows the faces found. 1: detect on every frame."""
+    occlusion_check_ms: Annotated[float, Parameter(name="--occlusion-every")] = 100.0
+    """Re-run the occlusion check's extra classifier passes on a followed face every MS milliseconds (0: every frame); in between it keeps its last reading. Frames where the detector runs are always checked."""
     live: Annotated[bool, Parameter(show=False, parse=False)] = False
 
     def __post_init__(self) -> None:
         _check(self.workers is None or self.workers >= 1, f"workers must be >= 1, got {self.workers}")
         _check(self.detect_every >= 1, f"detect_every must be >= 1, got {self.detect_every}")
+        _check(self.occlusion_check_ms >= 0, f"occlusion_check_ms must be >= 0, got {self.occlusion_check_ms}")
         _check(
             self.cut_threshold is None or 0 < self.cut_threshold <= 1,
             f"cut_threshold must be in (0, 1], got {self.cut_threshold}",

@@ -105,3 +105,38 @@ def test_sparse_frames_are_all_detected(videos):
         assert [f.face.box for f in a.faces] == [f.face.box for f in b.faces]
         assert [f.track for f in a.faces] == [f.track for f in b.faces]
         np.testing.assert_allclose([f.expression.probs for f in a.faces], [f.expression.probs for f in b.faces])
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+def test_occlusion_check_at_a_lower_rate_keeps_the_reasons(videos, clip, monkeypatch):
+    """The occlusion check's extra classifier passes run on detection frames and then every
+    ``occlusion_every`` ms (default 100); in between a followed face keeps its track's last
+    energies. The faces, tracks and raw expressions are those of checking every frame, the
+    ``uncertain`` reasons agree on at least 95 % of the faces, and on the one-face clip (followed
+    between detections) the passes run on well under half the frames."""
+    import affectlens.pipeline.video as video
+
+    if not (videos / clip).is_file():
+        pytest.skip(f"{clip} is not in ../shared/media/videos")
+    kw = {"end": CLIPS[clip]} if CLIPS[clip] else {}
+    calls = {True: 0, False: 0}
+    real = video.logits_and_signals
+
+    def counting(model, crops, energies=True):
+        calls[bool(energies)] += 1
+        return real(model, crops, energies)
+
+    every = list(affectlens.analyze_video_iter(videos / clip, occlusion_every=0, **kw))
+    monkeypatch.setattr(video, "logits_and_signals", counting)
+    lower = list(affectlens.analyze_video_iter(videos / clip, **kw))
+    assert calls[True] + calls[False] == len(lower) == len(every)
+    if clip.startswith("smile"):
+        assert calls[True] < 0.5 * len(lower), calls
+    faces = same = 0
+    for a, b in zip(every, lower):
+        assert [f.face.box for f in a.faces] == [f.face.box for f in b.faces]
+        assert [f.track for f in a.faces] == [f.track for f in b.faces]
+        np.testing.assert_allclose([f.raw.probs for f in a.faces], [f.raw.probs for f in b.faces], atol=1e-6)
+        faces += len(a.faces)
+        same += sum(fa.affect.uncertain_reason == fb.affect.uncertain_reason for fa, fb in zip(a.faces, b.faces))
+    assert faces >= 70 and same / faces >= 0.95, (same, faces, calls)

@@ -109,6 +109,7 @@ class Located:
     skipped_small: int
     detected: bool  # the detector ran on this frame
     cut: bool  # a shot cut starts at this frame
+    occlusion_check: bool = True  # run the occlusion check's extra passes (else reuse per track)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import logging
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -122,6 +122,8 @@ class VideoSession:
             self.baseline = NeutralBaseline()
         self._last_ms: float | None = None
         self._frame = -1
+        self._checked_ms: float | None = None  # time of the last frame with the occlusion passes
+        self._energies: dict[int, tuple[float, float]] = {}  # track -> last (eyes, mouth) energies
 
     def reset(self) -> None:
         """Forget all tracks and smoothing state (before another video)."""
@@ -134,6 +136,8 @@ class VideoSession:
             self.cuts.reset()
         self._last_ms = None
         self._frame = -1
+        self._checked_ms = None
+        self._energies.clear()
 
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
         """Analyse the next frame (RGB uint8, ``time_ms`` greater than the previous one's)."""
@@ -151,14 +155,20 @@ class VideoSession:
         ``time_ms``: the frame's time (faces are followed only across short gaps)."""
         cut = bool(self.cuts and self.cuts.observe(ShotCutDetector.histogram(rgb)))
         detect = detection.result if detection is not None else (lambda: self.detector.detect(rgb))
-        return self.follower.locate(rgb, detect, cut, time_ms)
+        located = self.follower.locate(rgb, detect, cut, time_ms)
+        every = self.options.video.occlusion_check_ms
+        due = located.detected or not every or time_ms is None or self._checked_ms is None
+        if due or time_ms - self._checked_ms >= every:
+            self._checked_ms = time_ms
+            return located
+        return replace(located, occlusion_check=False)
 
     def analyze_faces(self, rgb: np.ndarray, located: Located) -> FrameAnalysis:
         """Align and classify the located faces of one frame. Stateless and thread-safe."""
         an = self.analyzer
         faces = list(located.faces)
         crops = an.align(rgb, faces)
-        logits, signals = logits_and_signals(an.model, crops)
+        logits, signals = logits_and_signals(an.model, crops, located.occlusion_check)
         probs = an.model.postprocess(logits)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)
@@ -184,12 +194,13 @@ class VideoSession:
             self.smoother.drop(gone)
             if self.baseline:
                 self.baseline.drop(gone)
+        for gone in [t for t in self._energies if t not in alive]:
+            del self._energies[gone]
+        signals = self._track_energies(ids, analysis.signals)
         an = self.analyzer
         labels = an.model.labels
         smoothed = np.array([self.smoother.update(tid, time_ms, p) for p, tid in zip(analysis.probs, ids)])
-        affects = an.assess(
-            list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape), analysis.signals
-        )
+        affects = an.assess(list(faces), None, analysis.logits, smoothed.reshape(analysis.probs.shape), signals)
         out = []
         for i, (f, p, tid, s, a, pts) in enumerate(zip(faces, analysis.probs, ids, smoothed, affects, located.meshes)):
             raw = Expression(labels, tuple(float(v) for v in p))
@@ -224,6 +235,17 @@ class VideoSession:
             skipped_small=located.skipped_small,
             model=self.analyzer.model.cfg.name,
         )
+
+    def _track_energies(self, ids, signals: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """The occlusion signals with each face's energies filled in from its track's last
+        reading on frames that skipped the extra passes (and remembered where they ran)."""
+        eyes, mouth = np.array(signals[0], dtype=np.float64), np.array(signals[1], dtype=np.float64)
+        for i, tid in enumerate(ids):
+            if np.isnan(eyes[i]) and np.isnan(mouth[i]):
+                eyes[i], mouth[i] = self._energies.get(tid, (np.nan, np.nan))
+            else:
+                self._energies[tid] = (float(eyes[i]), float(mouth[i]))
+        return (eyes, mouth, *signals[2:])
 
     def _check_time(self, time_ms: float) -> None:
         if self._last_ms is not None and time_ms <= self._last_ms:

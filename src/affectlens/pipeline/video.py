@@ -13,8 +13,10 @@ found is followed by the face mesh from frame to frame, and the detector runs on
 (:mod:`affectlens.pipeline.follow`). Finding the faces runs in frame order in the caller's
 thread (the mesh of one frame starts from the previous one); detections likely to be needed are
 started early in a pool of worker threads, and the stateless part of each frame (alignment, one
-classifier call for all its faces, their mirrors and the occlusion check's copies) runs in that
-pool too, several frames at a time; tracking and smoothing run in frame order. Detection,
+classifier call for all its faces, their mirrors and, on detection frames and then every
+``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several frames at a
+time; tracking and smoothing run in frame order (a followed face keeps its track's last
+occlusion energies between checks). Detection,
 meshes and classification release the GIL, so the threads use all cores.
 """
 

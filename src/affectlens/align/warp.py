@@ -56,23 +56,41 @@ def _to_mode(img: Image.Image, colour: str) -> np.ndarray:
     raise ValueError(f"unknown colour {colour!r}; valid: gray, rgb")
 
 
-def warp_face(rgb: np.ndarray, landmarks, template, size: int, colour: str = "gray") -> tuple[np.ndarray, np.ndarray]:
-    """Warp the face with ``landmarks`` so they land on ``template`` in a ``size`` x ``size`` crop.
+def warp_window(rgb: np.ndarray, m: np.ndarray, size: int) -> Image.Image:
+    """The ``size`` x ``size`` PIL image that the 2x3 matrix ``m`` (image pixels -> crop pixels)
+    maps ``rgb`` onto, bilinear, black outside the image.
 
-    Large faces are warped at up to 4x the crop size and then reduced with a box filter, so the
-    crop is anti-aliased. Returns ``(crop, M)``: the crop (uint8, (S, S) grey or (S, S, 3) RGB) and
-    the 2x3 matrix mapping image pixels to crop pixels.
+    Large faces are warped at up to :data:`MAX_SUPERSAMPLE` times the crop size and then reduced
+    with a box filter, so the crop is anti-aliased. Only the window of the image that the crop
+    reads (plus a 2-pixel margin for bilinear sampling) is handed to PIL, so the cost does not
+    grow with the image's size; the pixels are those of warping the whole image.
     """
-    m = estimate_similarity(landmarks, template)
     scale = math.sqrt(abs(np.linalg.det(m[:, :2])))  # crop pixels per image pixel
     k = int(min(MAX_SUPERSAMPLE, max(1, math.floor(1.0 / scale)))) if scale > 0 else 1
-    big = m * k
-    inv = invert_affine(big)
-    img = Image.fromarray(rgb)
-    out = img.transform((size * k, size * k), Image.AFFINE, data=tuple(inv.ravel()), resample=Image.BILINEAR)
-    if k > 1:
-        out = out.resize((size, size), Image.BOX)
-    return _to_mode(out, colour), m
+    inv = invert_affine(m)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    src = corners @ inv[:, :2].T + inv[:, 2]
+    h, w = rgb.shape[:2]
+    x0, y0 = (max(0, int(math.floor(v)) - 2) for v in src.min(0))
+    x1, y1 = min(w, int(math.ceil(src[:, 0].max())) + 2), min(h, int(math.ceil(src[:, 1].max())) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return Image.new("RGB" if rgb.ndim == 3 else "L", (size, size))
+    shifted = m.copy()
+    shifted[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)  # window pixels -> crop pixels
+    img = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    out = img.transform(
+        (size * k, size * k), Image.AFFINE, data=tuple(invert_affine(shifted * k).ravel()), resample=Image.BILINEAR
+    )
+    return out.resize((size, size), Image.BOX) if k > 1 else out
+
+
+def warp_face(rgb: np.ndarray, landmarks, template, size: int, colour: str = "gray") -> tuple[np.ndarray, np.ndarray]:
+    """Warp the face with ``landmarks`` so they land on ``template`` in a ``size`` x ``size`` crop
+    (:func:`warp_window`). Returns ``(crop, M)``: the crop (uint8, (S, S) grey or (S, S, 3) RGB)
+    and the 2x3 matrix mapping image pixels to crop pixels.
+    """
+    m = estimate_similarity(landmarks, template)
+    return _to_mode(warp_window(rgb, m, size), colour), m
 
 
 def crop_whole_image(rgb: np.ndarray, size: int, colour: str = "gray") -> np.ndarray:

@@ -29,9 +29,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from affectlens.align.warp import invert_affine
+from affectlens.align.warp import invert_affine, warp_window
 from affectlens.types import Face
 
 MESH_POINTS = 468
@@ -117,34 +116,9 @@ def _roi_matrix(centre: np.ndarray, side: float, angle: float) -> np.ndarray:
 
 
 def mesh_crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """The (192, 192, 3) float32 crop in [0, 1] that ``m`` maps the image onto (black outside).
-
-    Only the window of the image that the crop reads (plus a 2-pixel margin for bilinear
-    sampling) is handed to PIL, so the cost does not grow with the photo's size; the pixels are
-    the same as warping the whole image.
-    """
-    scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
-    k = int(min(4, max(1, math.floor(1.0 / scale)))) if scale > 0 else 1  # supersample big faces
-    inv = invert_affine(m)
-    corners = np.array([[0, 0], [MESH_INPUT, 0], [0, MESH_INPUT], [MESH_INPUT, MESH_INPUT]], np.float64)
-    src = corners @ inv[:, :2].T + inv[:, 2]
-    h, w = rgb.shape[:2]
-    x0, y0 = (max(0, int(math.floor(v)) - 2) for v in src.min(0))
-    x1, y1 = min(w, int(math.ceil(src[:, 0].max())) + 2), min(h, int(math.ceil(src[:, 1].max())) + 2)
-    if x1 <= x0 or y1 <= y0:
-        return np.zeros((MESH_INPUT, MESH_INPUT, 3), np.float32)
-    shifted = m.copy()
-    shifted[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)  # window pixels -> crop pixels
-    img = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-    out = img.transform(
-        (MESH_INPUT * k, MESH_INPUT * k),
-        Image.AFFINE,
-        data=tuple((invert_affine(shifted * k)).ravel()),
-        resample=Image.BILINEAR,
-    )
-    if k > 1:
-        out = out.resize((MESH_INPUT, MESH_INPUT), Image.BOX)
-    return np.asarray(out.convert("RGB"), dtype=np.float32) / 255.0
+    """The (192, 192, 3) float32 crop in [0, 1] that ``m`` maps the image onto (black outside;
+    :func:`~affectlens.align.warp.warp_window`: only the window the crop reads is warped)."""
+    return np.asarray(warp_window(rgb, m, MESH_INPUT).convert("RGB"), dtype=np.float32) / 255.0
 
 
 def project(points: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from affectlens.eval.datasets import load_ferplus
 from affectlens.eval.protocol import score
 from affectlens.models.expression import ExpressionModel
 from affectlens.registry import get_model_cfg
-from affectlens.train.quantize import VARIANTS, quantize_classifier, training_crops
+from affectlens.train.quantize import VARIANTS, float32_cfg, quantize_classifier, training_crops
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Largest FER+ test accuracy drop (points) for a variant to be kept (issue 15).
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="folder to keep the variant ONNX files in")
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/classifier_variants.json")
     args = ap.parse_args()
-    cfg = get_model_cfg(args.model)
+    cfg = float32_cfg(get_model_cfg(args.model))  # the variants are made from the float32 file
     crops = training_crops(args.data_root)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)

@@ -13,6 +13,7 @@ Decisions made here use the validation split (PublicTest) only; PrivateTest stay
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from pathlib import Path
@@ -72,17 +73,21 @@ def quantize_entries(entries: list[dict], folder: Path, root, variant: str) -> s
     return dst.name
 
 
-def calibrate_entries(entries: list[dict], folder: Path, root, allow_flip: bool = True) -> bool:
+def calibrate_entries(
+    entries: list[dict], folder: Path, root, allow_flip: bool = True, flip: bool | None = None
+) -> bool:
     """Set ``flip_tta`` and each head's ``temperature`` in ``entries`` from PublicTest; return the flip choice.
 
-    ``entries`` are the FER+ head then the FER2013 head of one ONNX file in ``folder``.
+    ``entries`` are the FER+ head then the FER2013 head of one ONNX file in ``folder``; ``flip``
+    fixes the mirror choice instead of measuring it.
     """
     emotion, pixels, usage = read_fer2013(root)
     votes, has_name, _ = read_ferplus_votes(root)
     val = usage == USAGE["val"]
     targets = [ferplus_labels(votes, has_name, VALIDATION_RULE)[val], emotion[val].astype(np.int64)]
     crops = pixels[val]
-    flip = choose_flip(entries[0], folder, crops, targets[0]) if allow_flip else False
+    if flip is None:
+        flip = choose_flip(entries[0], folder, crops, targets[0]) if allow_flip else False
     for entry, y in zip(entries, targets):
         entry["flip_tta"] = flip
         logits = _logits(entry, folder, crops)
@@ -106,3 +111,63 @@ def choose_flip(entry: dict, folder: Path, crops: np.ndarray, y: np.ndarray) -> 
         acc[flip] = float((logits.argmax(1) == y[ok]).mean())
     log.info("validation accuracy without / with mirror TTA: %.4f / %.4f", acc[False], acc[True])
     return acc[True] > acc[False]
+
+
+def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = None) -> str:
+    """Quantize a packed registry folder in place: the ``variant`` of its float32 ONNX file is
+    written beside it and the entries ``names`` (default: all) point at it, with each one's
+    temperature re-fitted on PublicTest (the mirror choice is kept) and its ``uncertain`` and
+    compound thresholds re-fitted as ``affectlens calibrate`` does. Other entries stay on the
+    float32 file; ``metrics`` stay as they are (re-measure with ``benchmarks/accuracy.py``).
+    Returns the variant's file name."""
+    from affectlens.eval.abstention import fit_thresholds
+
+    folder = Path(folder)
+    data = json.loads((folder / "models.json").read_text())
+    record_path = folder / "pack.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    float_file = record.get("quantized", {}).get("float32_file", data["models"][0]["file"])
+    unknown = sorted(set(names or ()) - {e["name"] for e in data["models"]})
+    if unknown:
+        raise ValueError(f"{folder}: no model named {', '.join(unknown)} in models.json")
+    chosen = [e for e in data["models"] if names is None or e["name"] in names]
+    for entry in data["models"]:
+        entry["file"] = float_file
+    onnx_file = quantize_entries(chosen, folder, root, variant)
+    fitted = [dict(e) for e in data["models"]]  # the FER+ head, then the FER2013 head
+    calibrate_entries(fitted, folder, root, flip=bool(data["models"][0].get("flip_tta", False)))
+    for entry, fit in zip(data["models"], fitted):
+        if entry in chosen:
+            entry["temperature"] = fit["temperature"]
+    for entry in chosen:
+        model = ExpressionModel(ModelCfg.from_json(entry, folder), threads=2)
+        entry["thresholds"] = fit_thresholds(model, root=root)
+    write_models_json(folder, data["models"], default=data["default"])
+    record["quantized"] = {
+        "variant": variant,
+        "file": onnx_file,
+        "float32_file": float_file,
+        "models": [e["name"] for e in chosen],
+    }
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return onnx_file
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m affectlens.train.pack",
+        description="Quantize a packed expression model folder in place (see quantize_folder).",
+    )
+    p.add_argument("folder", type=Path, help="registry folder with models.json (e.g. src/affectlens/weights/lite0)")
+    p.add_argument("--quantize", required=True, choices=("int8", "int8-dynamic", "float16"))
+    p.add_argument("--models", nargs="+", default=None, help="quantize only these entries (default: all)")
+    p.add_argument("--data-root", default=None, help="folder holding fer2013/ (default $AFFECTLENS_DATA)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    name = quantize_folder(args.folder, args.data_root, args.quantize, args.models)
+    log.info("%s: %s now use %s", args.folder, ", ".join(args.models or ["all entries"]), name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -33,6 +33,19 @@ CALIBRATION_CROPS = 512
 CALIBRATION_SEED = 0
 
 
+def float32_cfg(cfg: ModelCfg) -> ModelCfg:
+    """``cfg`` on its float32 ONNX file: the file a quantised registry entry was made from (its
+    folder's ``pack.json`` names it), else ``cfg`` itself."""
+    import dataclasses
+    import json
+
+    record = cfg.path.parent / "pack.json"
+    q = json.loads(record.read_text()).get("quantized", {}) if record.is_file() else {}
+    if q.get("file") == cfg.file and q.get("float32_file"):
+        return dataclasses.replace(cfg, file=q["float32_file"])
+    return cfg
+
+
 def calibration_inputs(cfg: ModelCfg, crops: np.ndarray) -> np.ndarray:
     """Model inputs (2N, C, S, S) float32 for uint8 crops, as the model preprocesses them, then
     their mirror images (the same whatever ``cfg.flip_tta`` says, so packing and benchmarking

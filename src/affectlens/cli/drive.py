@@ -110,6 +110,14 @@ class _Bars:
 
         self.tqdm = tqdm
         self.inputs = tqdm(total=inputs, unit="input", disable=inputs < 2, leave=False)
+        self._seen: set[str] = set()
+
+    def reached(self, source: str) -> None:
+        """A result of ``source`` arrived: the inputs bar counts the inputs reached so far."""
+        if self.enabled and source not in self._seen:
+            self._seen.add(source)
+            self.inputs.n = min(len(self._seen), self.inputs.total)
+            self.inputs.refresh()
 
     def __call__(self, p: Progress) -> None:
         if not self.enabled:
@@ -165,6 +173,7 @@ def drive(inputs: list, options: Options, outputs: OutputOptions, *, primary: st
     failures = done = 0
     try:  # Ctrl-C, and SIGTERM (cli.main makes it a KeyboardInterrupt), stop here
         for result in runner.run(items, pixels=bool(outputs.annotate or outputs.explain), progress=bars):
+            bars.reached(result.source)
             if isinstance(result, InputFailure):
                 log.error("error: %s", safe(result.reason))  # a file name with a newline stays one line
                 failures += 1

@@ -49,6 +49,7 @@ class ModelCfg:
     file: str  # weights file (ONNX, or npz for tfidf text models), relative to ``folder``
     labels: tuple[str, ...]
     output: str = ""  # expression: name of the ONNX output that holds this model's logits
+    quantized_from: str = ""  # the float32 file ``file`` was quantised from (same network), if any
     input_size: int = 0  # expression: square crop side in pixels
     colour: str = "gray"  # expression: "gray" or "rgb"
     mean: tuple[float, ...] = ()  # expression: per channel, in 0..255 units
@@ -187,13 +188,18 @@ def get_model_cfg(name: str | None = None, kind: str = "expression") -> ModelCfg
 
 def sibling_head(name: str | None, labels: tuple[str, ...]) -> str:
     """The expression model that is another head of ``name``'s network (same weights file and
-    folder) and outputs exactly ``labels`` (in any order); ``name`` itself if it does, or if no
-    head does. E.g. the default 8-class model's 7-class FER2013 head for ``eval --dataset fer2013``."""
+    folder, or a quantised variant of the same file) and outputs exactly ``labels`` (in any
+    order); ``name`` itself if it does, or if no head does. E.g. the default 8-class model's
+    7-class FER2013 head for ``eval --dataset fer2013``."""
     cfg = get_model_cfg(name)
     if set(cfg.labels) == set(labels):
         return cfg.name
+
+    def network(c: ModelCfg) -> tuple[str, str]:
+        return (c.quantized_from or c.file, c.folder)
+
     for other in list_models("expression"):
-        if (other.file, other.folder) == (cfg.file, cfg.folder) and set(other.labels) == set(labels):
+        if network(other) == network(cfg) and set(other.labels) == set(labels):
             return other.name
     return cfg.name
 

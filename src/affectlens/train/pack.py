@@ -133,6 +133,7 @@ def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = 
     chosen = [e for e in data["models"] if names is None or e["name"] in names]
     for entry in data["models"]:
         entry["file"] = float_file
+        entry.pop("quantized_from", None)
     onnx_file = quantize_entries(chosen, folder, root, variant)
     fitted = [dict(e) for e in data["models"]]  # the FER+ head, then the FER2013 head
     calibrate_entries(fitted, folder, root, flip=bool(data["models"][0].get("flip_tta", False)))
@@ -140,6 +141,7 @@ def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = 
         if entry in chosen:
             entry["temperature"] = fit["temperature"]
     for entry in chosen:
+        entry["quantized_from"] = float_file
         model = ExpressionModel(ModelCfg.from_json(entry, folder), threads=2)
         entry["thresholds"] = fit_thresholds(model, root=root)
     write_models_json(folder, data["models"], default=data["default"])

@@ -74,7 +74,7 @@ def held_out(name: str, root, cfg: TextTrainConfig, c: float) -> dict:
     return {"trained_on": train_sets, "result": score(name, probs, ds)}
 
 
-def held_out_transformer(name: str, root, ckpt_root: Path, max_minutes, max_steps) -> dict:
+def held_out_transformer(name: str, root, ckpt_root: Path, max_minutes, max_steps, question_surprise=None) -> dict:
     from dataclasses import replace
 
     from affectlens.models.text import create_text_model
@@ -82,8 +82,8 @@ def held_out_transformer(name: str, root, ckpt_root: Path, max_minutes, max_step
     from affectlens.train.text_transformer_export import _cfg, export_onnx
 
     train_sets = tuple(d for d in TEXT_DATASETS if d != name)
-    over = {"max_minutes": max_minutes, "max_steps": max_steps}
-    cfg = replace(TransformerTrainConfig(datasets=train_sets), **{k: v for k, v in over.items() if v})
+    over = {"max_minutes": max_minutes, "max_steps": max_steps, "question_surprise": question_surprise}
+    cfg = replace(TransformerTrainConfig(datasets=train_sets), **{k: v for k, v in over.items() if v is not None})
     ckpt = ckpt_root / f"holdout-{name}"
     best = train(cfg, ckpt, root)
     onnx_path = ckpt / "held-out-fp32.onnx"
@@ -117,6 +117,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoints", default="/tmp/ckpt-text", help="transformer: checkpoint folder (resumable)")
     p.add_argument("--max-minutes", type=float, default=None, help="transformer: training budget per held-out set")
     p.add_argument("--max-steps", type=int, default=None, help="transformer: training steps per held-out set")
+    p.add_argument(
+        "--question-surprise", type=float, default=None, help="transformer: the recipe's question_surprise (default 1)"
+    )
     p.add_argument("--out", default=None)
     p.add_argument("--write", action="store_true", help="write the results JSON")
     args = p.parse_args(argv)
@@ -130,7 +133,9 @@ def main(argv=None) -> int:
         if args.model == "text-tfidf-lr":
             r = held_out(name, args.data_root, cfg, args.c)
         else:
-            r = held_out_transformer(name, args.data_root, Path(args.checkpoints), args.max_minutes, args.max_steps)
+            r = held_out_transformer(
+                name, args.data_root, Path(args.checkpoints), args.max_minutes, args.max_steps, args.question_surprise
+            )
         out["held_out"][name] = r
         label, get = HEADLINE[name]
         in_domain = json.loads(in_domain_path.read_text())["results"] if in_domain_path.is_file() else None

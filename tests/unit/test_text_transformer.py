@@ -226,3 +226,30 @@ def test_training_recipe_exports_a_registered_model(tmp_path, data_root):
     )
     (r,) = create_text_model(reg, check_language=False).predict(["I am so happy"])
     assert r.ok and abs(sum(r.probs) - 1) < 1e-9
+
+
+def test_questions_filed_under_surprise_count_as_neutral_in_training(data_root):
+    """GoEmotions' Ekman grouping files curiosity and confusion under surprise; the recipe's
+    ``question_surprise`` share keeps that much of such a row as surprise and moves the rest to
+    neutral. Rows with a real surprise or realization annotation are untouched."""
+    from affectlens.eval.datasets.text import goemotions_fine_labels
+    from affectlens.train.text import TEXT_LABELS, load_split, split_question_surprise
+
+    data = load_split(("goemotions",), "train", data_root, 3000)
+    fine = goemotions_fine_labels(data_root, "train")
+    surprise, neutral = TEXT_LABELS.index("surprise"), TEXT_LABELS.index("neutral")
+    assert split_question_surprise(data, 1.0, data_root) is data  # the Ekman grouping
+    out = split_question_surprise(data, 0.25, data_root)
+    n = len(data["y"])
+    moved = [i for i in range(n) if out["w"][i] != data["w"][i]]
+    assert moved and len(out["y"]) == n + len(moved)
+    for j, i in enumerate(moved):
+        labels = fine[data["ids"][i]]
+        assert data["y"][i] == surprise and labels & {"curiosity", "confusion"}
+        assert not labels & {"surprise", "realization"}
+        assert out["w"][i] == pytest.approx(0.25 * data["w"][i])
+        assert out["y"][n + j] == neutral and out["w"][n + j] == pytest.approx(0.75 * data["w"][i])
+        assert out["texts"][n + j] == data["texts"][i]
+    assert out["w"].sum() == pytest.approx(data["w"].sum())
+    kept = [i for i in range(n) if data["y"][i] == surprise and i not in set(moved)]
+    assert all(fine[data["ids"][i]] & {"surprise", "realization"} for i in kept)

@@ -61,7 +61,7 @@ def _require_sklearn():
 
 def load_split(names, split: str, root=None, limit: int = 0) -> dict:
     """Texts, contexts, label indices into TEXT_LABELS and weights of several data sets."""
-    texts, contexts, labels, weights, source = [], [], [], [], []
+    texts, contexts, labels, weights, source, ids = [], [], [], [], [], []
     for name in names:
         ds = load_text_dataset(name, split, root)
         for i in range(min(len(ds), limit) if limit else len(ds)):
@@ -76,13 +76,52 @@ def load_split(names, split: str, root=None, limit: int = 0) -> dict:
                 labels.append(TEXT_LABELS.index(g))
                 weights.append(1.0 / len(groups))
                 source.append(name)
+                ids.append(ds.ids[i])
     return {
         "texts": texts,
         "contexts": contexts,
         "y": np.asarray(labels),
         "w": np.asarray(weights),
         "source": np.asarray(source),
+        "ids": ids,
     }
+
+
+#: GoEmotions labels that its Ekman grouping files under ``surprise`` but that name a question
+#: rather than astonishment (Demszky et al. 2020 group curiosity and confusion with surprise).
+QUESTION_LABELS = frozenset({"curiosity", "confusion"})
+
+
+def split_question_surprise(data: dict, share: float, root=None) -> dict:
+    """Training rows with GoEmotions ``surprise`` that comes only from curiosity or confusion
+    (no surprise or realization annotation) count ``share`` as surprise and ``1 - share`` as
+    neutral (a copy of the row with the rest of its weight). ``share = 1`` is the Ekman grouping.
+
+    Dialogue and everyday text (MELD, dair-ai) call a plain question neutral; the grouping makes
+    a model read most questions as surprise.
+    """
+    if share >= 1.0:
+        return data
+    from affectlens.eval.datasets.text import goemotions_fine_labels
+
+    fine = goemotions_fine_labels(root, "train")
+    surprise, neutral = TEXT_LABELS.index("surprise"), TEXT_LABELS.index("neutral")
+    y, w = data["y"], data["w"].astype(np.float64).copy()
+    rows = [
+        i
+        for i in np.flatnonzero((data["source"] == "goemotions") & (y == surprise))
+        if (f := fine.get(data["ids"][i])) and f & QUESTION_LABELS and not f & {"surprise", "realization"}
+    ]
+    idx = np.asarray(rows, dtype=int)
+    rest = w[idx] * (1.0 - share)
+    w[idx] *= share
+    out = {k: (list(v) + [v[i] for i in idx]) for k, v in data.items() if isinstance(v, list)}
+    out.update(
+        y=np.concatenate([y, np.full(len(idx), neutral)]),
+        w=np.concatenate([w, rest]),
+        source=np.concatenate([data["source"], data["source"][idx]]),
+    )
+    return out
 
 
 def build_vectorizers(cfg: TextTrainConfig) -> dict:

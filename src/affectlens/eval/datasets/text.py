@@ -149,6 +149,22 @@ def load_goemotions(root=None, split: str = "test") -> TextSet:
     )
 
 
+def goemotions_fine_labels(root=None, split: str = "train") -> dict[str, frozenset[str]]:
+    """GoEmotions comment id -> its original (28-label) annotations, from ``original/``."""
+    ekman = _file("goemotions", split, root)
+    path = ekman.parent.parent / "original" / ekman.name
+    if not path.is_file():
+        raise DatasetError(f"goemotions {split}: {path} not found (the publisher's original/ labels)")
+    names = (path.parent / "labels.txt").read_text(encoding="utf-8").split()
+    out = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+            if len(row) != 3:
+                raise DatasetError(f"{path}:{n}: expected 3 tab-separated fields, got {len(row)}")
+            out[row[2]] = frozenset(names[int(i)] for i in row[1].split(","))
+    return out
+
+
 def load_dair(root=None, split: str = "test") -> TextSet:
     """dair-ai emotion (``text;label_name`` with a header); ``love`` -> happiness (see module doc)."""
     path = _file("dair", split, root)

@@ -4,7 +4,7 @@ Every face here goes through the path a photograph takes (:class:`~affectlens.pi
 YuNet detection on the image as it is, then the face mesh around the detected box); FER+ faces
 are used at their native 48x48 pixels. Three modes (results JSON written only with ``--write``):
 
-    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py --fit          # ~30 min
+    AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py --fit          # ~5 min idle
     AFFECTLENS_DATA=../shared/datasets python benchmarks/au_validity.py [--write]      # ~20 min
     python benchmarks/au_validity.py --real-media [--write]                            # ~20 s
 

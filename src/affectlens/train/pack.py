@@ -69,7 +69,7 @@ def quantize_entries(entries: list[dict], folder: Path, root, variant: str) -> s
     crops = training_crops(root) if variant == "int8" else None
     quantize_classifier(src, dst, variant, model_cfg, crops)
     for entry in entries:
-        entry["file"] = dst.name
+        entry["file"], entry["quantized_from"] = dst.name, src.name
     return dst.name
 
 
@@ -126,7 +126,9 @@ def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = 
     data = json.loads((folder / "models.json").read_text())
     record_path = folder / "pack.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    float_file = record.get("quantized", {}).get("float32_file", data["models"][0]["file"])
+    float_file = next(
+        (e["quantized_from"] for e in data["models"] if e.get("quantized_from")), data["models"][0]["file"]
+    )
     unknown = sorted(set(names or ()) - {e["name"] for e in data["models"]})
     if unknown:
         raise ValueError(f"{folder}: no model named {', '.join(unknown)} in models.json")
@@ -141,7 +143,6 @@ def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = 
         if entry in chosen:
             entry["temperature"] = fit["temperature"]
     for entry in chosen:
-        entry["quantized_from"] = float_file
         model = ExpressionModel(ModelCfg.from_json(entry, folder), threads=2)
         entry["thresholds"] = fit_thresholds(model, root=root)
     write_models_json(folder, data["models"], default=data["default"])

@@ -34,16 +34,11 @@ CALIBRATION_SEED = 0
 
 
 def float32_cfg(cfg: ModelCfg) -> ModelCfg:
-    """``cfg`` on its float32 ONNX file: the file a quantised registry entry was made from (its
-    folder's ``pack.json`` names it), else ``cfg`` itself."""
+    """``cfg`` on its float32 ONNX file: the file a quantised registry entry was made from
+    (its ``quantized_from``), else ``cfg`` itself."""
     import dataclasses
-    import json
 
-    record = cfg.path.parent / "pack.json"
-    q = json.loads(record.read_text()).get("quantized", {}) if record.is_file() else {}
-    if q.get("file") == cfg.file and q.get("float32_file"):
-        return dataclasses.replace(cfg, file=q["float32_file"])
-    return cfg
+    return dataclasses.replace(cfg, file=cfg.quantized_from, quantized_from="") if cfg.quantized_from else cfg
 
 
 def calibration_inputs(cfg: ModelCfg, crops: np.ndarray) -> np.ndarray:

@@ -150,7 +150,7 @@ def detect_size_agreement(clips=("smile_pyfeat_single_face.mp4", "multiface_whit
     the share of the faces found at 640 px that are also found (box IoU > 0.5), and of those
     the share whose raw top expression is the same."""
     import affectlens
-    from affectlens.pipeline.tracking import iou_matrix
+    from affectlens.detect.base import iou_matrix
     from affectlens.pipeline.video import auto_detect_size
 
     out = {}

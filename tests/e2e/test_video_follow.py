@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import affectlens
-from affectlens.pipeline.tracking import iou_matrix
+from affectlens.detect.base import iou_matrix
 
 #: (clip, seconds analysed) — short spans keep the test quick; the Hamilton span has two shot cuts
 #: and faces entering and leaving.

@@ -62,3 +62,56 @@ def test_memory_stays_flat_over_many_detections(photos):
 def test_threads_must_be_positive():
     with pytest.raises(ValueError, match="threads"):
         create_detector("yunet", threads=0)
+
+
+def _boxes(faces) -> np.ndarray:
+    return np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
+
+
+def _detect_at(photos, name: str, side: int, **options):
+    img = Image.open(photos / name).convert("RGB")
+    k = side / max(img.size)
+    rgb = np.asarray(img.resize((round(img.width * k), round(img.height * k)), Image.BILINEAR))
+    return create_detector("yunet", max_side=side, **options).detect(rgb)
+
+
+@pytest.mark.parametrize(
+    ("name", "side"),
+    [("solvay_conference_1927.jpg", 1280), ("solvay_conference_1927.jpg", 2400), ("grace_hopper.jpg", 1280)],
+)
+def test_tiled_detection_finds_the_faces_of_the_whole_input(photos, name, side):
+    """Solvay (29 small faces) and a big single face: the tiles and the half-size pass find the
+    same faces as one pass over the whole input, each once, in the same place."""
+    from affectlens.detect.base import iou_matrix
+
+    whole = _detect_at(photos, name, side, tile_from=None)
+    tiled = _detect_at(photos, name, side)
+    assert len(tiled) == len(whole) >= 1
+    iou = iou_matrix(_boxes(whole), _boxes(tiled))
+    assert iou.max(1).min() > 0.8  # every face found, in the same place
+    assert (iou > 0.3).sum(1).max() == 1  # and once
+    assert [f.score for f in tiled] == sorted((f.score for f in tiled), reverse=True)
+
+
+def test_tiled_detection_finds_a_face_too_big_for_one_pass(photos):
+    """At 2400 px Grace Hopper's face (about 680x870 px) is larger than YuNet finds in one pass;
+    the half-size pass of tiled detection finds it."""
+    assert _detect_at(photos, "grace_hopper.jpg", 2400, tile_from=None) == []
+    (face,) = _detect_at(photos, "grace_hopper.jpg", 2400)
+    assert face.size > 600 and face.score > 0.8
+
+
+def test_tile_spans_cover_the_input_with_the_overlap():
+    from affectlens.detect.yunet import TILE_OVERLAP, tile_spans
+
+    assert tile_spans(900, 1000) == [(0, 900)]
+    for n, tile in [(1280, 1000), (2400, 1000), (1001, 1000), (5000, 700)]:
+        spans = tile_spans(n, tile)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(e - s <= tile for s, e in spans)
+        assert all(a[1] - b[0] >= TILE_OVERLAP for a, b in zip(spans, spans[1:]))
+
+
+def test_tile_from_must_leave_room_for_the_overlap():
+    with pytest.raises(ValueError, match="tile_from"):
+        create_detector("yunet", tile_from=100)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from affectlens import Analyzer, Options
+from affectlens.detect.base import iou_matrix
 from affectlens.pipeline.smoothing import Smoother, SmoothingOptions
-from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance, iou_matrix
+from affectlens.pipeline.tracking import ShotCutDetector, Tracker, TrackerOptions, appearance
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,14 @@ face detector (OpenMP) and the other pipeline threads need next.
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+
+#: Threads of :func:`shared_pool`: the cores of the small machines this package aims at.
+POOL_THREADS = 2
+_POOL: list = []
+_POOL_LOCK = threading.Lock()
 
 #: Session config entries that stop the thread pools from spinning while they wait for work.
 NO_SPIN = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
@@ -44,3 +51,16 @@ def onnx_session(path: str | Path | bytes, threads: int = 1):
             raise FileNotFoundError(f"{path}: ONNX file not found")
         path = str(path)
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def shared_pool():
+    """This process's pool of :data:`POOL_THREADS` threads for splitting one image's work (the
+    detector's tiles of a large photo, the meshes of a group photo): onnxruntime, the detector
+    and Pillow release the GIL. Made on first use, and again in a forked child (whose copy of the
+    parent's pool has no threads). Tasks given to it must not wait on other tasks of it."""
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL[:] = [(os.getpid(), ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="affectlens-pool"))]
+        return _POOL[0][1]

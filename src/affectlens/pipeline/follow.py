@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlens.align.warp import invert_affine
+from affectlens.detect.base import box_iou
 from affectlens.types import Face
 
 #: Two followed meshes overlapping more than this (box IoU) have merged onto one face (one face
@@ -118,15 +119,6 @@ class _Followed:
     anchor: Anchor
 
 
-def _box_iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / max(aw * ah + bw * bh - inter, 1e-9)
-
-
 def _mesh_box(points: np.ndarray) -> tuple[float, float, float, float]:
     lo, hi = points[:, :2].min(0), points[:, :2].max(0)
     return (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
@@ -191,7 +183,7 @@ class Follower:
         boxes = [_mesh_box(f.points) for f in out]
         for i in range(len(boxes)):
             for j in range(i):
-                if _box_iou(boxes[i], boxes[j]) > MAX_OVERLAP:
+                if box_iou(boxes[i], boxes[j]) > MAX_OVERLAP:
                     return None  # two meshes on one face (faces crossing): detect on this frame
         return out
 
@@ -225,7 +217,7 @@ class Follower:
         """The followed face whose previous mesh overlaps this detection most (None when none does)."""
         best, prior = 0.0, None
         for f in self._followed:
-            iou = _box_iou(_mesh_box(f.points), face.box)
+            iou = box_iou(_mesh_box(f.points), face.box)
             if iou > best:
                 best, prior = iou, f
         return prior

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from affectlens.align import crop_whole_image, warp_face
 from affectlens.detect import create_detector
 from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
 from affectlens.models.expression import load_expression_model
+from affectlens.models.runtime import shared_pool
 from affectlens.models.uncertainty import assess_faces
 from affectlens.options import Options
 from affectlens.types import ActionUnits, Affect, Expression, Face, FaceResult, HeadPose, ImageResult, as_mesh
@@ -30,24 +30,11 @@ DETECT_MIN_FACE = 20
 #: onnxruntime threads of the expression model for photos.
 PHOTO_THREADS = 2
 
-#: Photos with at least this many faces fit their meshes on :data:`PHOTO_THREADS` threads
-#: (onnxruntime and Pillow release the GIL; the mesh session is thread-safe).
+#: Photos with at least this many faces fit their meshes on the threads of
+#: :func:`~affectlens.models.runtime.shared_pool` (the mesh session is thread-safe).
 MESH_POOL_FROM = 4
 
 log = logging.getLogger("affectlens")
-_POOL: list = []
-_POOL_LOCK = threading.Lock()
-
-
-def _mesh_pool():
-    """This process's thread pool for the meshes of a group photo, made on first use (and again
-    in a forked child, whose copy of the parent's pool has no threads)."""
-    with _POOL_LOCK:
-        if not _POOL or _POOL[0][0] != os.getpid():
-            from concurrent.futures import ThreadPoolExecutor
-
-            _POOL[:] = [(os.getpid(), ThreadPoolExecutor(PHOTO_THREADS, thread_name_prefix="affectlens-mesh"))]
-        return _POOL[0][1]
 
 
 class Analyzer:
@@ -159,7 +146,7 @@ class Analyzer:
         priors = priors or [None] * len(faces)
         if len(faces) < MESH_POOL_FROM:
             return [self.face_mesh.run(rgb, f, p).points for f, p in zip(faces, priors)]
-        return list(_mesh_pool().map(lambda fp: self.face_mesh.run(rgb, *fp).points, zip(faces, priors)))
+        return list(shared_pool().map(lambda fp: self.face_mesh.run(rgb, *fp).points, zip(faces, priors)))
 
     # -- the convenience call ----------------------------------------------------------
     def analyze(self, image, source: str | None = None) -> ImageResult:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from affectlens.detect.base import iou_matrix
 from affectlens.options import TrackerOptions  # noqa: F401  (the options tree owns it)
 from affectlens.types import Box
 
@@ -83,17 +84,6 @@ class ShotCutDetector:
         """Like :meth:`is_cut`, from the next frame's :meth:`histogram`."""
         prev, self._prev = self._prev, hist
         return prev is not None and 1.0 - float(hist @ prev) > self.threshold
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union between boxes (N, 4) and (M, 4) given as x, y, w, h."""
-    ax0, ay0, ax1, ay1 = a[:, 0:1], a[:, 1:2], a[:, 0:1] + a[:, 2:3], a[:, 1:2] + a[:, 3:4]
-    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
-    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
-    inter = iw * ih
-    union = a[:, 2:3] * a[:, 3:4] + b[:, 2] * b[:, 3] - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 @dataclass

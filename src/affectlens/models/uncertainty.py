@@ -294,7 +294,9 @@ def assess_faces(
 
     labels = model.cfg.labels
     logits = np.asarray(logits, dtype=np.float64).reshape(len(faces), len(labels))
-    probs = model.postprocess(logits) if probs is None else np.asarray(probs, dtype=np.float64).reshape(logits.shape)
+    probs = (
+        model.postprocess(logits, crops) if probs is None else np.asarray(probs, dtype=np.float64).reshape(logits.shape)
+    )
     t = Thresholds.from_config(model.cfg.thresholds)
     va = valence_arousal(probs, labels)
     margins = top2_margin(probs) if len(faces) else np.zeros(0)

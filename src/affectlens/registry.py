@@ -97,7 +97,7 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: mean/std need {channels} value(s) for colour {self.colour}")
         if len(self.template) != 5:
             raise ValueError(f"model {self.name!r}: template needs 5 points, got {len(self.template)}")
-        if self.quality_temperature:
+        if self.quality_temperature or not isinstance(self.quality_temperature, dict):
             from affectlens.models.quality import QualityTemperature
 
             QualityTemperature.from_config(self.quality_temperature, self.name)

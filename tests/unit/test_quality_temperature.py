@@ -145,3 +145,18 @@ def test_bad_configs_name_the_model_and_the_reason(bad, reason):
     entry = {**get_model_cfg().to_json(), "name": "broken", "quality_temperature": bad}
     with pytest.raises(ValueError, match=re.escape("model 'broken': quality_temperature") + ".*" + re.escape(reason)):
         ModelCfg.from_json(entry, get_model_cfg().path.parent)
+
+
+def test_uncertain_rises_on_blurred_real_faces(model, faces):
+    from affectlens.models.uncertainty import assess_faces
+    from affectlens.types import Face
+
+    bad = blur(faces, 2.0)
+    z = _logits(model, bad)
+    boxes = [Face(box=(0.0, 0.0, 200.0, 200.0), score=1.0, landmarks=()) for _ in bad]
+
+    def ambiguous(probs) -> float:
+        affects = assess_faces(model, boxes, bad, z, probs)
+        return float(np.mean(["ambiguous" in a.uncertain_reason.split(";") for a in affects]))
+
+    assert ambiguous(model.postprocess(z, bad)) > ambiguous(model.postprocess(z)) + 0.03

@@ -3,7 +3,8 @@
 Per face, from the model's logits, its calibrated probabilities, the aligned crop and the
 detected box/landmarks:
 
-- ``confidence``: the calibrated top probability (softmax of logits / the model's temperature).
+- ``confidence``: the calibrated top probability (softmax of logits / the model's temperature,
+  per face when the model has a ``quality_temperature``: :mod:`affectlens.models.quality`).
 - ``uncertain`` is true when at least one reason applies; ``uncertain_reason`` joins them with
   ``;`` in this order (empty when certain):
 

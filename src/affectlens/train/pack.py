@@ -145,8 +145,8 @@ def choose_flip(entry: dict, folder: Path, crops: np.ndarray, y: np.ndarray) -> 
 def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = None) -> str:
     """Quantize a packed registry folder in place: the ``variant`` of its float32 ONNX file is
     written beside it and the entries ``names`` (default: all) point at it, with each one's
-    temperature re-fitted on PublicTest (the mirror choice is kept) and its ``uncertain`` and
-    compound thresholds re-fitted as ``affectlens calibrate`` does. Other entries stay on the
+    temperature and quality-aware temperature re-fitted on PublicTest (the mirror choice is
+    kept) and its ``uncertain`` and compound thresholds re-fitted as ``affectlens calibrate`` does. Other entries stay on the
     float32 file; ``metrics`` stay as they are (re-measure with ``benchmarks/accuracy.py``).
     Returns the variant's file name."""
     from affectlens.eval.abstention import fit_thresholds

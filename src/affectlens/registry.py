@@ -68,6 +68,7 @@ class ModelCfg:
     card: str = ""  # model card file, relative to ``folder``
     metrics: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)  # abstention/compound, fitted on val (eval.abstention)
+    quality_temperature: dict = field(default_factory=dict)  # expression: per-face temperature (models.quality)
     folder: str = ""
 
     def __post_init__(self) -> None:
@@ -96,6 +97,10 @@ class ModelCfg:
             raise ValueError(f"model {self.name!r}: mean/std need {channels} value(s) for colour {self.colour}")
         if len(self.template) != 5:
             raise ValueError(f"model {self.name!r}: template needs 5 points, got {len(self.template)}")
+        if self.quality_temperature or not isinstance(self.quality_temperature, dict):
+            from affectlens.models.quality import QualityTemperature
+
+            QualityTemperature.from_config(self.quality_temperature, self.name)
 
     def _check_text(self) -> None:
         if self.engine not in TEXT_ENGINES:

@@ -153,7 +153,7 @@ def fit_thresholds(model, root=None, dataset: str | None = None, limit: int | No
     images, true = images[known][:limit], true[known][:limit]
     log.info("fitting thresholds for %s on %s val (%d faces)", model.cfg.name, dataset, len(true))
     logits = _logits(model, images)
-    probs = model.postprocess(logits)
+    probs = model.postprocess(logits, images)
     correct = probs.argmax(axis=1) == true
     margin = top2_margin(probs)
     out: dict = {"margin": round(fit_margin_threshold(margin, correct), 4)}
@@ -222,8 +222,9 @@ def fit_compound(
     emo = votes[rows][:, [CANONICAL.index(lab) for lab in labels if lab in CANONICAL]].astype(np.float64)
     share = np.sort(emo / np.clip(emo.sum(1, keepdims=True), 1, None), axis=1)
     crowd = share[:, -2] >= COMPOUND_VOTE_SHARE
-    logits = ferplus_logits if ferplus_logits is not None else _logits(model, np.asarray(fs.images)[:limit])
-    margin = top2_margin(model.postprocess(logits))
+    images = np.asarray(fs.images)[:limit]
+    logits = ferplus_logits if ferplus_logits is not None else _logits(model, images)
+    margin = top2_margin(model.postprocess(logits, images))
     t = float(np.quantile(margin, crowd.mean()))
     pred = margin < t
     f1 = 2 * float((pred & crowd).sum()) / max(1.0, float(pred.sum() + crowd.sum()))

@@ -31,3 +31,45 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, lo: float = 0.05, hi
             d = a + g * (b - a)
             fd = nll(logits, labels, np.exp(d))
     return float(np.exp((a + b) / 2))
+
+
+#: The crop measures of the quality-aware temperature (see affectlens.models.quality).
+QUALITY_FEATURES = ("fine_detail", "flat_area", "max_logit")
+
+
+def fit_quality_temperature(
+    logits: np.ndarray, labels: np.ndarray, crops: np.ndarray, clean: np.ndarray, temperature: float
+) -> dict:
+    """The ``quality_temperature`` config entry fitted on ``crops`` (clean and degraded faces).
+
+    Features are standardised with the mean and standard deviation of the ``clean`` rows;
+    ``offset`` and the weights minimise the NLL of ``softmax(logits / T_i)`` with
+    ``T_i = temperature * exp(offset + w . g(z_i))`` over all rows (L-BFGS, from T_i = temperature).
+    """
+    from scipy.optimize import minimize
+
+    from affectlens.models.quality import raw_features, shaped
+
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    clean = np.asarray(clean, dtype=bool)
+    if len(labels) == 0 or not clean.any():
+        raise ValueError("cannot fit a quality temperature without clean faces")
+    x = raw_features(QUALITY_FEATURES, crops, logits)
+    mean, std = x[clean].mean(axis=0), x[clean].std(axis=0)
+    g = shaped(QUALITY_FEATURES, (x - mean) / std)
+    rows = np.arange(len(labels))
+
+    def loss(p: np.ndarray) -> float:
+        z = logits / (temperature * np.exp(p[0] + g @ p[1:]))[:, None]
+        z = z - z.max(axis=1, keepdims=True)
+        return float(-(z[rows, labels] - np.log(np.exp(z).sum(axis=1))).mean())
+
+    fit = minimize(loss, np.zeros(1 + len(QUALITY_FEATURES)), method="L-BFGS-B")
+    return {
+        "features": list(QUALITY_FEATURES),
+        "mean": [round(float(v), 5) for v in mean],
+        "std": [round(float(v), 5) for v in std],
+        "weights": [round(float(v), 5) for v in fit.x[1:]],
+        "offset": round(float(fit.x[0]), 5),
+        "nll": round(float(fit.fun), 5),
+    }

@@ -7,6 +7,8 @@ and "mouth" mean the same facial region for every model.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
@@ -87,7 +89,7 @@ def reframe(crops: np.ndarray, zoom: float) -> np.ndarray:
     out = np.empty_like(crops)
     side = crops.shape[1]
     for i, c in enumerate(crops):
-        pad = max(0, round(side * (1 / zoom - 1) / 2))
+        pad = max(0, math.ceil(side * (1 / zoom - 1) / 2))  # ceil: the box never leaves the padded image
         big = np.pad(c, [(pad, pad), (pad, pad)] + [(0, 0)] * (c.ndim - 2), mode="edge")
         centre, half = big.shape[0] / 2, side / zoom / 2
         box = (centre - half, centre - half, centre + half, centre + half)
@@ -109,3 +111,46 @@ PERTURBATIONS = {
     "tight framing (zoom 1.2)": lambda c, t: reframe(c, 1.2),
     "loose framing (zoom 0.8)": lambda c, t: reframe(c, 0.8),
 }
+
+
+#: The degradations of :func:`random_degradations` and the ranges their settings are drawn from
+#: (uniformly): wider than, and around, the fixed settings of :data:`PERTURBATIONS`.
+DEGRADATION_RANGES = {
+    "blur": "radius 0.5-2.5 px",
+    "low resolution": "face side 12-40 px",
+    "eyes occluded": "bar grey level 0-255, template shifted up to 2 px",
+    "mouth occluded": "block grey level 0-255, template shifted up to 2 px",
+    "jpeg": "quality 8-50",
+    "rotation": "-30 to 30 degrees",
+    "framing": "zoom 0.7-1.35",
+}
+
+
+def _degrade_one(crop: np.ndarray, kind: str, template, rng: np.random.Generator) -> np.ndarray:
+    c = crop[None]
+    shifted = np.asarray(template, dtype=np.float64) + rng.uniform(-2, 2, (1, 2))
+    if kind == "blur":
+        return blur(c, rng.uniform(0.5, 2.5))[0]
+    if kind == "low resolution":
+        return to_pixels(c, int(rng.integers(12, 41)))[0]
+    if kind == "eyes occluded":
+        return occlude_eyes(c, shifted, int(rng.integers(0, 256)))[0]
+    if kind == "mouth occluded":
+        return occlude_mouth(c, shifted, int(rng.integers(0, 256)))[0]
+    if kind == "jpeg":
+        return jpeg(c, int(rng.integers(8, 51)))[0]
+    if kind == "rotation":
+        return rotate(c, rng.uniform(-30, 30))[0]
+    return reframe(c, rng.uniform(0.7, 1.35))[0]
+
+
+def random_degradations(crops: np.ndarray, template, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(degraded copies, kind index into DEGRADATION_RANGES per crop): each crop gets one
+    degradation, its kind and setting drawn (seeded) from :data:`DEGRADATION_RANGES`."""
+    rng = np.random.default_rng(seed)
+    kinds = list(DEGRADATION_RANGES)
+    which = rng.integers(0, len(kinds), len(crops))
+    out = np.empty_like(crops)
+    for i, k in enumerate(which):
+        out[i] = _degrade_one(crops[i], kinds[k], template, rng)
+    return out, which

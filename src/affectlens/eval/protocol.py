@@ -104,7 +104,7 @@ def predict_faceset_full(analyzer, fs: FaceSet, batch: int = 256, progress: bool
     logits = np.concatenate(out) if out else np.zeros((0, len(cfg.labels)))
     crops = np.concatenate(all_crops) if all_crops else np.zeros((0, cfg.input_size, cfg.input_size), np.uint8)
     return FaceSetPredictions(
-        logits, analyzer.model.postprocess(logits), crops, all_faces, no_face, 1000.0 * spent / max(1, len(fs))
+        logits, analyzer.model.postprocess(logits, crops), crops, all_faces, no_face, 1000.0 * spent / max(1, len(fs))
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from affectlens.models.quality import QualityTemperature
 from affectlens.models.runtime import onnx_session
 from affectlens.registry import ModelCfg, create
 
@@ -31,6 +32,8 @@ class ExpressionModel:
         outputs = [o.name for o in self.session.get_outputs()]
         if cfg.output not in outputs:
             raise ValueError(f"model {cfg.name!r}: output {cfg.output!r} not in {cfg.path.name} (has {outputs})")
+        q = cfg.quality_temperature
+        self.quality = QualityTemperature.from_config(q, cfg.name) if q else None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -60,12 +63,29 @@ class ExpressionModel:
             return (out[: len(x)] + out[len(x) :]) / 2
         return self.session.run([self.cfg.output], {self.input_name: x})[0]
 
-    def postprocess(self, logits: np.ndarray) -> np.ndarray:
-        """Probabilities (N, K) from logits, with the model's temperature."""
-        return softmax(logits, self.cfg.temperature)
+    def postprocess(self, logits: np.ndarray, crops=None) -> np.ndarray:
+        """Probabilities (N, K) from logits, with the model's temperature.
+
+        ``crops``: the uint8 crops the logits came from. With them, a model that has a
+        ``quality_temperature`` gives each face its own temperature (:mod:`affectlens.models.quality`:
+        blurred, tiny or covered faces get flatter probabilities); without them, or for other
+        models, every face gets the one temperature. The top label is the same either way.
+        """
+        if self.quality is None or crops is None:
+            return softmax(logits, self.cfg.temperature)
+        return softmax(logits, self.temperatures(logits, crops)[:, None])
+
+    def temperatures(self, logits: np.ndarray, crops=None) -> np.ndarray:
+        """The temperature each face's logits are divided by in :meth:`postprocess` (N,)."""
+        logits = np.asarray(logits, dtype=np.float64).reshape(-1, len(self.labels))
+        if self.quality is None or crops is None:
+            return np.full(len(logits), float(self.cfg.temperature))
+        if len(crops) != len(logits):
+            raise ValueError(f"model {self.cfg.name!r}: {len(crops)} crops for {len(logits)} rows of logits")
+        return self.cfg.temperature * self.quality.factors(crops, logits)
 
     def predict(self, crops) -> np.ndarray:
-        return self.postprocess(self.forward(self.preprocess(crops)))
+        return self.postprocess(self.forward(self.preprocess(crops)), crops)
 
 
 def load_expression_model(name: str | None = None, threads: int = 2) -> ExpressionModel:

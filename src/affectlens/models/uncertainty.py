@@ -3,7 +3,8 @@
 Per face, from the model's logits, its calibrated probabilities, the aligned crop and the
 detected box/landmarks:
 
-- ``confidence``: the calibrated top probability (softmax of logits / the model's temperature).
+- ``confidence``: the calibrated top probability (softmax of logits / the model's temperature,
+  per face when the model has a ``quality_temperature``: :mod:`affectlens.models.quality`).
 - ``uncertain`` is true when at least one reason applies; ``uncertain_reason`` joins them with
   ``;`` in this order (empty when certain):
 
@@ -294,7 +295,9 @@ def assess_faces(
 
     labels = model.cfg.labels
     logits = np.asarray(logits, dtype=np.float64).reshape(len(faces), len(labels))
-    probs = model.postprocess(logits) if probs is None else np.asarray(probs, dtype=np.float64).reshape(logits.shape)
+    probs = (
+        model.postprocess(logits, crops) if probs is None else np.asarray(probs, dtype=np.float64).reshape(logits.shape)
+    )
     t = Thresholds.from_config(model.cfg.thresholds)
     va = valence_arousal(probs, labels)
     margins = top2_margin(probs) if len(faces) else np.zeros(0)

@@ -155,7 +155,7 @@ class Analyzer:
         faces, skipped = self.detect(rgb)
         crops = self.align(rgb, faces)
         logits = self.logits(crops)
-        probs = self.model.postprocess(logits)
+        probs = self.model.postprocess(logits, crops)
         affects = self.assess(faces, crops, logits, probs)
         meshes = self.mesh(rgb, faces)
         labels = self.model.labels

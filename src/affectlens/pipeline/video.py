@@ -171,7 +171,7 @@ class VideoSession:
         faces = list(located.faces)
         crops = an.align(rgb, faces)
         logits, signals = logits_and_signals(an.model, crops, located.occlusion_check)
-        probs = an.model.postprocess(logits)
+        probs = an.model.postprocess(logits, crops)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)
         else:

@@ -4,7 +4,9 @@ Decisions made here use the validation split (PublicTest) only; PrivateTest stay
 - the alignment template is measured on training crops (:mod:`affectlens.train.template`);
 - mirror test-time augmentation (``flip_tta``) is switched on if it raises validation accuracy
   of the FER+ head;
-- each head's softmax temperature is fitted on validation logits (temperature scaling);
+- each head's softmax temperature is fitted on validation logits (temperature scaling), and
+  its quality-aware temperature (:mod:`affectlens.models.quality`) on the validation faces plus
+  one seeded degraded copy of each (:func:`fit_quality`);
 - ``quantize`` (``int8``, ``int8-dynamic`` or ``float16``, :mod:`affectlens.train.quantize`):
   the variant is written beside the float32 file and the registry entries use it; the steps
   above then run on the variant itself. Keep a variant only if
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.eval.calibration import fit_temperature
+from affectlens.eval.calibration import fit_quality_temperature, fit_temperature
 from affectlens.eval.datasets.fer2013 import USAGE, VALIDATION_RULE, ferplus_labels, read_fer2013, read_ferplus_votes
+from affectlens.eval.perturb import DEGRADATION_RANGES, random_degradations
 from affectlens.models.expression import ExpressionModel
 from affectlens.registry import ModelCfg
 from affectlens.train.export import export_onnx, model_configs, write_models_json
@@ -76,7 +79,8 @@ def quantize_entries(entries: list[dict], folder: Path, root, variant: str) -> s
 def calibrate_entries(
     entries: list[dict], folder: Path, root, allow_flip: bool = True, flip: bool | None = None
 ) -> bool:
-    """Set ``flip_tta`` and each head's ``temperature`` in ``entries`` from PublicTest; return the flip choice.
+    """Set ``flip_tta``, each head's ``temperature`` and ``quality_temperature`` in ``entries`` from
+    PublicTest; return the flip choice.
 
     ``entries`` are the FER+ head then the FER2013 head of one ONNX file in ``folder``; ``flip``
     fixes the mirror choice instead of measuring it.
@@ -88,13 +92,38 @@ def calibrate_entries(
     crops = pixels[val]
     if flip is None:
         flip = choose_flip(entries[0], folder, crops, targets[0]) if allow_flip else False
+    degraded, _ = random_degradations(crops, entries[0]["template"], seed=QUALITY_SEED)
     for entry, y in zip(entries, targets):
         entry["flip_tta"] = flip
+        entry.pop("quality_temperature", None)
         logits = _logits(entry, folder, crops)
         ok = y >= 0
         entry["temperature"] = round(fit_temperature(logits[ok], y[ok]), 4)
         log.info("%s: temperature %.3f fitted on %d PublicTest faces", entry["name"], entry["temperature"], ok.sum())
+        entry["quality_temperature"] = fit_quality(entry, folder, crops[ok], degraded[ok], logits[ok], y[ok])
     return flip
+
+
+#: Seed of the degraded copies of the validation faces the quality temperature is fitted on.
+QUALITY_SEED = 0
+
+
+def fit_quality(
+    entry: dict, folder: Path, clean: np.ndarray, degraded: np.ndarray, clean_logits: np.ndarray, y: np.ndarray
+) -> dict:
+    """``entry``'s ``quality_temperature`` fitted on its clean validation faces and their
+    degraded copies (:func:`~affectlens.eval.perturb.random_degradations`), around its
+    ``temperature``."""
+    logits = np.concatenate([clean_logits, _logits(entry, folder, degraded)])
+    crops = np.concatenate([clean, degraded])
+    is_clean = np.arange(len(crops)) < len(clean)
+    fit = fit_quality_temperature(logits, np.concatenate([y, y]), crops, is_clean, entry["temperature"])
+    ranges = "; ".join(f"{k} {v}" for k, v in DEGRADATION_RANGES.items())
+    fit["fitted_on"] = (
+        f"{len(clean)} PublicTest faces and one degraded copy of each (seed {QUALITY_SEED}, one of: {ranges})"
+    )
+    log.info("%s: quality temperature %s", entry["name"], fit)
+    return fit
 
 
 def _logits(entry: dict, folder: Path, crops: np.ndarray) -> np.ndarray:
@@ -116,8 +145,8 @@ def choose_flip(entry: dict, folder: Path, crops: np.ndarray, y: np.ndarray) -> 
 def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = None) -> str:
     """Quantize a packed registry folder in place: the ``variant`` of its float32 ONNX file is
     written beside it and the entries ``names`` (default: all) point at it, with each one's
-    temperature re-fitted on PublicTest (the mirror choice is kept) and its ``uncertain`` and
-    compound thresholds re-fitted as ``affectlens calibrate`` does. Other entries stay on the
+    temperature and quality-aware temperature re-fitted on PublicTest (the mirror choice is
+    kept) and its ``uncertain`` and compound thresholds re-fitted as ``affectlens calibrate`` does. Other entries stay on the
     float32 file; ``metrics`` stay as they are (re-measure with ``benchmarks/accuracy.py``).
     Returns the variant's file name."""
     from affectlens.eval.abstention import fit_thresholds
@@ -141,7 +170,7 @@ def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = 
     calibrate_entries(fitted, folder, root, flip=bool(data["models"][0].get("flip_tta", False)))
     for entry, fit in zip(data["models"], fitted):
         if entry in chosen:
-            entry["temperature"] = fit["temperature"]
+            entry["temperature"], entry["quality_temperature"] = fit["temperature"], fit["quality_temperature"]
     for entry in chosen:
         model = ExpressionModel(ModelCfg.from_json(entry, folder), threads=2)
         entry["thresholds"] = fit_thresholds(model, root=root)

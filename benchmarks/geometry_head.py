@@ -397,6 +397,13 @@ def main() -> None:
         "mesh_coverage": coverage,
         "protocols": {},
     }
+    # how much more often the shipped model is right on faces it was trained on (the stacking bias)
+    result["shipped_on_fitting_faces"] = {
+        split: {k: v for k, v in scores(f, shipped_probs(f), "ferplus-lite0").items() if k != "recall"}
+        for split, f in (("Training sample", train), ("PublicTest", val))
+    }
+    for split, v in result["shipped_on_fitting_faces"].items():
+        print(f"shipped ferplus-lite0 on the {split}: balanced accuracy {v['balanced_accuracy']:.4f}, n {v['n']}")
     for protocol in PROTOCOLS:
         heads, chosen = choose_heads(train, val, protocol, args.seed)
         rows, deltas = evaluate(args, heads, tests)

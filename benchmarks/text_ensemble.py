@@ -296,7 +296,7 @@ def ensemble_entry(args, out: dict, data: dict) -> dict:
         "mix": mode,
         "temperature": row["temperature"],
         "licence": LICENCE,
-        "description": f"English text emotion, 7 labels (no contempt): {mode} mix of {member} "
+        "description": f"English text emotion, 7 labels (no contempt): {mode.replace('log', 'log-')} mix of {member} "
         f"(weight {row['w']}) and text-tfidf-lr, weights chosen on val",
         "card": "MODEL_CARD.md",
         "metrics": {},

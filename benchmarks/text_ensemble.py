@@ -19,7 +19,11 @@ folder, ``--q0``).
   set (text_domain_shift.fit_held_out), with the ``w`` chosen in domain. Each held-out
   member's temperature is fitted on the validation splits of the data sets it was trained on.
 
-Member logits are cached in ``--cache`` (the transformers take most of the ~30 CPU minutes).
+Member logits are cached in ``--cache`` by member and split name (the transformers take most of
+the ~25 minutes); empty the folder when a member's weights change.
+``--ship MEMBER:MIX --ship-folder DIR`` writes that ensemble's registry entry (members, weights,
+mix, temperature and ``uncertain`` thresholds fitted on the pooled val logits, as the other text
+models') into DIR/models.json, keeping its measured metrics.
 Prints the table; with ``--write`` writes benchmarks/results/text_ensemble.json.
 
     AFFECTLENS_DATA=../shared/datasets nice -n 10 python benchmarks/text_ensemble.py \\

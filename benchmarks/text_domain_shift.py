@@ -57,7 +57,9 @@ def score(name: str, probs: np.ndarray, ds) -> dict:
     return score_meld(probs, ds.labels)
 
 
-def held_out(name: str, root, cfg: TextTrainConfig, c: float) -> dict:
+def fit_held_out(name: str, root, cfg: TextTrainConfig, c: float) -> tuple[dict, object, list[str]]:
+    """The TF-IDF recipe fitted on the train splits of every data set but ``name``:
+    (vectorizers, classifier, the data sets trained on)."""
     from sklearn.linear_model import LogisticRegression
 
     train_sets = [d for d in TEXT_DATASETS if d != name]
@@ -67,10 +69,22 @@ def held_out(name: str, root, cfg: TextTrainConfig, c: float) -> dict:
     clf = LogisticRegression(C=c, max_iter=cfg.max_iter).fit(
         x, tr["y"], sample_weight=balanced_weights(tr["y"], tr["w"])
     )
+    return vecs, clf, train_sets
+
+
+def held_out_logits(vecs: dict, clf, cfg: TextTrainConfig, texts, contexts) -> np.ndarray:
+    """Logits (N, len(TEXT_LABELS)) of a model from :func:`fit_held_out`."""
+    x = featurize(vecs, {"texts": list(texts), "contexts": list(contexts)}, cfg.ctx_weight)
+    return clf.decision_function(x)
+
+
+def held_out(name: str, root, cfg: TextTrainConfig, c: float) -> dict:
+    vecs, clf, train_sets = fit_held_out(name, root, cfg, c)
     ds = load_text_dataset(name, "test", root)
-    xt = featurize(vecs, {"texts": list(ds.texts), "contexts": list(ds.contexts)}, cfg.ctx_weight)
+    logits = held_out_logits(vecs, clf, cfg, ds.texts, ds.contexts)
+    z = np.exp(logits - logits.max(1, keepdims=True))
     probs = np.zeros((len(ds), len(CANONICAL)))
-    probs[:, [CANONICAL.index(label) for label in TEXT_LABELS]] = clf.predict_proba(xt)
+    probs[:, [CANONICAL.index(label) for label in TEXT_LABELS]] = z / z.sum(1, keepdims=True)
     return {"trained_on": train_sets, "result": score(name, probs, ds)}
 
 

@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--lines", type=int, default=10_000)
     p.add_argument("--short", type=int, default=200)
-    p.add_argument("--write", action="store_true", help="write benchmarks/results/text_speed.json")
+    p.add_argument("--write", action="store_true", help="write the results JSON (--out)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "text_speed.json"))
     args = p.parse_args(argv)
     names = args.model or [c.name for c in list_models("text")]
     results = {name: measure(name, args.data_root, args.threads, args.lines, args.short) for name in names}
@@ -101,8 +102,7 @@ def main(argv=None) -> int:
 
     sys.stdout.write(pd.DataFrame([{"model": k, **v} for k, v in results.items()]).to_string(index=False) + "\n")
     if args.write:
-        out = ROOT / "benchmarks" / "results" / "text_speed.json"
-        out.write_text(
+        Path(args.out).write_text(
             json.dumps(
                 {
                     "threads": args.threads,

@@ -28,9 +28,12 @@ from affectlens import overrides
 #: Model kinds: ``expression`` (face crops, ONNX), ``speech`` (16 kHz utterances, as acoustic
 #: feature vectors or power spectrograms, ONNX) and ``text`` (see TEXT_ENGINES).
 KINDS = ("expression", "speech", "text")
-#: How a text model runs: ``tfidf`` (TF-IDF n-grams + linear weights in one npz, numpy) or
-#: ``transformer`` (an ONNX encoder + classifier fed by a ``tokenizers`` tokenizer file).
-TEXT_ENGINES = ("tfidf", "transformer")
+#: How a text model runs: ``tfidf`` (TF-IDF n-grams + linear weights in one npz, numpy),
+#: ``transformer`` (an ONNX encoder + classifier fed by a ``tokenizers`` tokenizer file) or
+#: ``ensemble`` (a weighted mix of registered text models, no file of its own).
+TEXT_ENGINES = ("tfidf", "transformer", "ensemble")
+#: How an ensemble text model mixes its members' probabilities (affectlens.models.text_ensemble).
+MIXES = ("linear", "loglinear")
 COLOURS = ("gray", "rgb")
 #: Speech models' audio band: full (0-8 kHz), narrow (0-4 kHz, telephone) or any (both).
 BANDS = ("full", "narrow", "any")
@@ -63,6 +66,9 @@ class ModelCfg:
     tokenizer: str = ""  # text transformer: tokenizer.json, relative to ``folder``
     max_tokens: int = 0  # text transformer: tokens per row (text + context + special tokens)
     max_text_tokens: int = 0  # text transformer: tokens of the text itself (the context gets the rest)
+    members: tuple[str, ...] = ()  # text ensemble: names of the registered text models it mixes
+    member_weights: tuple[float, ...] = ()  # text ensemble: one weight per member, summing to 1
+    mix: str = ""  # text ensemble: one of MIXES
     licence: str = ""
     description: str = ""
     card: str = ""  # model card file, relative to ``folder``
@@ -114,6 +120,18 @@ class ModelCfg:
                 f"model {self.name!r}: a transformer text model needs tokenizer, max_text_tokens > 0 "
                 f"and max_tokens >= max_text_tokens + 2"
             )
+        if self.engine == "ensemble":
+            self._check_ensemble()
+
+    def _check_ensemble(self) -> None:
+        if len(self.members) < 2 or len(self.member_weights) != len(self.members):
+            raise ValueError(f"model {self.name!r}: an ensemble text model needs >= 2 members and one weight each")
+        if min(self.member_weights) < 0 or abs(sum(self.member_weights) - 1) > 1e-6:
+            raise ValueError(
+                f"model {self.name!r}: member_weights must be >= 0 and sum to 1, got {self.member_weights}"
+            )
+        if self.mix not in MIXES:
+            raise ValueError(f"model {self.name!r}: mix must be one of {', '.join(MIXES)}, got {self.mix!r}")
 
     @property
     def path(self) -> Path:
@@ -130,6 +148,7 @@ class ModelCfg:
         d["labels"] = tuple(d["labels"])
         d["mean"], d["std"] = tuple(d.get("mean", ())), tuple(d.get("std", ()))
         d["template"] = tuple(tuple(p) for p in d.get("template", ()))
+        d["members"], d["member_weights"] = tuple(d.get("members", ())), tuple(d.get("member_weights", ()))
         return cls(**d, folder=str(folder))
 
 
@@ -307,7 +326,7 @@ def _construct(cfg: ModelCfg, threads: int, options: dict) -> Any:
     if cfg.kind == "text":
         from affectlens.models.text import create_text_model
 
-        if cfg.engine == "transformer":
+        if cfg.engine in ("transformer", "ensemble"):
             options = {**options, "threads": threads}
         return create_text_model(cfg, **options)
     if cfg.kind == "speech":

@@ -162,7 +162,7 @@ def test_engine_is_chosen_by_the_config():
     assert isinstance(create_text_model(tfidf, check_language=False), TextEmotionModel)
     with pytest.raises(ValueError, match="uses the text engine 'transformer', not 'tfidf'"):
         TextEmotionModel(minilm)
-    with pytest.raises(ValueError, match="text engine must be one of tfidf, transformer, got 'bert'"):
+    with pytest.raises(ValueError, match="text engine must be one of tfidf, transformer, ensemble, got 'bert'"):
         replace(tfidf, engine="bert")
     with pytest.raises(ValueError, match="needs tokenizer"):
         replace(minilm, tokenizer="")

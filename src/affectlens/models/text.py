@@ -144,6 +144,7 @@ class BaseTextModel:
     """
 
     engine = ""
+    needs_file = True  # an ensemble has no weights file of its own
 
     def __init__(self, cfg: ModelCfg, check_language: bool = True):
         if cfg.kind != "text":
@@ -153,7 +154,7 @@ class BaseTextModel:
                 f"model {cfg.name!r} uses the text engine {cfg.engine!r}, not {self.engine!r}; "
                 f"create it with affectlens.models.text.create_text_model"
             )
-        if not cfg.path.is_file():
+        if self.needs_file and not cfg.path.is_file():
             raise FileNotFoundError(f"model {cfg.name!r}: weights file {cfg.path} is missing")
         self.cfg = cfg
         self.check_language = check_language
@@ -296,6 +297,10 @@ def create_text_model(cfg: ModelCfg, check_language: bool = True, threads: int =
         from affectlens.models.text_transformer import TransformerTextModel
 
         return TransformerTextModel(cfg, check_language=check_language, threads=threads)
+    if cfg.engine == "ensemble":
+        from affectlens.models.text_ensemble import EnsembleTextModel
+
+        return EnsembleTextModel(cfg, check_language=check_language, threads=threads)
     return TextEmotionModel(cfg, check_language=check_language)
 
 

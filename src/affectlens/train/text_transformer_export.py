@@ -229,7 +229,8 @@ def write_models_json(out: Path, cfg: ModelCfg, default: bool | None = None) -> 
     old = json.loads(path.read_text()) if path.is_file() else {"models": []}
     metrics = next((m.get("metrics", {}) for m in old["models"] if m["name"] == cfg.name), {})
     entry = {**cfg.to_json(), "metrics": metrics or cfg.metrics}
-    for key in ("output", "input_size", "colour", "mean", "std", "template", "flip_tta", "band", "input"):
+    not_transformer = ("output", "input_size", "colour", "mean", "std", "template", "flip_tta", "band", "input")
+    for key in not_transformer + ("members", "member_weights", "mix"):
         entry.pop(key, None)
     data = {"models": [entry]}
     if default or (default is None and old.get("default") == cfg.name):

@@ -10,6 +10,7 @@ import numpy as np
 
 from affectlens.align import crop_whole_image, warp_face
 from affectlens.detect import create_detector
+from affectlens.detect.yunet import SHRINK_GAP
 from affectlens.io.image import InputError, array_to_rgb, load_image, to_rgb_array
 from affectlens.models.expression import load_expression_model
 from affectlens.models.runtime import shared_pool
@@ -78,7 +79,8 @@ class Analyzer:
         from PIL import Image
 
         k = side / longest
-        small = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * k)), max(1, round(h * k))), Image.BILINEAR))
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+        small = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR, reducing_gap=SHRINK_GAP))
         return [
             Face(
                 box=tuple(v / k for v in f.box),

@@ -30,7 +30,9 @@ The video: the 640x480 one-face clip of ``benchmarks/video_speed.py`` (the real 
   (``opencv-python``, not the headless build: the loop calls ``cv2.waitKey``). It analyses
   every frame; timed end to end in a fresh process like the others.
 
-The pipelines alternate, ``--repeats`` times each (default 2), in the same window; analysed frames per
+Each pipeline runs once untimed (the first start of a process reads its libraries from disk:
+TensorFlow's first run here took 42 s instead of 14), then they alternate, ``--repeats`` times
+each (default 2), in the same window; analysed frames per
 second of each run, their means, the ratio and the load average are printed. ``--multiface``
 also times ``affectlens analyze`` on the Hamilton clip (640x360, several faces) and the 1080p
 pedestrians clip. ``--write`` saves the numbers to ``benchmarks/results/video_vs_baseline.json``
@@ -198,6 +200,8 @@ def main() -> None:
         if args.fer_python:
             pipelines["fer package"] = lambda: fer_package_fps(args.fer_python, video, n, tmp)
         runs = {name: [] for name in pipelines}
+        for fn in pipelines.values():  # untimed: the first start of each reads its libraries from disk
+            fn()
         for i in range(args.repeats):
             for name, fn in pipelines.items():
                 r = fn()

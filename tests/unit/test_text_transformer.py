@@ -253,3 +253,15 @@ def test_questions_filed_under_surprise_count_as_neutral_in_training(data_root):
     assert out["w"].sum() == pytest.approx(data["w"].sum())
     kept = [i for i in range(n) if data["y"][i] == surprise and i not in set(moved)]
     assert all(fine[data["ids"][i]] & {"surprise", "realization"} for i in kept)
+
+
+def test_lone_surrogates_are_scored_not_a_crash():
+    """Text with a lone surrogate (an undecodable byte kept by ``surrogateescape``, or a JSON
+    escape) reaches the tokenizer as U+FFFD instead of raising in the Rust tokenizer."""
+    from affectlens.models.text import load_text_model
+    from affectlens.models.text_tokens import encodable
+
+    assert encodable("a\udcff b") == "a\ufffd b" and encodable("plain") == "plain"
+    model = load_text_model(NAME)
+    clean, odd = model.predict(["I am so happy today", "I am so happy today\udcff"], [None, None])
+    assert odd.status == "ok" and odd.label == clean.label == "happiness"

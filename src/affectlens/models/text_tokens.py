@@ -38,15 +38,28 @@ def load_tokenizer(path: Path):
     return tok
 
 
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (from undecodable bytes or JSON escapes) as U+FFFD: the
+    tokenizer only takes text that UTF-8 can encode."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+
+
 def token_rows(tok, texts, contexts, max_len: int, max_text: int) -> list[tuple[list[int], int]]:
     """Per text: its token ids (specials included) and the index where context starts (or len)."""
     if max_text + 2 > max_len:
         raise ValueError(f"max_text {max_text} + 2 special tokens exceeds max_len {max_len}")
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    text_ids = [e.ids for e in tok.encode_batch(list(texts), add_special_tokens=False)]
+    text_ids = [e.ids for e in tok.encode_batch([encodable(t) for t in texts], add_special_tokens=False)]
     has_ctx = [i for i, c in enumerate(contexts) if c]
     ctx_ids = dict(
-        zip(has_ctx, (e.ids for e in tok.encode_batch([contexts[i] for i in has_ctx], add_special_tokens=False)))
+        zip(
+            has_ctx,
+            (e.ids for e in tok.encode_batch([encodable(contexts[i]) for i in has_ctx], add_special_tokens=False)),
+        )
     )
     rows = []
     for i, ids in enumerate(text_ids):

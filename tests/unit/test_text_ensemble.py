@@ -73,30 +73,6 @@ def test_clear_real_rows_get_their_label(model, data_root):
         assert r.ok and r.label == CANONICAL[ds.labels[k]], (name, row_id, r.as_dict())
 
 
-def test_transcript_segments_use_the_previous_turns(tmp_path, model):
-    from affectlens.pipeline.text import analyze_transcript
-
-    path = tmp_path / "t.vtt"
-    path.write_text(
-        "WEBVTT\n\n00:00.000 --> 00:01.500\n<v Ann>We got the house! They said yes!\n\n"
-        "00:01.500 --> 00:02.000\n<v Bob>Really?\n",
-        encoding="utf-8",
-    )
-    first, second = analyze_transcript(path, model=NAME)
-    np.testing.assert_allclose(
-        second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0], atol=1e-6
-    )
-    assert first.result.ok and not np.allclose(second.result.probs, model.predict_proba(["Really?"])[0], atol=1e-3)
-
-
-def test_language_and_empty_checks_are_kept(model):
-    results = model.predict(["I am so happy today!", "", "Je suis très triste aujourd'hui, vraiment.", "I hate you"])
-    assert [r.status for r in results] == ["ok", "empty", "unsupported language", "ok"]
-    assert [r.language for r in results] == ["en", "", "fr", "en"]
-    assert results[0].label == "happiness" and results[3].label == "anger"
-    assert results[1].probs == () and results[2].label is None
-
-
 def test_uncertain_flags_worse_answers_on_real_rows(model, data_root):
     from affectlens.models.uncertainty import max_logit, top2_margin
 

@@ -95,8 +95,16 @@ def test_context_changes_the_answer_and_is_optional(model):
     np.testing.assert_allclose(model.predict_proba([text], [""]), alone)
 
 
-def test_transcript_segments_use_the_previous_turns(tmp_path, model):
+#: The text models that read dialogue context with a transformer: this one alone, and the default
+#: ensemble of its question-neutral sibling with TF-IDF (tests/unit/test_text_ensemble.py).
+CONTEXT_MODELS = (NAME, "text-ensemble")
+
+
+@pytest.mark.parametrize("name", CONTEXT_MODELS)
+def test_transcript_segments_use_the_previous_turns(tmp_path, name):
     from affectlens.pipeline.text import analyze_transcript
+
+    model = load_text_model(name)
 
     path = tmp_path / "t.vtt"
     path.write_text(
@@ -104,7 +112,7 @@ def test_transcript_segments_use_the_previous_turns(tmp_path, model):
         "00:01.500 --> 00:02.000\n<v Bob>Really?\n",
         encoding="utf-8",
     )
-    first, second = analyze_transcript(path, model=NAME)
+    first, second = analyze_transcript(path, model=name)
     np.testing.assert_allclose(
         second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0], atol=1e-6
     )
@@ -117,8 +125,11 @@ def test_empty_text_has_no_label(model, text):
     assert r.status == "empty" and r.label is None and r.probs == () and not r.uncertain
 
 
-def test_one_bad_text_does_not_spoil_the_others(model):
-    results = model.predict(["I am so happy today!", "", "Je suis très triste aujourd'hui, vraiment.", "I hate you"])
+@pytest.mark.parametrize("name", CONTEXT_MODELS)
+def test_one_bad_text_does_not_spoil_the_others(name):
+    results = load_text_model(name).predict(
+        ["I am so happy today!", "", "Je suis très triste aujourd'hui, vraiment.", "I hate you"]
+    )
     assert [r.status for r in results] == ["ok", "empty", "unsupported language", "ok"]
     assert results[0].label == "happiness" and results[3].label == "anger"
     assert [r.language for r in results] == ["en", "", "fr", "en"]

@@ -51,7 +51,8 @@ from text_domain_shift import HEADLINE, fit_held_out, held_out_logits, score  # 
 from affectlens.eval.datasets.text import TEXT_DATASETS, load_text_dataset  # noqa: E402
 from affectlens.eval.metrics import expected_calibration_error  # noqa: E402
 from affectlens.labels import CANONICAL  # noqa: E402
-from affectlens.models.text_ensemble import log_softmax, mix_log_probs  # noqa: E402
+from affectlens.models.expression import log_softmax  # noqa: E402
+from affectlens.models.text_ensemble import mix_log_probs  # noqa: E402
 from affectlens.registry import MIXES, ModelCfg, get_model_cfg  # noqa: E402
 from affectlens.train.text import TEXT_LABELS, TextTrainConfig, fit_temperature  # noqa: E402
 

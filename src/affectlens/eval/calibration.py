@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from affectlens.models.expression import log_softmax
+
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    logp = log_softmax(logits, temperature)
     return float(-logp[np.arange(len(labels)), labels].mean())
 
 
@@ -60,9 +60,8 @@ def fit_quality_temperature(
     rows = np.arange(len(labels))
 
     def loss(p: np.ndarray) -> float:
-        z = logits / (temperature * np.exp(p[0] + g @ p[1:]))[:, None]
-        z = z - z.max(axis=1, keepdims=True)
-        return float(-(z[rows, labels] - np.log(np.exp(z).sum(axis=1))).mean())
+        logp = log_softmax(logits, (temperature * np.exp(p[0] + g @ p[1:]))[:, None])
+        return float(-logp[rows, labels].mean())
 
     fit = minimize(loss, np.zeros(1 + len(QUALITY_FEATURES)), method="L-BFGS-B")
     return {

@@ -9,6 +9,13 @@ from affectlens.models.runtime import onnx_session
 from affectlens.registry import ModelCfg, create
 
 
+def log_softmax(logits: np.ndarray, temperature=1.0) -> np.ndarray:
+    """Row-wise ``log softmax(logits / temperature)``; ``temperature`` is a number or one per row (N, 1)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)

@@ -15,15 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from affectlens.models.expression import log_softmax
 from affectlens.models.text import BaseTextModel
 from affectlens.registry import MIXES, ModelCfg, get_model_cfg
-
-
-def log_softmax(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise ``log softmax(z / temperature)``."""
-    z = np.asarray(z, np.float64) / temperature
-    z = z - z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
 def mix_log_probs(logits, temperatures, weights, mode: str) -> np.ndarray:

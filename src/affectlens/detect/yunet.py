@@ -202,8 +202,10 @@ class YuNetDetector:
             raise ValueError(f"need 32 <= min_side <= max_side, got min_side={self.min_side}, max_side={self.max_side}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
-        if self.tile_from is not None and self.tile_from < 4 * TILE_OVERLAP:
-            raise ValueError(f"tile_from must be >= {4 * TILE_OVERLAP} or None (no tiles), got {self.tile_from}")
+        if self.tile_from is not None and self.tile_from < TILE_SIDE:
+            raise ValueError(
+                f"tile_from must be >= {TILE_SIDE} (the tile side) or None (no tiles), got {self.tile_from}"
+            )
         try:
             import yuface  # noqa: F401
         except ImportError:
@@ -230,8 +232,7 @@ class YuNetDetector:
         if self.tile_from is not None and max(bgr.shape[:2]) > self.tile_from:
             rows = self._tiled_rows(bgr)
         else:
-            rows = self._rows(bgr)
-            rows = rows[rows[:, 0] > self.score_threshold * 100]
+            rows = self._scored_rows(bgr)
         faces = []
         for r in rows.astype(np.float64):
             x, y, bw, bh = (r[1:5] / scale).tolist()
@@ -249,6 +250,11 @@ class YuNetDetector:
             warnings.simplefilter("ignore")
             return _reference_rows(bgr)
 
+    def _scored_rows(self, bgr: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """The library's rows above the score threshold."""
+        rows = self._rows(np.ascontiguousarray(bgr), threads)
+        return rows[rows[:, 0] > self.score_threshold * 100]
+
     def _tiled_rows(self, bgr: np.ndarray) -> np.ndarray:
         """Rows above the score threshold of a large input, from its tiles and a half-size pass
         run on the shared pool (see the module docstring); in input pixels, best first."""
@@ -257,14 +263,9 @@ class YuNetDetector:
         h, w = bgr.shape[:2]
         tiles = [(x, y, xe, ye) for y, ye in tile_spans(h, TILE_SIDE) for x, xe in tile_spans(w, TILE_SIDE)]
         half = np.asarray(Image.fromarray(bgr).reduce(2))
-
-        def rows(img: np.ndarray) -> np.ndarray:
-            r = self._rows(np.ascontiguousarray(img), threads=1)
-            return r[r[:, 0] > self.score_threshold * 100]
-
         pool = shared_pool()
-        coarse = pool.submit(rows, half)
-        parts = list(pool.map(lambda t: rows(bgr[t[1] : t[3], t[0] : t[2]]), tiles))
+        coarse = pool.submit(self._scored_rows, half, 1)
+        parts = list(pool.map(lambda t: self._scored_rows(bgr[t[1] : t[3], t[0] : t[2]], 1), tiles))
         scale = (w / half.shape[1], h / half.shape[0])
         return merge_tiles(parts, tiles, (w, h), coarse.result(), scale)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -48,47 +49,54 @@ def invert_affine(m: np.ndarray) -> np.ndarray:
     return np.hstack([a, (-a @ m[:, 2])[:, None]])
 
 
-def _to_mode(img: Image.Image, colour: str) -> np.ndarray:
+def _to_mode(img: np.ndarray, colour: str) -> np.ndarray:
     if colour == "gray":
-        return np.asarray(img.convert("L"), dtype=np.uint8)
+        return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
     if colour == "rgb":
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img
     raise ValueError(f"unknown colour {colour!r}; valid: gray, rgb")
 
 
-def warp_window(rgb: np.ndarray, m: np.ndarray, size: int, reduce_first: bool = False) -> Image.Image:
-    """The ``size`` x ``size`` PIL image that the 2x3 matrix ``m`` (image pixels -> crop pixels)
-    maps ``rgb`` onto, bilinear, black outside the image.
+def _centre_convention(m: np.ndarray) -> np.ndarray:
+    """``m`` (continuous coordinates, origin at the top-left corner of the first pixel, as PIL's
+    transforms use) in OpenCV's convention (origin at the first pixel's centre)."""
+    out = np.array(m, dtype=np.float64)
+    out[:, 2] += out[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    return out
+
+
+def warp_window(rgb: np.ndarray, m: np.ndarray, size: int, reduce_first: bool = False) -> np.ndarray:
+    """The ``size`` x ``size`` uint8 image (grey or RGB, as ``rgb``) that the 2x3 matrix ``m``
+    (image pixels -> crop pixels) maps ``rgb`` onto, bilinear, black outside the image
+    (OpenCV's ``warpAffine``, which reads only the pixels it needs).
 
     Large faces are anti-aliased with a box filter of up to :data:`MAX_SUPERSAMPLE` pixels (as
     many as fit in one crop pixel): by warping at that many times the crop size and reducing, or
-    with ``reduce_first`` by reducing the window first and warping at the crop size (the same
-    filter in the other order, up to ``MAX_SUPERSAMPLE**2`` times fewer samples: for large
-    crops; pixels differ by about half a grey level on average). Only the window of the image that the crop
-    reads (plus a 2-pixel margin for bilinear sampling) is handed to PIL, so the cost does not
-    grow with the image's size; the pixels are those of warping the whole image.
+    with ``reduce_first`` by box-reducing the window of the image the crop reads first and
+    warping at the crop size (the same filter in the other order, up to ``MAX_SUPERSAMPLE**2``
+    times fewer samples: for large crops; pixels differ by about half a grey level on average).
     """
     scale = math.sqrt(abs(np.linalg.det(m[:, :2])))  # crop pixels per image pixel
     k = int(min(MAX_SUPERSAMPLE, max(1, math.floor(1.0 / scale)))) if scale > 0 else 1
-    inv = invert_affine(m)
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-    src = corners @ inv[:, :2].T + inv[:, 2]
-    h, w = rgb.shape[:2]
-    x0, y0 = (max(0, int(math.floor(v)) - 2) for v in src.min(0))
-    x1, y1 = min(w, int(math.ceil(src[:, 0].max())) + 2), min(h, int(math.ceil(src[:, 1].max())) + 2)
-    if x1 <= x0 or y1 <= y0:
-        return Image.new("RGB" if rgb.ndim == 3 else "L", (size, size))
-    shifted = m.copy()
-    shifted[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)  # window pixels -> crop pixels
-    img = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-    if reduce_first and k > 1:  # reduced pixels -> window pixels is a scale by k (corner origin)
-        img = img.reduce(k)
-        shifted[:, :2] *= k
+    m = np.asarray(m, dtype=np.float64)
+    if reduce_first and k > 1:
+        inv = invert_affine(m)
+        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+        src = corners @ inv[:, :2].T + inv[:, 2]
+        h, w = rgb.shape[:2]
+        x0, y0 = (max(0, int(math.floor(v)) - 2) for v in src.min(0))
+        x1, y1 = (min(lim, int(math.ceil(v)) + 2 + k) for v, lim in zip(src.max(0), (w, h)))
+        nw, nh = (x1 - x0) // k, (y1 - y0) // k
+        if nw < 1 or nh < 1:
+            return np.zeros((size, size, *rgb.shape[2:]), np.uint8)
+        window = rgb[y0 : y0 + nh * k, x0 : x0 + nw * k]
+        rgb = cv2.resize(window, (nw, nh), interpolation=cv2.INTER_AREA)  # a k x k box filter
+        m = np.hstack([m[:, :2] * k, (m[:, 2] + m[:, :2] @ np.array([x0, y0], np.float64))[:, None]])
         k = 1
-    out = img.transform(
-        (size * k, size * k), Image.AFFINE, data=tuple(invert_affine(shifted * k).ravel()), resample=Image.BILINEAR
+    out = cv2.warpAffine(
+        rgb, _centre_convention(m * k), (size * k, size * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
-    return out.resize((size, size), Image.BOX) if k > 1 else out
+    return cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA) if k > 1 else out
 
 
 def warp_face(rgb: np.ndarray, landmarks, template, size: int, colour: str = "gray") -> tuple[np.ndarray, np.ndarray]:
@@ -105,4 +113,6 @@ def crop_whole_image(rgb: np.ndarray, size: int, colour: str = "gray") -> np.nda
     img = Image.fromarray(rgb)
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR if min(img.size) < size else Image.BOX)
-    return _to_mode(img, colour)
+    if colour not in ("gray", "rgb"):
+        raise ValueError(f"unknown colour {colour!r}; valid: gray, rgb")
+    return np.asarray(img.convert("L" if colour == "gray" else "RGB"), dtype=np.uint8)

@@ -119,7 +119,8 @@ def mesh_crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
     """The (192, 192, 3) float32 crop in [0, 1] that ``m`` maps the image onto (black outside;
     :func:`~affectlens.align.warp.warp_window`: only the window the crop reads is warped, and a
     large face is box-reduced before it is warped)."""
-    return np.asarray(warp_window(rgb, m, MESH_INPUT, reduce_first=True).convert("RGB"), dtype=np.float32) / 255.0
+    crop = warp_window(rgb, m, MESH_INPUT, reduce_first=True)
+    return (crop if crop.ndim == 3 else np.repeat(crop[..., None], 3, axis=2)).astype(np.float32) / 255.0
 
 
 def project(points: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ class TrainConfig:
     jpeg_p: float = 0.0  # fraction JPEG-compressed at quality 10-60
     class_weight_power: float = 0.0  # loss weight of a class = (mean count / its count) ** power
     fuse_fer2013: float = 0.0  # FER+ target = (1 - f) * votes + f * the FER2013 label (8-class)
+    init_onnx: str = ""  # start from this ONNX export of the network (batch norms then frozen)
     seed: int = 0
     threads: int = 2
     limit_train: int = 0  # use only the first N training rows (0 = all), for quick runs

@@ -127,7 +127,7 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     from tqdm.auto import tqdm
 
     from affectlens.train.augment import augment
-    from affectlens.train.model import ExpressionNet
+    from affectlens.train.model import ExpressionNet, freeze_batch_norm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,10 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     torch.manual_seed(cfg.seed)
     train_set = FerData(root, "train", cfg.limit_train)
     val_set = FerData(root, "val", cfg.limit_val)
-    model = ExpressionNet(cfg.net_size, cfg.dropout, cfg.pretrained).to(memory_format=torch.channels_last)
+    model = ExpressionNet(cfg.net_size, cfg.dropout, cfg.pretrained and not cfg.init_onnx)
+    if cfg.init_onnx:
+        model.load_folded_onnx(cfg.init_onnx)
+    model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
@@ -168,6 +171,8 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         order = torch.randperm(len(train_set), generator=g)
         model.train()
+        if cfg.init_onnx:
+            freeze_batch_norm(model)
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
         running = 0.0
         for b in bar:

@@ -7,6 +7,7 @@ Input: grey face crops (N, 1, crop, crop), normalised; the network upsamples the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,3 +55,51 @@ class ExpressionNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.dropout(self.features(x))
         return self.head_ferplus(f), self.head_fer2013(f)
+
+    def conv_bn_pairs(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+        """Every convolution of the backbone with the batch norm after it, in forward order."""
+        net, pairs = self.backbone, [(self.backbone._conv_stem, self.backbone._bn0)]
+        for block in net._blocks:
+            if hasattr(block, "_expand_conv"):
+                pairs.append((block._expand_conv, block._bn0))
+            pairs += [(block._depthwise_conv, block._bn1), (block._project_conv, block._bn2)]
+        return [*pairs, (net._conv_head, net._bn1)]
+
+    def load_folded_onnx(self, path) -> None:
+        """Take the weights of an ONNX export of this network (:mod:`affectlens.train.export`),
+        whose batch norms the exporter folded into the convolutions: each convolution gets the
+        folded kernel and its batch norm becomes the folded bias (mean 0, variance 1, scale
+        sqrt(1 + eps)), which is exact in eval mode. Fine-tuning such a network keeps its batch
+        norms frozen (:func:`freeze_batch_norm`): their batch statistics would undo the fold."""
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(path)).graph
+        init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        convs = [n for n in graph.node if n.op_type == "Conv"]
+        pairs = self.conv_bn_pairs()
+        if len(convs) != len(pairs):
+            raise ValueError(f"{path}: {len(convs)} convolutions, this network has {len(pairs)}: not an export of it")
+        with torch.no_grad():
+            for node, (conv, bn) in zip(convs, pairs):
+                w, b = np.array(init[node.input[1]]), np.array(init[node.input[2]])
+                if tuple(w.shape) != tuple(conv.weight.shape):
+                    raise ValueError(
+                        f"{path}: convolution {node.name} has shape {w.shape}, expected {tuple(conv.weight.shape)}"
+                    )
+                conv.weight.copy_(torch.from_numpy(w))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0)
+                bn.weight.fill_(float(np.sqrt(1.0 + bn.eps)))
+                bn.bias.copy_(torch.from_numpy(b))
+            for head in ("head_ferplus", "head_fer2013"):
+                getattr(self, head).weight.copy_(torch.from_numpy(np.array(init[f"{head}.weight"])))
+                getattr(self, head).bias.copy_(torch.from_numpy(np.array(init[f"{head}.bias"])))
+
+
+def freeze_batch_norm(model: nn.Module) -> None:
+    """Put every batch norm of ``model`` in eval mode (running statistics used, not updated);
+    call after each ``model.train()``."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()

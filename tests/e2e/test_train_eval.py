@@ -118,6 +118,37 @@ def _eval_json(*args: str) -> dict:
 
 
 @pytest.mark.slow
+def test_training_starts_from_the_shipped_network_exactly(data_root):
+    """init_onnx: the shipped float32 export, batch norms folded, taken back into torch gives the
+    same logits as onnxruntime on real PublicTest faces, and training leaves its frozen batch
+    norms alone (fine-tuning starts from the shipped model, not from a perturbed one)."""
+    torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
+    from affectlens.models.runtime import onnx_session
+    from affectlens.train.loop import FerData, normalise
+    from affectlens.train.model import ExpressionNet, freeze_batch_norm
+    from affectlens.models.landmarks import weights_path as mesh_weights
+    from affectlens.registry import get_model_cfg
+
+    onnx_file = get_model_cfg("fer2013-lite0").path
+    x = normalise(torch, torch.from_numpy(FerData(data_root, "val", limit=64).pixels)[:, None])
+    want = onnx_session(onnx_file).run(None, {"crop": x.numpy()})
+    net = ExpressionNet(80, pretrained=False)
+    net.load_folded_onnx(onnx_file)
+    with torch.no_grad():
+        got = [t.numpy() for t in net.eval()(x)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-4)
+        assert (g.argmax(1) == w.argmax(1)).all()
+    # a training step's forward pass leaves the frozen batch norms (the folded biases) alone
+    net.train()
+    freeze_batch_norm(net)
+    before = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    net(x)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="not an export of it"):
+        ExpressionNet(80, pretrained=False).load_folded_onnx(mesh_weights())
+
+
 def test_eval_fer2013_scores_the_default_networks_7_class_head_with_dedup():
     from affectlens.registry import default_model_name, get_model_cfg, sibling_head
 

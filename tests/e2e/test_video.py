@@ -170,6 +170,44 @@ def test_parallel_workers_give_the_same_results_in_frame_order(videos):
     assert [r.frame for r in three] == sorted(r.frame for r in three)
 
 
+def _threads_of_a_run() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith(("affectlens-locate", "affectlens-analyse"))]
+
+
+def test_stopping_early_ends_the_run_threads(videos):
+    from affectlens.pipeline.video import VideoRun
+
+    run = VideoRun(videos / HAMILTON, affectlens.Options().replace(end=3.0))
+    got = []
+    for _vf, result in run.pairs():
+        got.append(result)
+        if len(got) == 3:
+            break  # the caller stops: the generator is closed while the locate thread is ahead
+    assert [r.frame for r in got] == [0, 1, 2] and all(r.faces for r in got)
+    assert _threads_of_a_run() == []
+
+
+def test_an_error_while_finding_faces_reaches_the_caller_after_the_frames_before_it(videos, monkeypatch):
+    from affectlens.pipeline.video import VideoRun, VideoSession
+
+    real = VideoSession.locate
+
+    def failing(self, rgb, detection=None, time_ms=None):
+        if self.follower.count == 5:
+            raise RuntimeError("mesh failed on frame 5")
+        return real(self, rgb, detection, time_ms)
+
+    monkeypatch.setattr(VideoSession, "locate", failing)
+    got = []
+    with pytest.raises(RuntimeError, match="mesh failed on frame 5"):
+        for _vf, result in VideoRun(videos / HAMILTON, affectlens.Options().replace(end=3.0)).pairs():
+            got.append(result.frame)
+    assert got == [0, 1, 2, 3, 4]
+    assert _threads_of_a_run() == []
+
+
 def test_session_requires_increasing_time(photos):
     from affectlens.io.image import load_image
     from affectlens.pipeline.video import VideoSession

@@ -10,20 +10,22 @@ made for every call, so nothing leaks from one video into the next.
 Throughput: frames are decoded in a background thread (bounded queue). A face that has been
 found is followed by the face mesh from frame to frame, and the detector runs only every
 ``detect_every`` frames (to look for new faces), on a shot cut, or when a followed face is lost
-(:mod:`affectlens.pipeline.follow`). Finding the faces runs in frame order in the caller's
-thread (the mesh of one frame starts from the previous one); detections likely to be needed are
+(:mod:`affectlens.pipeline.follow`). Finding the faces runs in frame order in its own thread
+(the mesh of one frame starts from the previous one); detections likely to be needed are
 started early in a pool of worker threads, and the stateless part of each frame (alignment, one
 classifier call for all its faces, their mirrors and, on detection frames and then every
 ``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several frames at a
-time; tracking and smoothing run in frame order (a followed face keeps its track's last
-occlusion energies between checks). Detection,
-meshes and classification release the GIL, so the threads use all cores.
+time; tracking and smoothing run in frame order in the caller's thread, beside the finding of
+the next frames (a followed face keeps its track's last occlusion energies between checks).
+Detection, meshes and classification release the GIL, so the threads use all cores.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -41,6 +43,8 @@ from affectlens.pipeline.tracking import ShotCutDetector, Tracker, appearance, b
 from affectlens.types import Expression, FrameResult, TrackedFace, as_mesh
 
 log = logging.getLogger("affectlens")
+
+_END = object()  # the locate thread's last item: no more frames
 
 #: Longest side the face detector sees in video frames, at most (larger frames are downscaled
 #: for it). By default it sees half the frame's longest side, within
@@ -297,42 +301,67 @@ class VideoRun:
     def pairs(self):
         """``(VideoFrame, FrameResult)`` pairs in frame order, for callers that also need the pixels.
 
-        Frames go through three stages: detection started early in the worker pool for frames
-        likely to need it; :meth:`VideoSession.locate` in frame order in this thread (the face
-        mesh follows faces from frame to frame); :meth:`VideoSession.analyze_faces` in the pool;
-        :meth:`VideoSession.update` in frame order. Up to ``2 * workers`` frames (``workers``
-        when live) are in flight; the results do not depend on ``workers``.
+        Frames go through four stages on three kinds of threads: a *locate* thread reads the
+        decoded frames, starts detection early in the worker pool for frames likely to need it
+        and runs :meth:`VideoSession.locate` in frame order (the face mesh follows faces from
+        frame to frame); :meth:`VideoSession.analyze_faces` runs in the pool; the caller's
+        thread runs :meth:`VideoSession.update` in frame order and whatever it does with the
+        results (writing them), beside the locate thread. Up to ``2 * workers`` frames
+        (``workers`` when live) are in flight; the results do not depend on ``workers``.
         """
         session, ahead = self.session, self.workers if self.options.video.live else 2 * self.workers
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affectlens-analyse")
-        waiting: deque = deque()  # (frame, detection future or None), not located yet
-        pending: deque = deque()  # (frame, analysis future), located
+        located: queue.Queue = queue.Queue(maxsize=ahead)  # (frame, analysis future), _END or an error
+        stop = threading.Event()
 
-        def locate_next():
-            vf, detection = waiting.popleft()
-            located = session.locate(vf.rgb, detection, vf.time_ms)
-            if detection is not None and not located.detected:
-                detection.cancel()
-            pending.append((vf, pool.submit(session.analyze_faces, vf.rgb, located)))
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    located.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
-        def finish():
-            vf, job = pending.popleft()
-            return vf, session.update(job.result(), vf.rgb.shape, vf.time_ms, vf.index)
+        def locate_all() -> None:
+            waiting: deque = deque()  # (frame, detection future or None), not located yet
 
+            def locate_next() -> bool:
+                vf, detection = waiting.popleft()
+                found = session.locate(vf.rgb, detection, vf.time_ms)
+                if detection is not None and not found.detected:
+                    detection.cancel()
+                return put((vf, pool.submit(session.analyze_faces, vf.rgb, found)))
+
+            try:
+                for vf in self.reader:
+                    number = session.follower.count + len(waiting)
+                    early = session.follower.scheduled(number)
+                    waiting.append((vf, pool.submit(session.detector.detect, vf.rgb) if early else None))
+                    while len(waiting) >= max(1, self.workers // 2 + 1):
+                        if not locate_next():
+                            return
+                while waiting:
+                    if not locate_next():
+                        return
+                put(_END)
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                put(exc)
+
+        locator = threading.Thread(target=locate_all, name="affectlens-locate", daemon=True)
+        locator.start()
         try:
-            for vf in self.reader:
-                number = session.follower.count + len(waiting)
-                early = session.follower.scheduled(number)
-                waiting.append((vf, pool.submit(session.detector.detect, vf.rgb) if early else None))
-                while len(waiting) >= max(1, self.workers // 2 + 1):
-                    locate_next()
-                while pending and (len(pending) >= ahead or pending[0][1].done()):
-                    yield finish()
-            while waiting:
-                locate_next()
-            while pending:
-                yield finish()
+            while True:
+                item = located.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                vf, job = item
+                yield vf, session.update(job.result(), vf.rgb.shape, vf.time_ms, vf.index)
         finally:
+            stop.set()
+            locator.join()
             pool.shutdown(wait=True, cancel_futures=True)
             self.reader.close()
 

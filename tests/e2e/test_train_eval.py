@@ -123,11 +123,11 @@ def test_training_starts_from_the_shipped_network_exactly(data_root):
     same logits as onnxruntime on real PublicTest faces, and training leaves its frozen batch
     norms alone (fine-tuning starts from the shipped model, not from a perturbed one)."""
     torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
+    from affectlens.models.landmarks import weights_path as mesh_weights
     from affectlens.models.runtime import onnx_session
+    from affectlens.registry import get_model_cfg
     from affectlens.train.loop import FerData, normalise
     from affectlens.train.model import ExpressionNet, freeze_batch_norm
-    from affectlens.models.landmarks import weights_path as mesh_weights
-    from affectlens.registry import get_model_cfg
 
     onnx_file = get_model_cfg("fer2013-lite0").path
     x = normalise(torch, torch.from_numpy(FerData(data_root, "val", limit=64).pixels)[:, None])

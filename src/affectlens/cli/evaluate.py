@@ -125,6 +125,7 @@ def train(
     name: str | None = None,
     no_export: Annotated[bool, Parameter(name="--no-export", negative="")] = False,
     quantize: Literal["int8", "int8-dynamic", "float16"] | None = None,
+    default_model: bool = True,
     verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
 ) -> int:
     """Train an expression model on FER2013 + FER+ (needs the [train] extra).
@@ -152,6 +153,8 @@ def train(
         Train only; skip the ONNX export.
     quantize
         Ship this variant of the exported model (int8: calibrated on training crops); check it with benchmarks/classifier_variants.py.
+    default_model
+        Make the exported model the registry's default (--no-default-model: a model shipped beside the default).
     """
     from affectlens.eval.datasets.base import data_root as resolve_root
     from affectlens.train.config import TrainConfig
@@ -167,6 +170,6 @@ def train(
         return 0
     from affectlens.train.pack import pack_model
 
-    folder = pack_model(best, root, out / "export", name=name or cfg.name, quantize=quantize)
+    folder = pack_model(best, root, out / "export", name=name or cfg.name, quantize=quantize, default=default_model)
     log.info("exported %s", folder)
     return 0

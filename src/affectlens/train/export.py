@@ -130,7 +130,10 @@ def fer2013_name(name: str) -> str:
     return "fer2013-" + name.split("-", 1)[1] if name.startswith("ferplus-") else f"{name}-fer2013"
 
 
-def write_models_json(folder: Path, entries: list[dict], default: str) -> Path:
+def write_models_json(folder: Path, entries: list[dict], default: str | None) -> Path:
+    """``models.json`` of a registry folder; ``default``: the entry that becomes the registry's
+    default model (None: the folder claims none)."""
     path = Path(folder) / "models.json"
-    path.write_text(json.dumps({"default": default, "models": entries}, indent=2) + "\n")
+    data = {"default": default, "models": entries} if default else {"models": entries}
+    path.write_text(json.dumps(data, indent=2) + "\n")
     return path

@@ -41,7 +41,14 @@ def pack_model(
     metrics: dict | None = None,
     template_sample: int = 2000,
     quantize: str | None = None,
+    default: bool = True,
 ) -> Path:
+    """Export ``checkpoint`` into the registry folder ``folder``: the float32 ONNX file, the
+    alignment template, mirror averaging if it helps, temperatures and quality-aware temperatures;
+    with ``quantize``, then the variant of every entry as :func:`quantize_folder` makes it (its
+    temperatures and ``uncertain`` thresholds re-fitted). ``default``: whether ``models.json``
+    claims the registry's default for ``name`` (a second network shipped beside the default
+    must not)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_file = f"{name}.onnx"
@@ -50,14 +57,12 @@ def pack_model(
     template, n = estimate_template(pixels[usage == USAGE["train"]], sample=template_sample)
     log.info("alignment template measured on %d training crops", n)
     entries = model_configs(name, onnx_file, cfg, template, metrics)
-    if quantize:
-        onnx_file = quantize_entries(entries, folder, root, quantize)
     flip = calibrate_entries(entries, folder, root)
-    write_models_json(folder, entries, default=name)
+    write_models_json(folder, entries, default=name if default else None)
     record = {"checkpoint": str(checkpoint), "template_crops": int(n), "flip_tta": flip}
-    if quantize:
-        record["quantized"] = {"variant": quantize, "file": onnx_file, "float32_file": f"{name}.onnx"}
     (folder / "pack.json").write_text(json.dumps(record, indent=2) + "\n")
+    if quantize:
+        quantize_folder(folder, root, quantize)
     return folder
 
 
@@ -174,7 +179,7 @@ def quantize_folder(folder: Path, root, variant: str, names: list[str] | None = 
     for entry in chosen:
         model = ExpressionModel(ModelCfg.from_json(entry, folder), threads=2)
         entry["thresholds"] = fit_thresholds(model, root=root)
-    write_models_json(folder, data["models"], default=data["default"])
+    write_models_json(folder, data["models"], default=data.get("default"))
     record["quantized"] = {
         "variant": variant,
         "file": onnx_file,

@@ -7,7 +7,7 @@ The video: the 640x480 one-face clip of ``benchmarks/video_speed.py`` (the real 
   a fresh process, timed end to end (start-up, model loading and writing included), every field
   on (expressions, valence/arousal, ``uncertain`` with its occlusion and open-set checks, face
   mesh, head pose, action units), with ``--detect-every`` (default 10 here: the face mesh follows
-  the faces between detections; the CLI's default is 1).
+  the faces between detections, as with the CLI's default).
 - **baseline**: the ``fer`` package's video loop (``fer.classes.Video.analyze`` with
   ``FER()``: OpenCV decoding, Haar cascade ``haarcascade_frontalface_default.xml`` with
   scaleFactor 1.1, minNeighbors 5, minSize 50, grey crop squared + 10 px margins on a frame

@@ -148,3 +148,24 @@ def test_bad_override_files_name_the_file_and_the_reason(tmp_path):
     with pytest.raises(ValueError, match="cannot override input_size"):
         overrides.write_override(name, input_size=3)
     assert registry.override_source(name) is None
+
+
+def test_a_network_packed_beside_the_default_does_not_take_it_over(tmp_path):
+    """write_models_json(default=None) (``affectlens train --no-default-model``, as the shipped
+    lite0-robust folder): loading the folder registers its models and keeps the default."""
+    import shutil
+
+    from affectlens.train.export import write_models_json
+
+    robust = registry.get_model_cfg("ferplus-lite0-robust")
+    entry = {**json.loads((Path(robust.folder) / "models.json").read_text())["models"][0], "name": "ferplus-copy"}
+    shutil.copy(robust.path, tmp_path / robust.file)
+    data = json.loads(write_models_json(tmp_path, [entry], default=None).read_text())
+    assert "default" not in data
+    before = registry.default_model_name()
+    try:
+        registry.load_models_json(tmp_path / "models.json")
+        assert registry.get_model_cfg("ferplus-copy").path == tmp_path / robust.file
+        assert registry.default_model_name() == before == "ferplus-lite0"
+    finally:
+        registry._REGISTRY.pop("ferplus-copy", None)

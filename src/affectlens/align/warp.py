@@ -49,12 +49,21 @@ def invert_affine(m: np.ndarray) -> np.ndarray:
     return np.hstack([a, (-a @ m[:, 2])[:, None]])
 
 
-def _to_mode(img: np.ndarray, colour: str) -> np.ndarray:
+#: Crop colours: PIL's mode for each (crops of whole images are converted by PIL).
+COLOURS = {"gray": "L", "rgb": "RGB"}
+
+
+def _check_colour(colour: str) -> None:
+    if colour not in COLOURS:
+        raise ValueError(f"unknown colour {colour!r}; valid: {', '.join(COLOURS)}")
+
+
+def to_colour(img: np.ndarray, colour: str) -> np.ndarray:
+    """A uint8 grey (H, W) or RGB (H, W, 3) image in ``colour`` ("gray" or "rgb")."""
+    _check_colour(colour)
     if colour == "gray":
         return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
-    if colour == "rgb":
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img
-    raise ValueError(f"unknown colour {colour!r}; valid: gray, rgb")
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img
 
 
 def _centre_convention(m: np.ndarray) -> np.ndarray:
@@ -105,7 +114,7 @@ def warp_face(rgb: np.ndarray, landmarks, template, size: int, colour: str = "gr
     and the 2x3 matrix mapping image pixels to crop pixels.
     """
     m = estimate_similarity(landmarks, template)
-    return _to_mode(warp_window(rgb, m, size), colour), m
+    return to_colour(warp_window(rgb, m, size), colour), m
 
 
 def crop_whole_image(rgb: np.ndarray, size: int, colour: str = "gray") -> np.ndarray:
@@ -113,6 +122,5 @@ def crop_whole_image(rgb: np.ndarray, size: int, colour: str = "gray") -> np.nda
     img = Image.fromarray(rgb)
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR if min(img.size) < size else Image.BOX)
-    if colour not in ("gray", "rgb"):
-        raise ValueError(f"unknown colour {colour!r}; valid: gray, rgb")
-    return np.asarray(img.convert("L" if colour == "gray" else "RGB"), dtype=np.uint8)
+    _check_colour(colour)
+    return np.asarray(img.convert(COLOURS[colour]), dtype=np.uint8)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.align.warp import invert_affine, warp_window
+from affectlens.align.warp import invert_affine, to_colour, warp_window
 from affectlens.types import Face
 
 MESH_POINTS = 468
@@ -119,8 +119,7 @@ def mesh_crop(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
     """The (192, 192, 3) float32 crop in [0, 1] that ``m`` maps the image onto (black outside;
     :func:`~affectlens.align.warp.warp_window`: only the window the crop reads is warped, and a
     large face is box-reduced before it is warped)."""
-    crop = warp_window(rgb, m, MESH_INPUT, reduce_first=True)
-    return (crop if crop.ndim == 3 else np.repeat(crop[..., None], 3, axis=2)).astype(np.float32) / 255.0
+    return to_colour(warp_window(rgb, m, MESH_INPUT, reduce_first=True), "rgb").astype(np.float32) / 255.0
 
 
 def project(points: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -306,8 +306,9 @@ class VideoRun:
         and runs :meth:`VideoSession.locate` in frame order (the face mesh follows faces from
         frame to frame); :meth:`VideoSession.analyze_faces` runs in the pool; the caller's
         thread runs :meth:`VideoSession.update` in frame order and whatever it does with the
-        results (writing them), beside the locate thread. Up to ``2 * workers`` frames
-        (``workers`` when live) are in flight; the results do not depend on ``workers``.
+        results (writing them), beside the locate thread. Up to ``2 * workers`` located frames
+        (``workers`` when live) wait for the caller, and up to ``workers // 2 + 1`` decoded ones
+        for the locate thread; the results do not depend on ``workers``.
         """
         session, ahead = self.session, self.workers if self.options.video.live else 2 * self.workers
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affectlens-analyse")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from affectlens.models.expression import ExpressionModel
-from affectlens.registry import get_model_cfg
 from affectlens.models.runtime import onnx_session
+from affectlens.registry import get_model_cfg
 from affectlens.train.quantize import VARIANTS, calibration_inputs, dequantize_qdq, float32_cfg, quantize_classifier
 
 

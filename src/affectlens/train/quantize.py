@@ -177,7 +177,9 @@ def dequantize_qdq(src: Path, dst: Path) -> Path:
             continue
         quant = producer.get(x)
         if quant is None or quant.op_type != "QuantizeLinear":
-            raise ValueError(f"{src}: DequantizeLinear {node.name!r} follows neither an initializer nor a QuantizeLinear")
+            raise ValueError(
+                f"{src}: DequantizeLinear {node.name!r} follows neither an initializer nor a QuantizeLinear"
+            )
         # the pair clamps to the quantised range: keep that (it stands in for a removed Relu/Clip)
         info = np.iinfo(values[quant.input[2]].dtype) if len(quant.input) > 2 else np.iinfo(np.uint8)
         lo, hi = ((np.array([info.min, info.max], np.float32) - zero.astype(np.float32)) * scale).astype(np.float32)

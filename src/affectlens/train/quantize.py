@@ -9,7 +9,9 @@ the last one:
   *training* crops (never validation or test),
   preprocessed exactly as the model's :meth:`~affectlens.models.expression.ExpressionModel.preprocess`
   does, each with its mirror image (what a mirror-averaging model also sees);
-- ``int8-dynamic``: weights int8, activations quantised at run time (no calibration);
+- ``int8-dynamic``: weights int8 (8 bits: ``reduce_range`` cost it 6.6 more points, and its
+  ConvInteger path gave the same answers with and without fused kernels here), activations
+  quantised at run time (no calibration);
 - ``float16``: weights and arithmetic in float16, float32 inputs and outputs.
 
 Why 7 bits: on x86 CPUs without VNNI (AVX2 only, e.g. AMD Zen and Intel before Ice Lake)

@@ -181,7 +181,9 @@ def test_transcript_segments_use_the_previous_turns(tmp_path):
     assert (second.segment.start_ms, second.segment.end_ms, second.segment.speaker) == (1500, 2000, "Bob")
     model = load_text_model()
     np.testing.assert_allclose(
-        second.result.probs, model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0]
+        second.result.probs,
+        model.predict_proba(["Really?"], ["We got the house! They said yes!"])[0],
+        rtol=1e-5,  # float32 sums differ in the last bits between runs on some CPUs (AVX2: 2.4e-7)
     )
     assert first.result.label == "happiness"
 

@@ -96,27 +96,28 @@ def test_shipped_int8_models_give_their_reference_answers_on_this_cpu(fer, name)
     assert np.percentile(np.abs(got - ref).max(axis=1), 99) < 0.5
 
 
+def _int8_initializers(path) -> list[np.ndarray]:
+    """The int8 initializers (weights and their zero points) of the ONNX file ``path``."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    return [numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+
+
 @pytest.mark.parametrize("name", [cfg.name for cfg in _int8_entries()])
 def test_shipped_int8_weights_fit_in_seven_bits(name):
     """What makes the test above hold on every CPU, checked on the file itself: |w| <= 64, so a
     pair of uint8 x int8 products (2 x 255 x 64 = 32640) fits in a signed 16-bit sum."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(get_model_cfg(name).path))
-    weights = [numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    weights = _int8_initializers(get_model_cfg(name).path)
     assert weights and all(np.abs(w.astype(np.int16)).max() <= 64 for w in weights)
 
 
 def test_int8_variant_has_seven_bit_weights(fer, tmp_path):
-    import onnx
-    from onnx import numpy_helper
-
     _, pixels, usage = fer
     cfg = float32_cfg(get_model_cfg(None))
     path = quantize_classifier(cfg.path, tmp_path / "int8.onnx", "int8", cfg, pixels[usage == "Training"][:32])
-    weights = [numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer]
-    int8 = [w for w in weights if w.dtype == np.int8]
+    int8 = _int8_initializers(path)
     assert len(int8) > 40 and max(int(np.abs(w).max()) for w in int8) <= 64
 
 

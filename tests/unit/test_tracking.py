@@ -145,3 +145,24 @@ def test_smoothing_none_and_reset_and_tracks_are_separate():
     np.testing.assert_allclose(sm.update(0, 0.0, q), q)  # fresh after reset (time may restart)
     with pytest.raises(ValueError, match="increasing"):
         sm.update(0, 0.0, q)
+
+
+def test_one_row_or_column_assignment_equals_scipy(solvay_faces):
+    """The tracker's shortcut for one track or one face (no scipy import) picks what
+    ``linear_sum_assignment`` picks, on the tracker's own costs between real faces."""
+    from scipy.optimize import linear_sum_assignment
+
+    from affectlens.pipeline.tracking import _assign
+
+    boxes, desc = solvay_faces
+    tracker = Tracker()
+    tracker.update(boxes[:1], desc[:1], 0.0)
+    one_track = tracker.cost(boxes + 3.0, desc, 33.0)  # 1 track x N faces
+    tracker = Tracker()
+    tracker.update(boxes, desc, 0.0)
+    one_face = tracker.cost(boxes[4:5] + 3.0, desc[4:5], 33.0)  # N tracks x 1 face
+    assert one_track.shape == (1, len(boxes)) and one_face.shape == (len(boxes), 1)
+    for cost in (one_track, one_face, one_track[:, :0]):
+        rows, cols = linear_sum_assignment(cost)
+        assert _assign(cost) == list(zip(rows.tolist(), cols.tolist()))
+    assert _assign(one_track) == [(0, 0)] and _assign(one_face) == [(4, 0)]

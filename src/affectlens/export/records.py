@@ -3,15 +3,23 @@
 
 from __future__ import annotations
 
-from affectlens.export.segments import segment_records, segments_to_frame
-from affectlens.export.table import image_records, records_to_frame, utf8_safe
-from affectlens.export.text import text_item_records, text_records_to_frame
-from affectlens.export.video import frame_records, summaries_to_frame
+from affectlens.export.segments import segment_records, segments_to_frame, segments_to_table
+from affectlens.export.table import image_records, records_to_frame, records_to_table, utf8_safe
+from affectlens.export.text import text_item_records, text_records_to_frame, text_records_to_table
+from affectlens.export.video import frame_records, summaries_to_frame, summaries_to_table
 from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult
 
 #: The table kinds; ``tracks`` (one row per video face track) comes from the frames of a video
 #: (:class:`~affectlens.export.video.TrackSummarizer`), not from one result.
 TABLE_KINDS = ("faces", "segments", "text", "tracks")
+#: Records of each kind → its :class:`~affectlens.export.table.Table` (the CSV writers) or
+#: pandas DataFrame (Parquet, the batch engine, :func:`to_dataframe`).
+_TO_TABLE = {
+    "faces": records_to_table,
+    "segments": segments_to_table,
+    "text": text_records_to_table,
+    "tracks": summaries_to_table,
+}
 _TO_FRAME = {
     "faces": records_to_frame,
     "segments": segments_to_frame,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from affectlens.export.table import SCHEMA_VERSION
+from affectlens.export.table import FLOAT, INT, Table
 from affectlens.labels import CANONICAL
 from affectlens.types import Expression, SegmentResult
 
@@ -52,10 +52,9 @@ def segment_records(results: Iterable[SegmentResult]) -> list[dict]:
     ]
 
 
-def segments_to_frame(records: Iterable[dict]):
-    """Flatten segment records into a DataFrame (schema in the module docstring)."""
-    import pandas as pd
-
+def segments_to_table(records: Iterable[dict]) -> Table:
+    """Flatten segment records into a :class:`~affectlens.export.table.Table` (schema in the
+    module docstring)."""
     records = list(records)
     labels: dict[str, list[str]] = {g: (list(CANONICAL) if g in ("fused", "text") else []) for g in PROB_GROUPS}
     rows = []
@@ -71,10 +70,10 @@ def segments_to_frame(records: Iterable[dict]):
         row["note"] = rec["note"]
         rows.append(row)
     prob_cols = [f"{g}_{label}" for g in PROB_GROUPS for label in labels[g]]
-    frame = pd.DataFrame(rows, columns=HEAD + prob_cols + ["face_frames", "note"])
-    frame["track"] = frame["track"].astype("Int64")
-    frame["face_frames"] = frame["face_frames"].astype("Int64")
-    for col in ["start_ms", "end_ms", "speech_prob"] + prob_cols:
-        frame[col] = frame[col].astype("float64")
-    frame.attrs["affectlens_schema"] = SCHEMA_VERSION
-    return frame
+    floats = dict.fromkeys(["start_ms", "end_ms", "speech_prob"] + prob_cols, FLOAT)
+    return Table(HEAD + prob_cols + ["face_frames", "note"], rows, {"track": INT, "face_frames": INT, **floats})
+
+
+def segments_to_frame(records: Iterable[dict]):
+    """Segment records as a pandas DataFrame: :func:`segments_to_table`'s table."""
+    return segments_to_table(records).to_frame()

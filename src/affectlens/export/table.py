@@ -45,6 +45,76 @@ AFFECT_FIELDS = ("valence", "arousal", "confidence", "uncertain", "uncertain_rea
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
+#: Column types of a :class:`Table` (pandas dtypes); untyped columns hold text (or anything).
+INT, FLOAT, BOOL = "Int64", "float64", "boolean"
+
+
+class Table:
+    """A flattened table of one kind: ``columns`` in order, ``rows`` as dicts (a missing key is
+    an empty cell), and the ``types`` of its typed columns (:data:`INT`, :data:`FLOAT`,
+    :data:`BOOL`; the others hold text). :meth:`to_frame` makes the pandas DataFrame,
+    :meth:`write_csv` writes the same CSV as that frame's ``to_csv(index=False)`` after
+    :func:`spreadsheet_safe`, without importing pandas (its import alone is a quarter of a second,
+    a large share of a short run's start-up)."""
+
+    def __init__(self, columns: list[str], rows: list[dict], types: dict[str, str]):
+        self.columns = list(columns)
+        self.rows = rows
+        self.types = {c: t for c, t in types.items() if c in self.columns}
+
+    def to_frame(self):
+        """The table as a pandas DataFrame with the column types (nullable Int64/boolean)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=self.columns)
+        for col, kind in self.types.items():
+            frame[col] = frame[col].astype(kind)
+        frame.attrs["affectlens_schema"] = SCHEMA_VERSION
+        return frame
+
+    def write_csv(self, path: str | Path) -> None:
+        """Write the table as CSV (UTF-8, ``\\n`` line ends, minimal quoting, empty cells for
+        missing values), formatted as pandas formats the frame: floats as Python's shortest
+        ``repr`` (``120.0``, ``1e-05``), nullable integers and booleans as ``3`` and
+        ``True``, and text cells that a spreadsheet would run as formulas behind a ``'``
+        (:data:`FORMULA_START`)."""
+        import csv
+
+        cells = [_CELL.get(self.types.get(c), _text_cell) for c in self.columns]
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            out = csv.writer(f, lineterminator="\n")
+            out.writerow(self.columns)
+            for row in self.rows:
+                out.writerow([cell(row.get(c)) for c, cell in zip(self.columns, cells)])
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _float_cell(v) -> str:
+    return "" if _missing(v) else repr(float(v))
+
+
+def _int_cell(v) -> str:
+    return "" if _missing(v) else str(int(v))
+
+
+def _bool_cell(v) -> str:
+    return "" if _missing(v) else str(bool(v))
+
+
+def _text_cell(v) -> str:
+    if _missing(v):
+        return ""
+    if isinstance(v, str):
+        return "'" + v if v.startswith(FORMULA_START) else v
+    return str(v)
+
+
+_CELL = {FLOAT: _float_cell, INT: _int_cell, BOOL: _bool_cell}
+
+
 def _r(v: float, nd: int = 2) -> float:
     return round(float(v), nd)
 
@@ -120,11 +190,9 @@ def affect_fields(a) -> dict:
     }
 
 
-def records_to_frame(records: Iterable[dict]):
-    """Flatten face records (photos and video frames) into one pandas DataFrame, one row per
-    face, always with the same columns (schema in the module doc)."""
-    import pandas as pd
-
+def records_to_table(records: Iterable[dict]) -> Table:
+    """Flatten face records (photos and video frames) into a :class:`Table`, one row per face,
+    always with the same columns (schema in the module doc)."""
     rows, labels = [], []
     for rec in records:
         row = {
@@ -190,21 +258,21 @@ def records_to_frame(records: Iterable[dict]):
         "arousal_raw",
         *GEOMETRY_COLUMNS[:-1],
     ]
-    frame = pd.DataFrame(rows, columns=columns)
-    for col in ("face", "frame", "track"):
-        frame[col] = frame[col].astype("Int64")
-    frame["uncertain"] = frame["uncertain"].astype("boolean")
-    for col in floats:
-        frame[col] = frame[col].astype("float64")
-    frame.attrs["affectlens_schema"] = SCHEMA_VERSION
-    return frame
+    return Table(
+        columns, rows, {"face": INT, "frame": INT, "track": INT, "uncertain": BOOL, **dict.fromkeys(floats, FLOAT)}
+    )
 
 
-def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
+def records_to_frame(records: Iterable[dict]):
+    """Face records as a pandas DataFrame: :func:`records_to_table`'s table."""
+    return records_to_table(records).to_frame()
+
+
+def write_table(records: list[dict], path: str | Path, to_table=None) -> None:
     """Write records as ``.csv``, ``.jsonl`` or ``.parquet`` (by suffix).
 
-    ``to_frame`` flattens the records for CSV/Parquet (default :func:`records_to_frame`, the face
-    schema; text records use :func:`affectlens.export.text.text_records_to_frame`).
+    ``to_table`` flattens the records for CSV/Parquet (default :func:`records_to_table`, the face
+    schema; text records use :func:`affectlens.export.text.text_records_to_table`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -214,15 +282,15 @@ def write_table(records: list[dict], path: str | Path, to_frame=None) -> None:
         text = "".join(json.dumps(utf8_safe(rec), allow_nan=False, default=str) + "\n" for rec in records)
         atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return
-    frame = (to_frame or records_to_frame)([utf8_safe(r) for r in records])
+    table = (to_table or records_to_table)([utf8_safe(r) for r in records])
     if suffix == ".csv":
-        frame = spreadsheet_safe(frame)
-        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+        atomic_write(path, table.write_csv)
         return
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ImportError("writing .parquet needs the [parquet] extra: pip install 'affectlens[parquet]'") from None
+    frame = table.to_frame()
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 

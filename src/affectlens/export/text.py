@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from affectlens.export.table import SCHEMA_VERSION
+from affectlens.export.table import BOOL, FLOAT, INT, Table
 from affectlens.labels import CANONICAL
 from affectlens.models.text import TextResult
 from affectlens.types import TextItemResult
@@ -72,21 +72,19 @@ def text_records(results: Sequence[TextResult], source: str = "", segments=None)
     )
 
 
-def text_records_to_frame(records):
-    """Flatten text records into a pandas DataFrame (columns in the module doc)."""
-    import pandas as pd
-
+def text_records_to_table(records) -> Table:
+    """Flatten text records into a :class:`~affectlens.export.table.Table` (columns in the module doc)."""
     rows = []
     for rec in records:
         row = {c: rec[c] for c in COLUMNS}
         for label in CANONICAL:
             row[f"prob_{label}"] = rec["probs"].get(label)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(COLUMNS) + [f"prob_{label}" for label in CANONICAL])
-    for col in ("index", "start_ms", "end_ms"):
-        frame[col] = frame[col].astype("Int64")
-    for label in CANONICAL:
-        frame[f"prob_{label}"] = frame[f"prob_{label}"].astype("float64")
-    frame["uncertain"] = frame["uncertain"].astype("boolean")
-    frame.attrs["affectlens_schema"] = SCHEMA_VERSION
-    return frame
+    probs = [f"prob_{label}" for label in CANONICAL]
+    types = {"index": INT, "start_ms": INT, "end_ms": INT, "uncertain": BOOL, **dict.fromkeys(probs, FLOAT)}
+    return Table(list(COLUMNS) + probs, rows, types)
+
+
+def text_records_to_frame(records):
+    """Text records as a pandas DataFrame: :func:`text_records_to_table`'s table."""
+    return text_records_to_table(records).to_frame()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlens.export.table import image_records
+from affectlens.export.table import FLOAT, INT, Table, image_records
 from affectlens.models.valence_arousal import valence_arousal
 from affectlens.types import ExpressionSpan, FrameResult, ImageResult, TrackSummary
 
@@ -138,22 +138,20 @@ def write_summary(summaries: Iterable[TrackSummary], path: str | Path) -> None:
         raise ValueError(
             f"{path}: unsupported summary format {suffix or '(none)'}; valid: {', '.join(SUMMARY_SUFFIXES)}"
         )
-    from affectlens.export.table import atomic_write, spreadsheet_safe, utf8_safe
+    from affectlens.export.table import atomic_write, utf8_safe
 
     records = utf8_safe(summary_records(summaries))
     if suffix == ".json":
         text = json.dumps(records, indent=1) + "\n"
         atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return
-    frame = summaries_to_frame(records)
-    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+    atomic_write(path, summaries_to_table(records).write_csv)
 
 
-def summaries_to_frame(records: Iterable[dict]):
-    """Track summary records as a table: ``source, track, first_ms, last_ms, frames, dominant,
-    mean_<label>…, segments`` (segments as a JSON string); the ``tracks`` table kind."""
-    import pandas as pd
-
+def summaries_to_table(records: Iterable[dict]) -> Table:
+    """Track summary records as a :class:`~affectlens.export.table.Table`: ``source, track,
+    first_ms, last_ms, frames, dominant, mean_<label>…, segments`` (segments as a JSON string);
+    the ``tracks`` table kind."""
     rows, labels = [], []
     for r in records:
         row = {k: r[k] for k in ("source", "track", "first_ms", "last_ms", "frames", "dominant")}
@@ -163,9 +161,11 @@ def summaries_to_frame(records: Iterable[dict]):
         row["segments"] = json.dumps(r["segments"])
         rows.append(row)
     columns = ["source", "track", "first_ms", "last_ms", "frames", "dominant"]
-    frame = pd.DataFrame(rows, columns=columns + [f"mean_{k}" for k in labels] + ["segments"])
-    for col in ("track", "frames"):
-        frame[col] = frame[col].astype("Int64")
-    for col in ["first_ms", "last_ms"] + [f"mean_{k}" for k in labels]:
-        frame[col] = frame[col].astype("float64")
-    return frame
+    means = [f"mean_{k}" for k in labels]
+    types = {"track": INT, "frames": INT, **dict.fromkeys(["first_ms", "last_ms"] + means, FLOAT)}
+    return Table(columns + means + ["segments"], rows, types)
+
+
+def summaries_to_frame(records: Iterable[dict]):
+    """Track summary records as a pandas DataFrame: :func:`summaries_to_table`'s table."""
+    return summaries_to_table(records).to_frame()

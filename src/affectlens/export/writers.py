@@ -25,7 +25,7 @@ import logging
 import sys
 from pathlib import Path
 
-from affectlens.export.records import _TO_FRAME, TABLE_KINDS, records_of
+from affectlens.export.records import _TO_TABLE, TABLE_KINDS, records_of
 from affectlens.export.table import TABLE_SUFFIXES, records_to_frame, write_table
 from affectlens.export.video import TrackSummarizer
 from affectlens.options import OutputOptions
@@ -120,7 +120,7 @@ class Writers:
                 if self.rows[kind]:
                     self._write(
                         path,
-                        lambda: write_table(self.rows[kind], path, to_frame=_TO_FRAME[kind]),  # noqa: B023
+                        lambda: write_table(self.rows[kind], path, to_table=_TO_TABLE[kind]),  # noqa: B023
                         f"{len(self.rows[kind])} {kind} row(s) to {path}",
                     )
         if self.outputs.summary:

@@ -163,7 +163,7 @@ def _sources(job: Job, folder: Path) -> dict[str, str]:
 def _write_tables(writers: Writers, work: Path, primary: str, sources: dict[str, str]) -> None:
     """The writers' tables as JSONL, CSV and Parquet (same rows, same names), each record's
     ``source`` the client's name of its input rather than the service's file."""
-    from affectlens.export.records import _TO_FRAME
+    from affectlens.export.records import _TO_TABLE
     from affectlens.export.table import write_table
 
     for rows in writers.rows.values():
@@ -180,7 +180,7 @@ def _write_tables(writers: Writers, work: Path, primary: str, sources: dict[str,
         for kind, path in table_paths(work / f"results.{fmt}", primary).items():
             if writers.rows[kind]:
                 try:
-                    write_table(writers.rows[kind], path, to_frame=_TO_FRAME[kind])
+                    write_table(writers.rows[kind], path, to_table=_TO_TABLE[kind])
                 except ImportError as exc:  # parquet without pyarrow
                     log.warning("no %s results: %s", fmt, exc)
 

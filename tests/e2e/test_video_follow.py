@@ -110,7 +110,7 @@ def test_sparse_frames_are_all_detected(videos):
 @pytest.mark.parametrize("clip", list(CLIPS))
 def test_occlusion_check_at_a_lower_rate_keeps_the_reasons(videos, clip, monkeypatch):
     """The occlusion check's extra classifier passes run on detection frames and then every
-    ``occlusion_every`` ms (default 100); in between a followed face keeps its track's last
+    ``occlusion_every`` ms (default 300); in between a followed face keeps its track's last
     energies. The faces, tracks and raw expressions are those of checking every frame, the
     ``uncertain`` reasons agree on at least 95 % of the faces, and on the one-face clip (followed
     between detections) the passes run on well under half the frames."""

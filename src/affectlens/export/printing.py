@@ -16,12 +16,19 @@ def safe(value) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _write(rows: list[dict]) -> None:
-    import pandas as pd
+def format_table(rows: list[dict]) -> str:
+    """Rows as a plain-text table: columns in first-seen order, every cell and header
+    right-aligned to its column's width, one space between columns (the layout of pandas'
+    ``DataFrame.to_string(index=False)``, without importing pandas on the CLI's default path)."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[safe(r[c]) if c in r else "NaN" for c in columns] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    return "\n".join(" ".join(v.rjust(w) for v, w in zip(line, widths)) for line in [columns, *cells])
 
+
+def _write(rows: list[dict]) -> None:
     if rows:
-        frame = pd.DataFrame([{k: safe(v) for k, v in r.items()} for r in rows])
-        sys.stdout.write(frame.to_string(index=False) + "\n")
+        sys.stdout.write(format_table(rows) + "\n")
 
 
 def _top(d: dict | None) -> str:

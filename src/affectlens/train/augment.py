@@ -131,10 +131,17 @@ def jpeg(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
     return x
 
 
-def augment(x: torch.Tensor, g: torch.Generator, cfg) -> torch.Tensor:
+def augment_views(x: torch.Tensor, g: torch.Generator, cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(clean, degraded)`` views of a batch: ``clean`` has the geometry and photometry, and
+    ``degraded`` is the same faces after occlusion, blur, low resolution and JPEG (a distilling
+    teacher sees ``clean``, the student ``degraded``)."""
     x = random_affine(x, g, cfg.max_rotation, cfg.max_scale, cfg.max_shift, cfg.flip_p)
-    x = photometric(x, g)
-    x = occlude(x, g, cfg.occlusion_p)
+    clean = photometric(x, g)
+    x = occlude(clean, g, cfg.occlusion_p)
     x = blur(x, g, getattr(cfg, "blur_p", 0.0))
     x = low_resolution(x, g, getattr(cfg, "lowres_p", 0.0))
-    return jpeg(x, g, getattr(cfg, "jpeg_p", 0.0))
+    return clean, jpeg(x, g, getattr(cfg, "jpeg_p", 0.0))
+
+
+def augment(x: torch.Tensor, g: torch.Generator, cfg) -> torch.Tensor:
+    return augment_views(x, g, cfg)[1]

@@ -37,6 +37,8 @@ class TrainConfig:
     class_weight_power: float = 0.0  # loss weight of a class = (mean count / its count) ** power
     fuse_fer2013: float = 0.0  # FER+ target = (1 - f) * votes + f * the FER2013 label (8-class)
     init_onnx: str = ""  # start from this ONNX export of the network (batch norms then frozen)
+    teacher_onnx: tuple[str, ...] = ()  # distil from these ONNX networks (mean logits, onnxruntime)
+    distill_weight: float = 0.0  # share of both heads' targets taken from the teachers' softmax
     seed: int = 0
     threads: int = 2
     limit_train: int = 0  # use only the first N training rows (0 = all), for quick runs
@@ -52,4 +54,6 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{path}: unknown training option(s) {sorted(unknown)}; valid: {sorted(known)}")
+        if "teacher_onnx" in data:
+            data["teacher_onnx"] = tuple(data["teacher_onnx"])
         return cls(**data)

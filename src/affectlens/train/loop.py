@@ -111,6 +111,21 @@ def fused_targets(data: FerData, fuse: float) -> np.ndarray:
     return ((1 - fuse) * data.soft + fuse * onehot).astype(np.float32)
 
 
+class OnnxTeacher:
+    """Networks to distil from: ONNX exports of this network (shipped files, float32 or int8),
+    run with onnxruntime; :meth:`__call__` gives the mean of their logits on a normalised batch."""
+
+    def __init__(self, paths, threads: int):
+        from affectlens.models.runtime import onnx_session
+
+        self.sessions = [onnx_session(p, threads) for p in paths]
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(FER+ logits (N, 8), FER2013 logits (N, 7)) averaged over the teachers."""
+        outs = [s.run(["ferplus_logits", "fer2013_logits"], {s.get_inputs()[0].name: x}) for s in self.sessions]
+        return np.mean([o[0] for o in outs], axis=0), np.mean([o[1] for o in outs], axis=0)
+
+
 def _ema_update(ema, model, decay: float) -> None:
     with _torch().no_grad():
         for e, p in zip(ema.state_dict().values(), model.state_dict().values()):
@@ -126,7 +141,7 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    from affectlens.train.augment import augment
+    from affectlens.train.augment import augment_views
     from affectlens.train.model import ExpressionNet, freeze_batch_norm
 
     out = Path(out)
@@ -166,6 +181,7 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     hard8 = torch.from_numpy(np.where(train_set.majority >= 0, train_set.majority, 0))
     hard8_ok = torch.from_numpy(train_set.majority >= 0)
     y7 = torch.from_numpy(train_set.fer2013)
+    teacher = OnnxTeacher(cfg.teacher_onnx, cfg.threads) if cfg.teacher_onnx and cfg.distill_weight else None
     show = sys.stderr.isatty() if progress is None else progress
     for epoch in range(start_epoch, cfg.epochs):
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -177,19 +193,28 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
         running = 0.0
         for b in bar:
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = augment(pixels[idx].float() / 255.0, g, cfg)
+            clean, x = augment_views(pixels[idx].float() / 255.0, g, cfg)
             x = ((x * 255.0 - MEAN) / STD).contiguous(memory_format=torch.channels_last)
+            if teacher is not None:  # the teachers see the faces before occlusion and degradation
+                t8, t7 = teacher(((clean * 255.0 - MEAN) / STD).contiguous().numpy())
+                t8, t7 = F.softmax(torch.from_numpy(t8), 1), F.softmax(torch.from_numpy(t7), 1)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, cfg.lr)
             out8, out7 = model(x)
             if cfg.soft_labels:
-                mask = soft_ok[idx] * (soft[idx] * w8).sum(1)
-                l8 = -(soft[idx] * F.log_softmax(out8, 1)).sum(1)
+                target = soft[idx]
+                if teacher is not None:
+                    target = (1 - cfg.distill_weight) * target + cfg.distill_weight * t8
+                mask = soft_ok[idx] * (target * w8).sum(1)
+                l8 = -(target * F.log_softmax(out8, 1)).sum(1)
             else:
                 mask = hard8_ok[idx] * w8[hard8[idx]]
                 l8 = F.cross_entropy(out8, hard8[idx], reduction="none", label_smoothing=cfg.label_smoothing)
             l8 = (l8 * mask).sum() / mask.sum().clamp(min=1e-6)
             l7 = F.cross_entropy(out7, y7[idx], label_smoothing=cfg.label_smoothing, reduction="none")
+            if teacher is not None:
+                distil7 = -(t7 * F.log_softmax(out7, 1)).sum(1)
+                l7 = (1 - cfg.distill_weight) * l7 + cfg.distill_weight * distil7
             l7 = (l7 * w7[y7[idx]]).sum() / w7[y7[idx]].sum()
             loss = l8 + cfg.fer2013_weight * l7
             opt.zero_grad(set_to_none=True)

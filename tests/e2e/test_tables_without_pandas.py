@@ -1,10 +1,13 @@
-"""CSV tables are written without pandas (:class:`affectlens.export.table.Table`): the files must be
-byte for byte what pandas' ``to_csv`` of the same table gives (the format every earlier release
-wrote), for every table kind, on real media and hostile text."""
+"""The CLI's default paths run without pandas (its import is a quarter of a second of start-up):
+CSV tables (:class:`affectlens.export.table.Table`) must be byte for byte what pandas' ``to_csv``
+of the same table gives (the format every earlier release wrote), and the tables printed on
+stdout what pandas' ``to_string`` gives, for every table kind, on real media and hostile text."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,36 @@ def test_cells_equal_pandas_for_edge_values(tmp_path):
     lone = Table(["e"], [{"e": None}, {"e": "x"}], {})
     lone.write_csv(tmp_path / "b.csv")
     assert (tmp_path / "b.csv").read_bytes() == pandas_csv(lone, tmp_path / "ref-b.csv")
+
+
+@pytest.mark.slow
+def test_printed_tables_equal_pandas(photos, videos, monkeypatch, capsys):
+    """Every stdout table (photo faces, speech segments, track summaries, texts) of a real run."""
+    import pandas as pd
+
+    import affectlens.export.printing as printing
+
+    seen: list[list[dict]] = []
+    real = printing._write
+    monkeypatch.setattr(printing, "_write", lambda rows: (seen.append(rows), real(rows)))
+    inputs = [str(photos / "grace_hopper.jpg"), str(photos / "solvay_conference_1927.jpg"), str(videos / GRID)]
+    assert main(["analyze", "--mesh", "on", "--", *inputs]) == 0
+    assert main(["text", "--", *TEXTS]) == 0
+    out = capsys.readouterr().out
+    tables = [rows for rows in seen if rows]
+    assert len(tables) == 4  # faces, segments and tracks of analyze; texts
+    for rows in tables:
+        text = printing.format_table(rows)
+        ref = pd.DataFrame([{k: printing.safe(v) for k, v in r.items()} for r in rows]).to_string(index=False)
+        assert text == ref
+        assert text in out
+
+
+@pytest.mark.parametrize("args", [["analyze", "PHOTO"], ["analyze", "VIDEO", "--mesh", "on", "--out", "OUT.csv", "-q"]])
+def test_cli_does_not_import_pandas(photos, videos, tmp_path, args):
+    """``affectlens analyze photo.jpg`` (a printed table) and a video to CSV never load pandas."""
+    names = {"PHOTO": str(photos / "grace_hopper.jpg"), "VIDEO": str(videos / GRID), "OUT.csv": str(tmp_path / "o.csv")}
+    argv = [names.get(a, a) for a in args]
+    code = f"import sys; from affectlens.cli import main; rc = main({argv!r}); print('pandas' in sys.modules, rc)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines()[-1] == "False 0", done.stdout + done.stderr

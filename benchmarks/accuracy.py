@@ -31,6 +31,7 @@ from affectlens.eval.datasets import load_fer2013, load_ferplus  # noqa: E402
 from affectlens.eval.protocol import score  # noqa: E402
 from affectlens.models.expression import ExpressionModel  # noqa: E402
 from affectlens.registry import get_model_cfg  # noqa: E402
+from benchmarks.machine import machine  # noqa: E402
 
 
 class Ours:
@@ -126,7 +127,7 @@ def main() -> None:
     if args.write:
         out = ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
-        (out / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (out / "accuracy.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
         print(f"wrote {out / 'accuracy.json'}")
     if args.update_registry:
         update_registry(rows, [m.name for m in models if isinstance(m, Ours)])

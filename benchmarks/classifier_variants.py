@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,10 @@ from affectlens.registry import get_model_cfg
 from affectlens.train.quantize import VARIANTS, float32_cfg, quantize_classifier, training_crops
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine  # noqa: E402
+
 #: Largest FER+ test accuracy drop (points) for a variant to be kept (issue 15).
 BUDGET_POINTS = 0.3
 
@@ -113,7 +118,13 @@ def main() -> None:
         )
     if args.write:
         out = ROOT / "benchmarks" / "results" / "classifier_variants.json"
-        payload = {"model": cfg.name, "load_average": load, "budget_points": BUDGET_POINTS, "rows": rows}
+        payload = {
+            "model": cfg.name,
+            "machine": machine(),
+            "load_average": load,
+            "budget_points": BUDGET_POINTS,
+            "rows": rows,
+        }
         out.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {out}")
 

@@ -39,6 +39,7 @@ from affectlens.models.uncertainty import Thresholds, logits_and_signals, max_lo
 from affectlens.models.uncertainty import uncertain_reasons as reasons_of  # noqa: E402
 from affectlens.registry import default_model_name, get_model_cfg  # noqa: E402
 from benchmarks.accuracy import FerBaseline, Ours, predict_all  # noqa: E402
+from benchmarks.machine import machine  # noqa: E402
 
 
 def logits_signals(model, crops: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +127,7 @@ def main() -> None:
     if args.write:
         out = ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
-        (out / "robustness.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (out / "robustness.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
         print(f"wrote {out / 'robustness.json'}")
 
 

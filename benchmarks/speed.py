@@ -35,6 +35,10 @@ from affectlens.io.image import load_image
 from affectlens.jobs.run import PHOTO_WORKERS, Runner
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine  # noqa: E402
+
 PHOTOS = ROOT.parent / "shared" / "media" / "photos"
 
 
@@ -183,6 +187,7 @@ def main() -> None:
                     "portraits_per_s": rates,
                     "startup_s": startup,
                     "load_average": load,
+                    "machine": machine(),
                 },
                 indent=2,
             )

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +32,10 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine  # noqa: E402
+
 CLIP = ROOT.parent / "shared" / "media" / "videos" / "smile_pyfeat_single_face.mp4"
 W, H, FPS = 640, 480, 30
 
@@ -265,6 +270,7 @@ def main() -> None:
                 "fps": round(fps, 1),
                 "cpu_ms_per_frame": round(1000 * cpu / max(n, 1), 2),
                 "cpu_cores": len(os.sched_getaffinity(0)),
+                "machine": machine(),
                 "load_average_start": round(load0, 2),
                 "load_average_end": round(load1, 2),
                 "workers": run.workers,

@@ -55,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine  # noqa: E402
 from benchmarks.video_speed import FPS, build_video  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared" / "media" / "videos"
@@ -187,7 +188,7 @@ def main() -> None:
         print(baseline_run(args.baseline_run))
         return
 
-    result: dict = {"cpu_cores": len(os.sched_getaffinity(0)), "size": "640x480", "seconds_of_video": args.seconds}
+    result: dict = {"machine": machine(), "size": "640x480", "seconds_of_video": args.seconds}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         video = tmp / "bench_640x480.mp4"

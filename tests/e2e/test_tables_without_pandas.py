@@ -81,6 +81,7 @@ def test_cells_equal_pandas_for_edge_values(tmp_path):
         {"f": np.float32(0.1), "i": 2.0, "b": False, "t": "\t tab", "e": None},
         {"f": float("-inf"), "i": -1, "t": 'say "hi"', "e": None},
         {"f": 120, "i": 0, "b": True, "t": "", "e": None},
+        {"f": np.float32("nan"), "i": 1, "b": True, "t": "x", "e": None},
     ]
     table = Table(["f", "i", "b", "t", "e"], rows, {"f": "float64", "i": "Int64", "b": "boolean"})
     table.write_csv(tmp_path / "a.csv")

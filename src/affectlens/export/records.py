@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from affectlens.export.segments import segment_records, segments_to_frame, segments_to_table
-from affectlens.export.table import image_records, records_to_frame, records_to_table, utf8_safe
-from affectlens.export.text import text_item_records, text_records_to_frame, text_records_to_table
-from affectlens.export.video import frame_records, summaries_to_frame, summaries_to_table
+from affectlens.export.segments import segment_records, segments_to_table
+from affectlens.export.table import image_records, records_to_table, utf8_safe
+from affectlens.export.text import text_item_records, text_records_to_table
+from affectlens.export.video import frame_records, summaries_to_table
 from affectlens.types import FrameResult, ImageResult, InputFailure, SegmentResult, TextItemResult
 
 #: The table kinds; ``tracks`` (one row per video face track) comes from the frames of a video
@@ -21,10 +21,7 @@ _TO_TABLE = {
     "tracks": summaries_to_table,
 }
 _TO_FRAME = {
-    "faces": records_to_frame,
-    "segments": segments_to_frame,
-    "text": text_records_to_frame,
-    "tracks": summaries_to_frame,
+    kind: lambda records, to_table=to_table: to_table(records).to_frame() for kind, to_table in _TO_TABLE.items()
 }
 
 

@@ -93,7 +93,10 @@ def _missing(v) -> bool:
 
 
 def _float_cell(v) -> str:
-    return "" if _missing(v) else repr(float(v))
+    if v is None:
+        return ""
+    f = float(v)  # numpy floats too: a float32 NaN is missing as well
+    return "" if f != f else repr(f)
 
 
 def _int_cell(v) -> str:

@@ -135,11 +135,24 @@ def _kill(pids) -> None:
             pass
 
 
+def _terminal_signals() -> None:
+    """Ctrl-C as on a terminal: a shell without job control (CI runners, ``cmd &`` in a script)
+    starts its background jobs with SIGINT ignored, and an ignored signal stays ignored across
+    exec, so the run would never see the test's Ctrl-C and would finish on its own."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after(cmd: list[str], events: int, how: str) -> subprocess.Popen:
     """Start ``cmd``; after ``events`` finished inputs: ``kill`` (kill -9 of the whole run),
     ``worker`` (kill -9 of one worker process) or ``int`` (Ctrl-C, SIGINT to the driver)."""
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        start_new_session=True,
+        preexec_fn=_terminal_signals,
     )
     seen = 0
     for line in proc.stdout:
@@ -239,20 +252,7 @@ def test_other_options_are_refused(corpus, reference, tmp_path):
 
 # -- interruptions ---------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "how",
-    [
-        "kill",
-        pytest.param(
-            "int",
-            marks=pytest.mark.xfail(
-                reason="race since the faster start-up: in clean-clone CI the 20-input corpus finished "
-                "(2.4 s) before Ctrl-C landed, exit 1 instead of 130; passes when run alone (open issue)",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("how", ["kill", "int"])
 def test_interrupted_run_resumes_to_identical_tables(corpus, reference, tmp_path, how):
     out = tmp_path / "out"
     total = len(pd.read_csv(corpus / "manifest.csv"))

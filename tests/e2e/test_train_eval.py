@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +228,47 @@ def test_speech_cnn_trains_exports_and_runs_like_torch(data_root, tmp_path):
     with torch.no_grad():
         ref = torch.softmax(net(torch.from_numpy(power_spectrogram(clips[1])[None])), dim=1).numpy()
     np.testing.assert_allclose(p[1], ref[0], atol=1e-5)  # ONNX = torch, for any clip length
+
+
+@pytest.mark.slow
+def test_distillation_pulls_the_student_towards_its_teacher(tmp_path, data_root):
+    """teacher_onnx + distill_weight: two short fine-tunes of the shipped default network on the same
+    real faces, in the same order, one distilling from the shipped robust network: the distilled
+    one ends closer to that teacher on held-out validation faces (both heads), and the other one
+    does not use the teacher at all (its weights do not depend on it)."""
+    torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
+    import torch.nn.functional as F
+
+    from affectlens.registry import get_model_cfg
+    from affectlens.train.config import TrainConfig
+    from affectlens.train.loop import FerData, OnnxTeacher, normalise, train
+    from affectlens.train.model import ExpressionNet
+
+    # the float32 default (an int8 file's convolutions are not plain weights) and the robust int8 file
+    student = str(Path(get_model_cfg("ferplus-lite0").path).with_name("ferplus-lite0.onnx"))
+    teacher = str(get_model_cfg("ferplus-lite0-robust").path)
+    x = normalise(torch, torch.from_numpy(FerData(data_root, "val", limit=400).pixels)[:, None])
+    t8, t7 = (torch.from_numpy(t) for t in OnnxTeacher([teacher], 2)(x.numpy()))
+
+    def fine_tune(name: str, **distil) -> tuple[float, float]:
+        cfg = TrainConfig(
+            init_onnx=student, epochs=1, limit_train=384, limit_val=64, lr=3e-4, warmup_epochs=0.0, **distil
+        )
+        train(cfg, data_root, tmp_path / name, progress=False)
+        net = ExpressionNet(cfg.net_size, cfg.dropout, pretrained=False)
+        net.load_folded_onnx(student)
+        net.load_state_dict(torch.load(tmp_path / name / "last.pt", weights_only=False)["model"])
+        with torch.no_grad():
+            s8, s7 = net.eval()(x)
+        kl = [
+            F.kl_div(F.log_softmax(s, 1), F.log_softmax(t, 1), log_target=True, reduction="batchmean").item()
+            for s, t in ((s8, t8), (s7, t7))
+        ]
+        return kl[0], kl[1]
+
+    plain = fine_tune("plain")
+    distilled = fine_tune("distilled", teacher_onnx=(teacher,), distill_weight=1.0)
+    assert distilled[0] < plain[0] and distilled[1] < plain[1], (plain, distilled)
+    # a teacher with distill_weight 0 is not used: the run is the plain one exactly
+    unused = fine_tune("unused", teacher_onnx=(teacher,), distill_weight=0.0)
+    assert unused == plain

@@ -109,11 +109,12 @@ def test_sparse_frames_are_all_detected(videos):
 
 @pytest.mark.parametrize("clip", list(CLIPS))
 def test_occlusion_check_at_a_lower_rate_keeps_the_reasons(videos, clip, monkeypatch):
-    """The occlusion check's extra classifier passes run on detection frames and then every
-    ``occlusion_every`` ms (default 300); in between a followed face keeps its track's last
+    """The occlusion check's extra classifier passes run on frames where a new face appears and
+    then every ``occlusion_every`` ms (default 300); in between a face keeps its track's last
     energies. The faces, tracks and raw expressions are those of checking every frame, the
-    ``uncertain`` reasons agree on at least 95 % of the faces, and on the one-face clip (followed
-    between detections) the passes run on well under half the frames."""
+    ``uncertain`` reasons agree on at least 95 % of the faces, and the passes run on about a
+    third of the frames at most, also where most frames are detection frames (the pedestrians'
+    faces are too small to be followed by the mesh: 54 of its 105 frames are detected)."""
     import affectlens.pipeline.video as video
 
     if not (videos / clip).is_file():
@@ -130,8 +131,7 @@ def test_occlusion_check_at_a_lower_rate_keeps_the_reasons(videos, clip, monkeyp
     monkeypatch.setattr(video, "logits_and_signals", counting)
     lower = list(affectlens.analyze_video_iter(videos / clip, **kw))
     assert calls[True] + calls[False] == len(lower) == len(every)
-    if clip.startswith("smile"):
-        assert calls[True] < 0.5 * len(lower), calls
+    assert calls[True] < 0.35 * len(lower), calls
     faces = same = 0
     for a, b in zip(every, lower):
         assert [f.face.box for f in a.faces] == [f.face.box for f in b.faces]

@@ -13,10 +13,10 @@ found is followed by the face mesh from frame to frame, and the detector runs on
 (:mod:`affectlens.pipeline.follow`). Finding the faces runs in frame order in its own thread
 (the mesh of one frame starts from the previous one); detections likely to be needed are
 started early in a pool of worker threads, and the stateless part of each frame (alignment, one
-classifier call for all its faces, their mirrors and, on detection frames and then every
-``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several frames at a
+classifier call for all its faces, their mirrors and, on frames where a new face appears and
+then every ``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several frames at a
 time; tracking and smoothing run in frame order in the caller's thread, beside the finding of
-the next frames (a followed face keeps its track's last occlusion energies between checks).
+the next frames (a face keeps its track's last occlusion energies between checks).
 Detection, meshes and classification release the GIL, so the threads use all cores.
 """
 
@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from affectlens.detect import Detector, create_detector
+from affectlens.detect.base import box_iou
 from affectlens.io.video import VideoReader
 from affectlens.models.uncertainty import logits_and_signals
 from affectlens.options import Options
@@ -58,6 +59,9 @@ VIDEO_CLASSIFIER_THREADS = 1
 VIDEO_DETECTOR_THREADS = 1
 #: Worker threads by default: one per core, at most this many.
 MAX_WORKERS = 4
+#: A face overlapping none of the previous frame's faces by more than this (box IoU) is new: its
+#: frame runs the occlusion check's extra passes (it has no track reading to keep yet).
+NEW_FACE_IOU = 0.3
 
 
 def auto_detect_size(width: int, height: int) -> int:
@@ -129,6 +133,7 @@ class VideoSession:
         self._last_ms: float | None = None
         self._frame = -1
         self._checked_ms: float | None = None  # time of the last frame with the occlusion passes
+        self._prev_boxes: list = []  # the previous located frame's face boxes
         self._energies: dict[int, tuple[float, float]] = {}  # track -> last (eyes, mouth) energies
 
     def reset(self) -> None:
@@ -143,6 +148,7 @@ class VideoSession:
         self._last_ms = None
         self._frame = -1
         self._checked_ms = None
+        self._prev_boxes = []
         self._energies.clear()
 
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
@@ -163,7 +169,11 @@ class VideoSession:
         detect = detection.result if detection is not None else (lambda: self.detector.detect(rgb))
         located = self.follower.locate(rgb, detect, cut, time_ms)
         every = self.options.video.occlusion_check_ms
-        due = located.detected or not every or time_ms is None or self._checked_ms is None
+        boxes = [f.box for f in located.faces]
+        # a face that overlaps none of the previous frame's faces has no track reading to keep yet
+        new = any(all(box_iou(b, prev) <= NEW_FACE_IOU for prev in self._prev_boxes) for b in boxes)
+        self._prev_boxes = boxes
+        due = new or cut or not every or time_ms is None or self._checked_ms is None
         if due or time_ms - self._checked_ms >= every:
             self._checked_ms = time_ms
             return located

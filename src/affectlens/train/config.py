@@ -57,3 +57,21 @@ class TrainConfig:
         if "teacher_onnx" in data:
             data["teacher_onnx"] = tuple(data["teacher_onnx"])
         return cls(**data)
+
+
+def model_file(path: str, field: str) -> Path:
+    """An ONNX file a recipe names (``init_onnx``, ``teacher_onnx``): the path as given (absolute,
+    or from the current folder), else, for a path written from the repository root
+    (``src/affectlens/weights/...``, as in the shipped recipes), the same file of the imported
+    package, so the recipes run from any folder and from an installed package."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.parts[:2] == ("src", "affectlens"):
+        packaged = Path(__file__).resolve().parents[1].joinpath(*p.parts[2:])
+        if packaged.is_file():
+            return packaged
+    raise FileNotFoundError(
+        f"{field}: {path}: no such file (taken from the current folder {Path.cwd()}; "
+        "src/affectlens/... also from the installed package)"
+    )

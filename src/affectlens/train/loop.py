@@ -24,7 +24,7 @@ from affectlens.eval.datasets.fer2013 import (
     read_ferplus_votes,
 )
 from affectlens.labels import CANONICAL, FER2013_LABELS
-from affectlens.train.config import TrainConfig
+from affectlens.train.config import TrainConfig, model_file
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,9 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     from affectlens.train.model import ExpressionNet, freeze_batch_norm
 
     out = Path(out)
+    # the recipe's ONNX files first: a wrong path fails before minutes of data loading
+    init_onnx = model_file(cfg.init_onnx, "init_onnx") if cfg.init_onnx else None
+    teachers = [model_file(t, "teacher_onnx") for t in cfg.teacher_onnx] if cfg.distill_weight else []
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
     torch.set_num_threads(cfg.threads)
@@ -152,8 +155,8 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     train_set = FerData(root, "train", cfg.limit_train)
     val_set = FerData(root, "val", cfg.limit_val)
     model = ExpressionNet(cfg.net_size, cfg.dropout, cfg.pretrained and not cfg.init_onnx)
-    if cfg.init_onnx:
-        model.load_folded_onnx(cfg.init_onnx)
+    if init_onnx:
+        model.load_folded_onnx(init_onnx)
     model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -181,7 +184,7 @@ def train(cfg: TrainConfig, root, out: Path, progress: bool | None = None) -> Pa
     hard8 = torch.from_numpy(np.where(train_set.majority >= 0, train_set.majority, 0))
     hard8_ok = torch.from_numpy(train_set.majority >= 0)
     y7 = torch.from_numpy(train_set.fer2013)
-    teacher = OnnxTeacher(cfg.teacher_onnx, cfg.threads) if cfg.teacher_onnx and cfg.distill_weight else None
+    teacher = OnnxTeacher(teachers, cfg.threads) if teachers else None
     show = sys.stderr.isatty() if progress is None else progress
     for epoch in range(start_epoch, cfg.epochs):
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)

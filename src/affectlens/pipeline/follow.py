@@ -147,6 +147,13 @@ class Follower:
         early; a detection that turns out not to be needed is dropped)."""
         return self.detect_every <= 1 or number % self.detect_every == 0 or not self._followed
 
+    def expects_detection(self, number: int) -> bool:
+        """Whether frame ``number`` (at or after :attr:`count`) will likely be a detection frame,
+        as far as is known now: by schedule, or because a face could not be meshed at the last
+        detection or was lost (so every frame is detected until that changes). A guess for
+        starting detections early; :meth:`locate` decides."""
+        return self.scheduled(number) or not self._all_meshed or number < self._search_until
+
     @property
     def count(self) -> int:
         """How many frames have been located (the next frame's number)."""

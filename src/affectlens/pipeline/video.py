@@ -347,7 +347,7 @@ class VideoRun:
             try:
                 for vf in self.reader:
                     number = session.follower.count + len(waiting)
-                    early = session.follower.scheduled(number)
+                    early = session.follower.expects_detection(number)
                     waiting.append((vf, pool.submit(session.detector.detect, vf.rgb) if early else None))
                     while len(waiting) >= max(1, self.workers // 2 + 1):
                         if not locate_next():

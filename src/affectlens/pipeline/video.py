@@ -159,7 +159,7 @@ class VideoSession:
     def detection_wanted(self) -> bool:
         """Whether the next frame to :meth:`locate` is likely a detection frame (its detection
         may then be started early, in another thread)."""
-        return self.follower.scheduled(self.follower.count)
+        return self.follower.expects_detection(self.follower.count)
 
     def locate(self, rgb: np.ndarray, detection: Future | None = None, time_ms: float | None = None) -> Located:
         """The faces and meshes of the next frame, in frame order. ``detection``: a future of

@@ -14,9 +14,9 @@ found is followed by the face mesh from frame to frame, and the detector runs on
 (the mesh of one frame starts from the previous one); detections likely to be needed are
 started early in a pool of worker threads, and the stateless part of each frame (alignment, one
 classifier call for all its faces, their mirrors and, on frames where a new face appears and
-then every ``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several frames at a
-time; tracking and smoothing run in frame order in the caller's thread, beside the finding of
-the next frames (a face keeps its track's last occlusion energies between checks).
+then every ``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several
+frames at a time; tracking and smoothing run in frame order in the caller's thread, beside the
+finding of the next frames (a face keeps its track's last occlusion energies between checks).
 Detection, meshes and classification release the GIL, so the threads use all cores.
 """
 

@@ -82,6 +82,7 @@ def test_cells_equal_pandas_for_edge_values(tmp_path):
         {"f": float("-inf"), "i": -1, "t": 'say "hi"', "e": None},
         {"f": 120, "i": 0, "b": True, "t": "", "e": None},
         {"f": np.float32("nan"), "i": 1, "b": True, "t": "x", "e": None},
+        {"f": 0.5, "i": np.float32("nan"), "b": np.float64("nan"), "t": np.float32("nan"), "e": None},
     ]
     table = Table(["f", "i", "b", "t", "e"], rows, {"f": "float64", "i": "Int64", "b": "boolean"})
     table.write_csv(tmp_path / "a.csv")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from numbers import Real
 from pathlib import Path
 
 from affectlens.models.action_units import AU_NAMES
@@ -89,14 +90,12 @@ class Table:
 
 
 def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    """None or a NaN, also a numpy float's (a float32 NaN is not a ``float``), as pandas' isna."""
+    return v is None or (isinstance(v, Real) and v != v)
 
 
 def _float_cell(v) -> str:
-    if v is None:
-        return ""
-    f = float(v)  # numpy floats too: a float32 NaN is missing as well
-    return "" if f != f else repr(f)
+    return "" if _missing(v) else repr(float(v))
 
 
 def _int_cell(v) -> str:

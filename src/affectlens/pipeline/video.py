@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from affectlens.detect import Detector, create_detector
-from affectlens.detect.base import box_iou
+from affectlens.detect.base import iou_matrix
 from affectlens.io.video import VideoReader
 from affectlens.models.uncertainty import logits_and_signals
 from affectlens.options import Options
@@ -133,7 +133,7 @@ class VideoSession:
         self._last_ms: float | None = None
         self._frame = -1
         self._checked_ms: float | None = None  # time of the last frame with the occlusion passes
-        self._prev_boxes: list = []  # the previous located frame's face boxes
+        self._prev_boxes = np.zeros((0, 4))  # the previous located frame's face boxes (x, y, w, h)
         self._energies: dict[int, tuple[float, float]] = {}  # track -> last (eyes, mouth) energies
 
     def reset(self) -> None:
@@ -148,7 +148,7 @@ class VideoSession:
         self._last_ms = None
         self._frame = -1
         self._checked_ms = None
-        self._prev_boxes = []
+        self._prev_boxes = np.zeros((0, 4))
         self._energies.clear()
 
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
@@ -169,9 +169,9 @@ class VideoSession:
         detect = detection.result if detection is not None else (lambda: self.detector.detect(rgb))
         located = self.follower.locate(rgb, detect, cut, time_ms)
         every = self.options.video.occlusion_check_ms
-        boxes = [f.box for f in located.faces]
+        boxes = np.array([f.box for f in located.faces], dtype=np.float64).reshape(-1, 4)
         # a face that overlaps none of the previous frame's faces has no track reading to keep yet
-        new = any(all(box_iou(b, prev) <= NEW_FACE_IOU for prev in self._prev_boxes) for b in boxes)
+        new = len(boxes) > 0 and bool((iou_matrix(boxes, self._prev_boxes) <= NEW_FACE_IOU).all(axis=1).any())
         self._prev_boxes = boxes
         due = new or cut or not every or time_ms is None or self._checked_ms is None
         if due or time_ms - self._checked_ms >= every:

@@ -4,6 +4,7 @@ package), or fail at once with the field and path named."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_recipe_loads_and_its_packaged_onnx_files_resolve_from_any_folder(recipe
             found = model_file(path, field)
             assert found.is_file() and found.name == Path(path).name and found.is_absolute()
         else:  # a run's own output (e.g. a teacher taken from git history first): named when missing
-            with pytest.raises(FileNotFoundError, match=rf"{field}: {path}: no such file"):
+            with pytest.raises(FileNotFoundError, match=re.escape(f"{field}: {path}: no such file")):
                 model_file(path, field)
 
 
@@ -38,7 +39,7 @@ def test_a_missing_teacher_fails_before_training_starts(tmp_path):
     from affectlens.train.loop import train
 
     cfg = TrainConfig(teacher_onnx=("nowhere/teacher.onnx",), distill_weight=0.5, epochs=1, limit_train=8)
-    with pytest.raises(FileNotFoundError, match="teacher_onnx: nowhere/teacher.onnx: no such file"):
+    with pytest.raises(FileNotFoundError, match=re.escape("teacher_onnx: nowhere/teacher.onnx: no such file")):
         train(cfg, tmp_path / "no-data-needed", tmp_path / "run")
     assert not (tmp_path / "run").exists()
     # a teacher with distill_weight 0 is not used, so not looked for: the run gets as far as its data

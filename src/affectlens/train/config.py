@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from importlib import resources
 from pathlib import Path
 
 
@@ -68,7 +69,7 @@ def model_file(path: str, field: str) -> Path:
     if p.is_file():
         return p
     if p.parts[:2] == ("src", "affectlens"):
-        packaged = Path(__file__).resolve().parents[1].joinpath(*p.parts[2:])
+        packaged = Path(str(resources.files("affectlens").joinpath(*p.parts[2:])))
         if packaged.is_file():
             return packaged
     raise FileNotFoundError(

@@ -150,8 +150,9 @@ class Follower:
     def expects_detection(self, number: int) -> bool:
         """Whether frame ``number`` (at or after :attr:`count`) will likely be a detection frame,
         as far as is known now: by schedule, or because a face could not be meshed at the last
-        detection or was lost (so every frame is detected until that changes). A guess for
-        starting detections early; :meth:`locate` decides."""
+        detection or was lost (so every frame is detected until that changes). :meth:`locate`
+        detects when this holds or the frame comes after a long gap; for frames ahead it is a
+        guess, for starting detections early."""
         return self.scheduled(number) or not self._all_meshed or number < self._search_until
 
     @property
@@ -170,7 +171,7 @@ class Follower:
         gap = time_ms - self._last_ms if time_ms is not None and self._last_ms is not None else 0.0
         self._last_ms = time_ms
         sparse = gap > MAX_GAP_MS
-        due = not self._all_meshed or number < self._search_until or self.scheduled(number) or sparse
+        due = self.expects_detection(number) or sparse
         if not due:
             followed = self._follow(rgb)
             if followed is not None:

@@ -191,7 +191,7 @@ class VideoOptions:
     detect_every: int = 10
     """Run the face detector every N analysed frames (and whenever a face is lost, faces cross, the shot cuts or analysed frames are more than 70 ms apart); in between the face mesh follows the faces found. 1: detect on every frame."""
     occlusion_check_ms: Annotated[float, Parameter(name="--occlusion-every")] = 300.0
-    """Re-run the occlusion check's extra classifier passes every MS milliseconds (0: every frame); in between each face keeps its track's last reading. Frames where a new face appears are always checked."""
+    """Re-run the occlusion check's extra classifier passes for each face every MS milliseconds (0: every frame); in between a face keeps its track's last reading. A face is always checked when it appears."""
     live: Annotated[bool, Parameter(show=False, parse=False)] = False
 
     def __post_init__(self) -> None:

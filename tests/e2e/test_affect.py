@@ -258,3 +258,28 @@ def test_calibrate_fits_every_threshold_on_val(capsys):
         "compound_margin",
     }
     assert "40 faces" in t["fitted_on"] and 0 < t["val_measured"]["accuracy"] <= 1
+
+
+def test_occlusion_passes_for_some_faces_give_their_energies_and_nan_for_the_rest(fer):
+    """Video gives the occlusion check's extra passes to some faces of a frame only: their
+    energies are those of checking every face, the others' are NaN, and the logits and textures
+    do not change (one batch either way; real FER2013 test faces)."""
+    from affectlens.models.expression import load_expression_model
+    from affectlens.models.uncertainty import logits_and_signals
+
+    emotion, pixels, usage = fer
+    crops = np.ascontiguousarray(pixels[np.flatnonzero(usage == "PrivateTest")[:5]])
+    model = load_expression_model()
+    logits, full = logits_and_signals(model, crops, True)
+    some = np.array([True, False, True, False, False])
+    logits_some, part = logits_and_signals(model, crops, some)
+    logits_none, none = logits_and_signals(model, crops, False)
+    for lg in (logits_some, logits_none):
+        np.testing.assert_allclose(lg, logits, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(full[0]).all() and np.isfinite(full[1]).all()
+    for k in (0, 1):  # eyes and mouth energies
+        np.testing.assert_allclose(part[k][some], full[k][some], rtol=1e-5, atol=1e-5)
+        assert np.isnan(part[k][~some]).all() and np.isnan(none[k]).all()
+    for k in (2, 3):  # textures need no extra pass
+        np.testing.assert_array_equal(part[k], full[k])
+        np.testing.assert_array_equal(none[k], full[k])

@@ -251,28 +251,35 @@ def occlusion_signals(model, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return eyes_e, mouth_e, eyes_t, mouth_t
 
 
-def logits_and_signals(model, crops: np.ndarray, energies: bool = True) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def logits_and_signals(
+    model, crops: np.ndarray, energies: bool | np.ndarray = True
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """``(logits, occlusion signals)`` of uint8 crops with one forward call for all of them.
 
     The same values as ``model.forward(model.preprocess(crops))`` and
     :func:`occlusion_signals`, but the crops, their eyes-only and mouth-only copies (and, with
     the model's ``flip_tta``, the mirrors of all three) go through the model as one batch, so a
-    video frame makes one classifier call however many faces it has. ``energies=False`` skips
-    the copies: the two energies are NaN (video reuses a followed face's last ones).
+    video frame makes one classifier call however many faces it has. ``energies`` (one bool, or
+    one per crop) says which crops get the copies; the others' two energies are NaN (video
+    reuses a followed face's last ones).
     """
     t = Thresholds.from_config(model.cfg.thresholds)
     n = len(crops)
-    if not energies:
-        eyes_t, mouth_t = region_texture(crops, model.cfg.template, model.cfg.input_size)
-        nan = np.full(n, np.nan)
-        return model.forward(model.preprocess(crops)), (nan, nan.copy(), eyes_t, mouth_t)
-    if n == 0 or (t.eyes_energy is None and t.mouth_energy is None):
+    want = np.broadcast_to(np.asarray(energies, dtype=bool), (n,))
+    if n and want.all() and t.eyes_energy is None and t.mouth_energy is None:
         return model.forward(model.preprocess(crops)), occlusion_signals(model, crops)
-    row = split_row(model.cfg.template, model.cfg.input_size)
-    both = np.concatenate([crops, mask_region(crops, "mouth", row), mask_region(crops, "eyes", row)])
-    out = model.forward(model.preprocess(both))
     eyes_t, mouth_t = region_texture(crops, model.cfg.template, model.cfg.input_size)
-    return out[:n], (energy(out[n : 2 * n]), energy(out[2 * n :]), eyes_t, mouth_t)
+    eyes_e, mouth_e = np.full(n, np.nan), np.full(n, np.nan)
+    if not want.any() or (t.eyes_energy is None and t.mouth_energy is None):
+        return model.forward(model.preprocess(crops)), (eyes_e, mouth_e, eyes_t, mouth_t)
+    row = split_row(model.cfg.template, model.cfg.input_size)
+    some = crops[want]
+    k = len(some)
+    out = model.forward(
+        model.preprocess(np.concatenate([crops, mask_region(some, "mouth", row), mask_region(some, "eyes", row)]))
+    )
+    eyes_e[want], mouth_e[want] = energy(out[n : n + k]), energy(out[n + k :])
+    return out[:n], (eyes_e, mouth_e, eyes_t, mouth_t)
 
 
 def assess_faces(

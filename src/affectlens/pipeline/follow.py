@@ -110,7 +110,9 @@ class Located:
     skipped_small: int
     detected: bool  # the detector ran on this frame
     cut: bool  # a shot cut starts at this frame
-    occlusion_check: bool = True  # run the occlusion check's extra passes (else reuse per track)
+    #: per face: run the occlusion check's extra passes (else its track's last reading is kept);
+    #: empty: every face
+    occlusion_check: tuple[bool, ...] = ()
 
 
 @dataclass

@@ -13,8 +13,8 @@ found is followed by the face mesh from frame to frame, and the detector runs on
 (:mod:`affectlens.pipeline.follow`). Finding the faces runs in frame order in its own thread
 (the mesh of one frame starts from the previous one); detections likely to be needed are
 started early in a pool of worker threads, and the stateless part of each frame (alignment, one
-classifier call for all its faces, their mirrors and, on frames where a new face appears and
-then every ``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several
+classifier call for all its faces, their mirrors and, for each face when it appears and then
+every ``occlusion_every`` ms, the occlusion check's copies) runs in that pool too, several
 frames at a time; tracking and smoothing run in frame order in the caller's thread, beside the
 finding of the next frames (a face keeps its track's last occlusion energies between checks).
 Detection, meshes and classification release the GIL, so the threads use all cores.
@@ -59,8 +59,9 @@ VIDEO_CLASSIFIER_THREADS = 1
 VIDEO_DETECTOR_THREADS = 1
 #: Worker threads by default: one per core, at most this many.
 MAX_WORKERS = 4
-#: A face overlapping none of the previous frame's faces by more than this (box IoU) is new: its
-#: frame runs the occlusion check's extra passes (it has no track reading to keep yet).
+#: A face overlapping none of the previous frame's faces by more than this (box IoU) is new: it
+#: gets the occlusion check's extra passes (it has no track reading to keep yet); otherwise it
+#: carries the check time of the previous face it overlaps most.
 NEW_FACE_IOU = 0.3
 
 
@@ -132,8 +133,8 @@ class VideoSession:
             self.baseline = NeutralBaseline()
         self._last_ms: float | None = None
         self._frame = -1
-        self._checked_ms: float | None = None  # time of the last frame with the occlusion passes
         self._prev_boxes = np.zeros((0, 4))  # the previous located frame's face boxes (x, y, w, h)
+        self._checked = np.zeros(0)  # ... and when each was last given the occlusion passes (ms)
         self._energies: dict[int, tuple[float, float]] = {}  # track -> last (eyes, mouth) energies
 
     def reset(self) -> None:
@@ -147,8 +148,8 @@ class VideoSession:
             self.cuts.reset()
         self._last_ms = None
         self._frame = -1
-        self._checked_ms = None
         self._prev_boxes = np.zeros((0, 4))
+        self._checked = np.zeros(0)
         self._energies.clear()
 
     def process(self, rgb: np.ndarray, time_ms: float, frame: int | None = None) -> FrameResult:
@@ -170,21 +171,29 @@ class VideoSession:
         located = self.follower.locate(rgb, detect, cut, time_ms)
         every = self.options.video.occlusion_check_ms
         boxes = np.array([f.box for f in located.faces], dtype=np.float64).reshape(-1, 4)
-        # a face that overlaps none of the previous frame's faces has no track reading to keep yet
-        new = len(boxes) > 0 and bool((iou_matrix(boxes, self._prev_boxes) <= NEW_FACE_IOU).all(axis=1).any())
-        self._prev_boxes = boxes
-        due = new or cut or not every or time_ms is None or self._checked_ms is None
-        if due or time_ms - self._checked_ms >= every:
-            self._checked_ms = time_ms
-            return located
-        return replace(located, occlusion_check=False)
+        # each face carries the check time of the previous frame's face it overlaps most; a face
+        # that overlaps none by more than NEW_FACE_IOU has no track reading to keep yet
+        checked = np.full(len(boxes), np.nan)
+        if len(boxes) and len(self._prev_boxes) and not cut:
+            iou = iou_matrix(boxes, self._prev_boxes)
+            best = iou.argmax(axis=1)
+            same = iou[np.arange(len(boxes)), best] > NEW_FACE_IOU
+            checked[same] = self._checked[best[same]]
+        if not every or time_ms is None:
+            due = np.ones(len(boxes), dtype=bool)
+        else:
+            due = np.isnan(checked) | (time_ms - np.nan_to_num(checked, nan=-np.inf) >= every)
+            checked[due] = time_ms
+        self._prev_boxes, self._checked = boxes, checked
+        return replace(located, occlusion_check=tuple(bool(d) for d in due))
 
     def analyze_faces(self, rgb: np.ndarray, located: Located) -> FrameAnalysis:
         """Align and classify the located faces of one frame. Stateless and thread-safe."""
         an = self.analyzer
         faces = list(located.faces)
         crops = an.align(rgb, faces)
-        logits, signals = logits_and_signals(an.model, crops, located.occlusion_check)
+        check = np.array(located.occlusion_check, dtype=bool) if located.occlusion_check else True
+        logits, signals = logits_and_signals(an.model, crops, check)
         probs = an.model.postprocess(logits, crops)
         if faces:
             desc = np.concatenate([appearance(crops), np.stack([box_histogram(rgb, f.box) for f in faces])], axis=1)

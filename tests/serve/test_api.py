@@ -134,6 +134,11 @@ def test_video_job_progress_results_and_files(make_client, videos, monkeypatch):
     csv = pd.read_csv(io.StringIO(client.get(f"/v1/jobs/{job['id']}/results?format=csv").text))
     parquet = pd.read_parquet(io.BytesIO(client.get(f"/v1/jobs/{job['id']}/results?format=parquet").content))
     assert len(csv) == len(parquet) == 12
+    summary = client.get(f"/v1/jobs/{job['id']}/files/summary.csv").text
+    header, *tracks = summary.splitlines()
+    assert header.startswith("source,track,first_ms,last_ms,frames,dominant,") and tracks
+    # the client's name, and the cells as the CLI's --summary writes them (whole numbers stay whole)
+    assert all(t.startswith("smile.mp4,") for t in tracks) and all(t.split(",")[4].isdigit() for t in tracks)
     seg = client.get(f"/v1/jobs/{job['id']}/results", params={"table": "segments"})
     assert seg.status_code == 200 and seg.text.strip()
     png = client.get(f"/v1/jobs/{job['id']}/files/timeline.png")

@@ -171,11 +171,13 @@ def _write_tables(writers: Writers, work: Path, primary: str, sources: dict[str,
             rec["source"] = sources.get(rec.get("source"), rec.get("source"))
     summary = work / "summary.csv"
     if summary.exists():
-        import pandas as pd
+        # written again by the same writer as the CLI's --summary, with the client's names (a
+        # pandas round trip would turn whole numbers with gaps into floats and re-format cells)
+        from dataclasses import replace
 
-        frame = pd.read_csv(summary)
-        frame["source"] = frame["source"].map(lambda s: sources.get(s, s))
-        frame.to_csv(summary, index=False)
+        from affectlens.export.video import write_summary
+
+        write_summary([replace(s, source=sources.get(s.source, s.source)) for s in writers.summaries], summary)
     for fmt in FORMATS:
         for kind, path in table_paths(work / f"results.{fmt}", primary).items():
             if writers.rows[kind]:

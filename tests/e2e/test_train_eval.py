@@ -68,6 +68,8 @@ def test_train_one_epoch_exports_working_onnx(tmp_path, data_root, photos):
 
     cfgs = {c.name: c for c in load_models_json(out / "export" / "models.json")}
     assert set(cfgs) == {"ferplus-smoke", "fer2013-smoke"}
+    # each ONNX file is self-contained: its weights are inside, not in a .onnx.data beside it
+    assert not list((out / "export").glob("*.data"))
     from affectlens.eval.datasets import read_fer2013
 
     _, pixels, usage = read_fer2013(data_root)
@@ -212,6 +214,7 @@ def test_speech_cnn_trains_exports_and_runs_like_torch(data_root, tmp_path):
     net = sc.train_net(clips, data.labels[pick], sc.CnnRecipe(epochs=1, batch=8), progress=False)
     onnx_path = tmp_path / "cnn.onnx"
     sc.export_onnx(net, onnx_path)
+    assert [p.name for p in tmp_path.glob("cnn.onnx*")] == ["cnn.onnx"]  # weights inside, no .onnx.data
     cfg = ModelCfg(
         name="tiny-cnn",
         kind="speech",

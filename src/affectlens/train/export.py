@@ -40,7 +40,8 @@ def export_onnx(checkpoint: Path, onnx_path: Path) -> TrainConfig:
 def torch_onnx_export(
     net, dummy, path: Path, input_names: list[str], output_names: list[str], dynamic_axes: tuple[int, ...]
 ) -> None:
-    """``torch.onnx.export`` with torch's supported exporter (``torch.export``-based, opset 18).
+    """``torch.onnx.export`` with torch's supported exporter (``torch.export``-based, opset 18),
+    weights inside the one file (a model folder or a copied file then needs nothing beside it).
 
     ``dynamic_axes``: the axes of the single input that may vary (``dummy`` must not have size 1
     on them). Quiet: torch's own log lines about optional torchvision ops are hidden, and so is
@@ -63,6 +64,7 @@ def torch_onnx_export(
                 opset_version=18,
                 dynamic_shapes=shapes,
                 dynamo=True,
+                external_data=False,  # one self-contained file, not the graph beside a .onnx.data
                 verbose=False,
             )
     finally:

@@ -266,8 +266,6 @@ def logits_and_signals(
     t = Thresholds.from_config(model.cfg.thresholds)
     n = len(crops)
     want = np.broadcast_to(np.asarray(energies, dtype=bool), (n,))
-    if n and want.all() and t.eyes_energy is None and t.mouth_energy is None:
-        return model.forward(model.preprocess(crops)), occlusion_signals(model, crops)
     eyes_t, mouth_t = region_texture(crops, model.cfg.template, model.cfg.input_size)
     eyes_e, mouth_e = np.full(n, np.nan), np.full(n, np.nan)
     if not want.any() or (t.eyes_energy is None and t.mouth_energy is None):

@@ -182,7 +182,7 @@ class VideoSession:
         if not every or time_ms is None:
             due = np.ones(len(boxes), dtype=bool)
         else:
-            due = np.isnan(checked) | (time_ms - np.nan_to_num(checked, nan=-np.inf) >= every)
+            due = np.isnan(checked) | (time_ms - checked >= every)  # NaN compares False
             checked[due] = time_ms
         self._prev_boxes, self._checked = boxes, checked
         return replace(located, occlusion_check=tuple(bool(d) for d in due))

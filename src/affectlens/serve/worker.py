@@ -172,7 +172,7 @@ def _write_tables(writers: Writers, work: Path, primary: str, sources: dict[str,
     summary = work / "summary.csv"
     if summary.exists():
         # written again by the same writer as the CLI's --summary, with the client's names (a
-        # pandas round trip would turn whole numbers with gaps into floats and re-format cells)
+        # pandas round trip would read cells such as "NA" or "null" as missing)
         from dataclasses import replace
 
         from affectlens.export.video import write_summary

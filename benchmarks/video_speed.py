@@ -24,7 +24,6 @@ import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -120,33 +119,33 @@ def stage_costs(path: Path, frames: int = 150, sizes=(320, 640)) -> dict:
 
 
 def detector_growth(calls: int = 200) -> dict:
-    """RSS growth in KB per detection call of the wheel's ``yuface.detect`` and of our binding
-    (320x240 frame of the real clip, after a warm-up)."""
+    """RSS growth in KB per detection call of our detector and, when the yuface wheel is
+    installed (``[bench]``), of its own ``yuface.detect`` (320x240 frame of the real clip, after
+    a warm-up)."""
     import av
-    from yuface.yuface import detect as wheel_detect
 
-    from affectlens.detect.yunet import native_yunet
+    from affectlens.detect.yunet import YuNetOnnx
 
     with av.open(str(CLIP)) as c:
         rgb = next(c.decode(video=0)).to_ndarray(format="rgb24")
-    bgr = np.ascontiguousarray(np.asarray(Image.fromarray(rgb).resize((320, 240), Image.BILINEAR))[:, :, ::-1])
-    native, out = native_yunet(), {}
+    rgb = np.ascontiguousarray(np.asarray(Image.fromarray(rgb).resize((320, 240), Image.BILINEAR)))
+    net = YuNetOnnx(threads=1)
+    calls_by_name = {"affectlens detector": lambda: net.rows(rgb, 0.7)}
+    try:
+        from yuface.yuface import detect as wheel_detect
 
-    def measure():  # in a thread of its own whose OpenMP thread count the binding sets to 1
-        for name, fn in (
-            ("affectlens binding", lambda img: native.raw(img, threads=1)),
-            ("yuface.detect", wheel_detect),
-        ):
-            for _ in range(20):
-                fn(bgr)
-            before = rss_mb()
-            for _ in range(calls):
-                fn(bgr)
-            out[name] = round((rss_mb() - before) * 1024 / calls, 2)
-
-    t = threading.Thread(target=measure)
-    t.start()
-    t.join()
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        calls_by_name["yuface.detect"] = lambda: wheel_detect(bgr)
+    except ImportError:
+        pass
+    out = {}
+    for name, fn in calls_by_name.items():
+        for _ in range(20):
+            fn()
+        before = rss_mb()
+        for _ in range(calls):
+            fn()
+        out[name] = round((rss_mb() - before) * 1024 / calls, 2)
     return out
 
 

@@ -48,8 +48,8 @@ def _local_task(task: Task) -> Outcome:
 
 
 def _context():
-    """spawn: a worker forked from a process that has already run the models (OpenMP's thread
-    pool, onnxruntime's threads) can hang, and ``run_batch`` may be called from such a process;
+    """spawn: a worker forked from a process that has already run the models (onnxruntime's
+    threads) can hang, and ``run_batch`` may be called from such a process;
     a fresh interpreter per worker costs its imports once."""
     return multiprocessing.get_context("spawn")
 

@@ -1,10 +1,10 @@
 """The one place onnxruntime sessions are made: :func:`onnx_session`.
 
-Every ONNX model of the package (expression, speech, voice activity detection, and the checks
-of the training exports) gets its session here, so they all share one setting: CPU only,
-``threads`` intra-op threads, sequential execution, all graph optimisations, warnings only, and
-no busy-waiting between runs. On a small CPU a spinning thread pool steals the cores that the
-face detector (OpenMP) and the other pipeline threads need next.
+Every ONNX model of the package (face detector, expression, face mesh, speech, voice activity
+detection, and the checks of the training exports) gets its session here, so they all share one
+setting: CPU only, ``threads`` intra-op threads, sequential execution, all graph optimisations,
+warnings only, and no busy-waiting between runs. On a small CPU a spinning thread pool steals
+the cores that the other models and pipeline threads need next.
 """
 
 from __future__ import annotations

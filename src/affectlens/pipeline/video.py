@@ -55,7 +55,7 @@ VIDEO_DETECT_MIN_SIDE = 320
 #: onnxruntime threads for the classifier in videos: one face crop per call is too small to
 #: split; the frames are spread over worker threads instead.
 VIDEO_CLASSIFIER_THREADS = 1
-#: OpenMP threads of each detection in videos (the worker threads are the parallelism).
+#: onnxruntime threads of each detection in videos (the worker threads are the parallelism).
 VIDEO_DETECTOR_THREADS = 1
 #: Worker threads by default: one per core, at most this many.
 MAX_WORKERS = 4

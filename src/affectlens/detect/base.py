@@ -34,6 +34,17 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
+def suppress(boxes: np.ndarray, iou: float) -> list[int]:
+    """Greedy non-maximum suppression: the indices of ``boxes`` (N, 4; x, y, w, h; best first)
+    that overlap no earlier kept box by more than ``iou``, in order."""
+    over = iou_matrix(boxes, boxes) > iou
+    kept: list[int] = []
+    for i in range(len(boxes)):
+        if not over[i, kept].any():
+            kept.append(i)
+    return kept
+
+
 def box_iou(a, b) -> float:
     """Intersection over union of two ``(x, y, w, h)`` boxes."""
     return float(iou_matrix(np.asarray([a], dtype=np.float64), np.asarray([b], dtype=np.float64))[0, 0])

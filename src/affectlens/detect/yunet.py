@@ -16,9 +16,9 @@ positions to whole pixels.
 Large detector inputs are tiled: an input whose longer side exceeds ``tile_from`` is cut into a
 grid of overlapping tiles of at most :data:`TILE_SIDE` pixels, run one onnxruntime thread each
 on the shared two-thread pool, plus one pass over the whole input at half size for faces too
-large for the overlap and for the network's largest boxes (:func:`merge_tiles` keeps a tile's face only if it does not
-touch an inner tile edge, and a coarse face only if it is larger than the overlap and no tile
-found it).
+large for the overlap or for one pass of the network (:func:`merge_tiles` keeps a tile's face
+only if it does not touch an inner tile edge, and a coarse face only if it is larger than the
+overlap and no tile found it).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from affectlens.detect.base import iou_matrix, register_detector
+from affectlens.detect.base import register_detector, suppress
 from affectlens.registry import cached
 from affectlens.types import Face
 
@@ -62,8 +62,8 @@ XS, YS = [1, 5, 7, 9, 11, 13], [2, 6, 8, 10, 12, 14]
 
 
 class YuNetOnnx:
-    """The packaged YuNet network on ``threads`` onnxruntime threads (the session is shared by
-    every detector with that many threads, and thread-safe).
+    """The packaged YuNet network on ``threads`` onnxruntime threads (thread-safe; detectors
+    share one per thread count, :func:`network`).
 
     :meth:`rows` returns ``(N, 15)`` float64 rows for an RGB uint8 image: score in whole percent,
     box x, y, w, h, five landmarks (x, y), in the image's whole pixels, best first.
@@ -72,8 +72,7 @@ class YuNetOnnx:
     def __init__(self, threads: int = 1):
         from affectlens.models.runtime import onnx_session
 
-        self.threads = threads
-        self.session = cached(("yunet-onnx", threads), lambda: onnx_session(WEIGHTS, threads))
+        self.session = onnx_session(WEIGHTS, threads)
         self.outputs = [f"{kind}_{s}" for s in STRIDES for kind in ("cls", "obj", "box", "kps")]
 
     def rows(self, rgb: np.ndarray, min_score: float) -> np.ndarray:
@@ -90,6 +89,11 @@ class YuNetOnnx:
             x[0, :h, :w] = rgb
         maps = dict(zip(self.outputs, self.session.run(self.outputs, {"rgb": x})))
         return decode(maps, min_score)
+
+
+def network(threads: int) -> YuNetOnnx:
+    """The process's :class:`YuNetOnnx` for ``threads`` onnxruntime threads, made once."""
+    return cached(("yunet-onnx", threads), lambda: YuNetOnnx(threads))
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
@@ -117,11 +121,7 @@ def decode(maps: dict[str, np.ndarray], min_score: float) -> np.ndarray:
         return np.zeros((0, 15))
     rows = np.concatenate(parts)
     rows = rows[np.argsort(-rows[:, 0], kind="stable")]
-    over = iou_matrix(rows[:, 1:5], rows[:, 1:5]) > NMS_IOU
-    kept: list[int] = []
-    for i in range(len(rows)):
-        if not over[i, kept].any():
-            kept.append(i)
+    kept = suppress(rows[:, 1:5], NMS_IOU)
     # whole percent and pixels, truncated as the library's rows are: the detector's faces stay
     # those of the library (the face mesh's first pass on a turned face can flip on a sub-pixel shift)
     return np.trunc(rows[kept])
@@ -185,7 +185,8 @@ class YuNetDetector:
         """Rows (see :class:`YuNetOnnx`) scoring above the threshold."""
         from affectlens.models.runtime import POOL_THREADS
 
-        rows = YuNetOnnx(threads or self.threads or POOL_THREADS).rows(rgb, self.score_threshold)
+        rows = network(threads or self.threads or POOL_THREADS).rows(rgb, self.score_threshold)
+        # the library's rule on its whole-percent scores (a score of 70.4 % does not pass 0.7)
         return rows[rows[:, 0] > self.score_threshold * 100]
 
     def _tiled_rows(self, rgb: np.ndarray) -> np.ndarray:
@@ -247,12 +248,7 @@ def merge_tiles(
     found.append(np.column_stack([c, np.zeros(len(c))]))
     rows = np.concatenate(found) if found else np.zeros((0, 16))
     rows = rows[np.lexsort((-rows[:, 0], -rows[:, 15]))]
-    same = iou_matrix(rows[:, 1:5], rows[:, 1:5]) > SAME_FACE_IOU
-    kept: list[int] = []
-    for i in range(len(rows)):
-        if not same[i, kept].any():
-            kept.append(i)
-    out = rows[kept, :15]
+    out = rows[suppress(rows[:, 1:5], SAME_FACE_IOU), :15]
     return out[np.argsort(-out[:, 0], kind="stable")]
 
 
